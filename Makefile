@@ -1,0 +1,25 @@
+# The README's first two commands: `make demo` and `make test`. Both set up first (idempotent, seconds when done).
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m mmgen demo --output-dir outputs/demo
+
+test: setup
+	$(PY) -m pytest -q -ra tests
+
+test-fast: setup
+	$(PY) -m pytest -q -ra -m "not slow" tests
+
+lint: setup
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf outputs .pytest_cache

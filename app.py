@@ -1,0 +1,1 @@
+print("MMGen Space: coming with the app issue")

@@ -1,0 +1,34 @@
+"""MMGen: melody-guided music generation.
+
+Heavy submodules (torch models, Basic Pitch, FAISS) are imported lazily on first attribute access, so that
+`import mmgen` stays fast and `python -m mmgen --help` does not load models.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "AudioConfig": "mmgen.audio",
+    "AudioError": "mmgen.audio",
+    "load_audio": "mmgen.audio",
+    "log_mel_spectrogram": "mmgen.audio",
+    "MelodyError": "mmgen.melody",
+    "MelodyTokenizer": "mmgen.melody",
+    "Note": "mmgen.melody",
+    "read_midi": "mmgen.melody",
+    "extract_notes": "mmgen.melody.transcribe",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mmgen' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,251 @@
+"""Audio front end shared by every MMGen component.
+
+The log-mel spectrogram is exactly the one HiFi-GAN V1 was trained on (jik876 ``meldataset.mel_spectrogram``):
+22,050 Hz mono, n_fft 1024, Hann window 1024, hop 256, 80 Slaney mel bins over 0-8 kHz, magnitude, reflect
+padding of (n_fft - hop) / 2 samples on both sides, STFT without centering, ``ln(clamp(x, 1e-5))``.
+N samples give N // 256 frames.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+# Hard-coded audio hyperparameters (one place, as in whisper/audio.py)
+SAMPLE_RATE = 22050
+N_FFT = 1024
+WIN_LENGTH = 1024
+HOP_LENGTH = 256
+N_MELS = 80
+F_MIN = 0.0
+F_MAX = 8000.0
+LOG_CLAMP = 1e-5
+PAD = (N_FFT - HOP_LENGTH) // 2  # 384 samples of reflect padding on each side
+FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # about 86.13
+LOG_MEL_SILENCE = float(np.log(LOG_CLAMP))  # value of a silent mel bin
+
+SILENCE_PEAK = 1e-4  # a clip whose absolute peak is below this is treated as silent
+DEFAULT_MAX_DURATION_S = 600.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The front end's settings, stored in configs so that a checkpoint records what it was trained on."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    win_length: int = WIN_LENGTH
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    log_clamp: float = LOG_CLAMP
+
+    @property
+    def pad(self) -> int:
+        return (self.n_fft - self.hop_length) // 2
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_AUDIO_CONFIG = AudioConfig()
+
+
+class AudioError(ValueError):
+    """Raised for audio that cannot be used: unreadable, empty, silent, non-finite, too long, wrong rate."""
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{os.fspath(source)}'"
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes of audio>"
+    return f"<{type(source).__name__}>"
+
+
+def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a waveform with soxr (high quality).
+
+    Args:
+        waveform (`np.ndarray` of shape `(samples,)` or `(samples, channels)`): the audio.
+        orig_sr (`int`): its sample rate. target_sr (`int`): the wanted one.
+    Returns:
+        `np.ndarray` float32 at `target_sr`, same channel layout.
+    """
+    if orig_sr == target_sr:
+        return waveform.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(waveform, orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def validate_waveform(
+    waveform: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    name: str = "audio",
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    allow_silent: bool = True,
+) -> np.ndarray:
+    """Check a mono waveform and return it as float32; raise `AudioError` naming `name` and the problem."""
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 1:
+        raise AudioError(f"{name}: expected a mono waveform of shape (samples,), got shape {waveform.shape}")
+    if waveform.size == 0:
+        raise AudioError(f"{name}: the audio is empty (0 samples)")
+    if not np.all(np.isfinite(waveform)):
+        raise AudioError(f"{name}: the audio contains NaN or infinite samples")
+    duration = waveform.size / sample_rate
+    if max_duration_s is not None and duration > max_duration_s:
+        raise AudioError(f"{name}: the audio is {duration:.1f} s long, more than the limit of {max_duration_s:.1f} s")
+    if not allow_silent and float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+        raise AudioError(f"{name}: the audio is silent (peak below {SILENCE_PEAK:g})")
+    return waveform.astype(np.float32, copy=False)
+
+
+def load_audio(
+    source: str | os.PathLike | bytes | io.IOBase,
+    sr: int = SAMPLE_RATE,
+    *,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    allow_silent: bool = True,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> np.ndarray:
+    """Read any format soundfile reads, downmix to mono and resample to `sr`.
+
+    Args:
+        source: a path, raw file bytes or a binary file object.
+        sr (`int`): the output sample rate (22,050 Hz by default).
+        max_duration_s (`float`, *optional*): refuse longer audio (after `offset_s`/`duration_s`); None: no limit.
+        allow_silent (`bool`): if False, an all-silent clip raises `AudioError`.
+        offset_s, duration_s: read only this part of the file.
+    Returns:
+        `np.ndarray` of shape `(samples,)`, float32.
+    """
+    import soundfile as sf
+
+    name = _describe(source)
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+        raise AudioError(f"{name}: no such file")
+    try:
+        with sf.SoundFile(source) as f:
+            native_sr = f.samplerate
+            start = int(round(offset_s * native_sr))
+            frames = -1 if duration_s is None else int(round(duration_s * native_sr))
+            if max_duration_s is not None and duration_s is None:
+                # Refuse before decoding an hour of audio into memory.
+                total = (f.frames - start) / native_sr if f.frames >= 0 else 0
+                if total > max_duration_s:
+                    raise AudioError(
+                        f"{name}: the audio is {total:.1f} s long, more than the limit of {max_duration_s:.1f} s"
+                    )
+            if start:
+                f.seek(start)
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError for bad input
+        raise AudioError(f"{name}: could not read audio ({err})") from err
+    waveform = data.mean(axis=1)
+    if waveform.size == 0:
+        raise AudioError(f"{name}: the audio is empty (0 samples)")
+    waveform = resample(waveform, native_sr, sr)
+    return validate_waveform(waveform, sr, name=name, max_duration_s=max_duration_s, allow_silent=allow_silent)
+
+
+def save_audio(path: str | os.PathLike, waveform, sr: int = SAMPLE_RATE) -> None:
+    """Write a mono waveform (numpy or torch, shape `(samples,)`) as 16-bit PCM WAV (or any soundfile format)."""
+    import soundfile as sf
+
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().cpu().float().numpy()
+    waveform = np.clip(np.asarray(waveform, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    sf.write(os.fspath(path), waveform, sr, subtype="PCM_16" if str(path).endswith(".wav") else None)
+
+
+@lru_cache(maxsize=8)
+def mel_filters(config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> np.ndarray:
+    """Slaney mel filterbank of shape `(n_mels, n_fft // 2 + 1)`, float32 (librosa's default norm, as HiFi-GAN)."""
+    import librosa
+
+    return librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.f_min, fmax=config.f_max
+    ).astype(np.float32)
+
+
+def num_frames(num_samples: int, config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> int:
+    """Frames produced for `num_samples` samples (N // hop for the default front end)."""
+    return (num_samples + 2 * config.pad - config.n_fft) // config.hop_length + 1
+
+
+def _log_mel_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
+    lead = waveform.shape[:-1]
+    x = waveform.reshape(-1, waveform.shape[-1]).astype(np.float32)
+    x = np.pad(x, ((0, 0), (config.pad, config.pad)), mode="reflect")
+    n_frames = (x.shape[-1] - config.n_fft) // config.hop_length + 1
+    idx = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(n_frames)[:, None]
+    window = np.hanning(config.win_length + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
+    frames = x[:, idx] * window  # (batch, frames, n_fft)
+    magnitude = np.sqrt(np.abs(np.fft.rfft(frames, axis=-1)) ** 2 + 1e-9).astype(np.float32)
+    mel = magnitude @ mel_filters(config).T  # (batch, frames, n_mels)
+    log_mel = np.log(np.clip(mel, config.log_clamp, None)).transpose(0, 2, 1)
+    return log_mel.reshape(*lead, config.n_mels, n_frames)
+
+
+def _log_mel_torch(waveform: torch.Tensor, config: AudioConfig) -> torch.Tensor:
+    lead = waveform.shape[:-1]
+    x = waveform.reshape(-1, waveform.shape[-1]).float()
+    x = torch.nn.functional.pad(x.unsqueeze(1), (config.pad, config.pad), mode="reflect").squeeze(1)
+    window = torch.hann_window(config.win_length, device=x.device)
+    spec = torch.stft(
+        x, config.n_fft, hop_length=config.hop_length, win_length=config.win_length, window=window,
+        center=False, return_complex=True,
+    )
+    magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)  # HiFi-GAN's +1e-9 keeps the gradient finite
+    mel = torch.from_numpy(mel_filters(config)).to(x.device) @ magnitude
+    log_mel = torch.log(torch.clamp(mel, min=config.log_clamp))
+    return log_mel.reshape(*lead, config.n_mels, log_mel.shape[-1])
+
+
+def log_mel_spectrogram(waveform, config: AudioConfig = DEFAULT_AUDIO_CONFIG):
+    """HiFi-GAN V1 log-mel spectrogram.
+
+    Args:
+        waveform (`np.ndarray` or `torch.Tensor` of shape `(..., samples)`): audio at `config.sample_rate`.
+    Returns:
+        the same array type, shape `(..., n_mels, samples // hop_length)`, float32.
+    """
+    if waveform.shape[-1] <= config.pad:
+        raise AudioError(
+            f"audio of {waveform.shape[-1]} samples is too short for a mel spectrogram (needs > {config.pad})"
+        )
+    if isinstance(waveform, torch.Tensor):
+        return _log_mel_torch(waveform, config)
+    return _log_mel_numpy(np.asarray(waveform), config)
+
+
+def pad_or_trim(array, length: int, *, axis: int = -1, pad_value: float = 0.0):
+    """Pad (with `pad_value`) or trim `array` (numpy or torch) to `length` along `axis`."""
+    if isinstance(array, torch.Tensor):
+        if array.shape[axis] > length:
+            return array.narrow(axis, 0, length)
+        pad = [0, 0] * (array.ndim - 1 - (axis % array.ndim)) + [0, length - array.shape[axis]]
+        return torch.nn.functional.pad(array, pad, value=pad_value)
+    if array.shape[axis] > length:
+        return np.take(array, np.arange(length), axis=axis)
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (0, length - array.shape[axis])
+    return np.pad(array, widths, constant_values=pad_value)
