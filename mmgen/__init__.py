@@ -21,6 +21,11 @@ _LAZY = {
     "Note": "mmgen.melody",
     "read_midi": "mmgen.melody",
     "extract_notes": "mmgen.melody.transcribe",
+    "MMGenPipeline": "pipelines.pipeline_mmgen",
+    "MMGenPipelineOutput": "pipelines.pipeline_mmgen",
+    "TriModalAligner": "mmgen.models.aligner",
+    "TriModalAlignerConfig": "mmgen.models.aligner",
+    "MelodyRetriever": "mmgen.retrieval",
 }
 
 

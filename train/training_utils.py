@@ -78,7 +78,9 @@ def make_accelerator(args: argparse.Namespace) -> Accelerator:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=report_to,
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")),
+        project_config=ProjectConfiguration(
+            project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")
+        ),
     )
     set_seed(args.seed)
     if accelerator.is_main_process:

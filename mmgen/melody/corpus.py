@@ -104,7 +104,8 @@ def iter_corpus_pieces(collection: str, limit: int | None = None, seed: int = 0)
         rng.shuffle(order)
         for number in order:
             try:
-                piece = _piece_from_score(scores[number], f"{collection}/{os.path.basename(path)}#{number}", collection)
+                name = f"{collection}/{os.path.basename(path)}#{number}"
+                piece = _piece_from_score(scores[number], name, collection)
             except Exception:
                 continue
             if piece is None:

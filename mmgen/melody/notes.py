@@ -61,7 +61,8 @@ def read_midi(source: str | os.PathLike | bytes, *, include_drums: bool = False)
 
     name = f"'{os.fspath(source)}'" if isinstance(source, (str, os.PathLike)) else "<MIDI bytes>"
     try:
-        midi = pretty_midi.PrettyMIDI(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source))
+        data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+        midi = pretty_midi.PrettyMIDI(data)
     except FileNotFoundError as err:
         raise MelodyError(f"{name}: no such file") from err
     except Exception as err:  # mido raises OSError / EOFError / KeyError / ValueError for broken files
@@ -85,7 +86,7 @@ def notes_to_midi(notes: Iterable[Note], *, program: int = 0, tempo: float = 120
     midi = pretty_midi.PrettyMIDI(initial_tempo=tempo)
     instrument = pretty_midi.Instrument(program=program)
     for n in notes:
-        instrument.notes.append(pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch), start=n.onset, end=n.offset))
+        instrument.notes.append(pretty_midi.Note(int(n.velocity), int(n.pitch), n.onset, n.offset))
     midi.instruments.append(instrument)
     return midi
 

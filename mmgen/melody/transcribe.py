@@ -6,8 +6,11 @@ not depend on what else is installed, and run on in-memory arrays instead of fil
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +35,29 @@ class TranscriptionConfig:
     melodia_trick: bool = True
 
 
+@contextlib.contextmanager
+def _quiet_basic_pitch_import():
+    """basic-pitch logs "Tensorflow is not installed" and resampy warns about pkg_resources on import: both
+    irrelevant here (we run the ONNX model), so keep them off the user's console."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def _basic_pitch_model():
     """Load the ONNX model once per process (thread-safe)."""
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is None:
-            from basic_pitch import FilenameSuffix, build_icassp_2022_model_path
-            from basic_pitch.inference import Model
+            with _quiet_basic_pitch_import():
+                from basic_pitch import FilenameSuffix, build_icassp_2022_model_path
+                from basic_pitch.inference import Model
 
             _MODEL = Model(build_icassp_2022_model_path(FilenameSuffix.onnx))
             if _MODEL.model_type != Model.MODEL_TYPES.ONNX:
@@ -52,10 +71,10 @@ def basic_pitch_posteriorgrams(waveform: np.ndarray) -> dict[str, np.ndarray]:
     Returns:
         dict with "note" `(frames, 88)`, "onset" `(frames, 88)` and "contour" `(frames, 264)` posteriorgrams.
     """
+    model = _basic_pitch_model()
     from basic_pitch.constants import AUDIO_N_SAMPLES, FFT_HOP
     from basic_pitch.inference import unwrap_output, window_audio_file
 
-    model = _basic_pitch_model()
     overlap_len = N_OVERLAPPING_FRAMES * FFT_HOP
     hop_size = AUDIO_N_SAMPLES - overlap_len
     padded = np.concatenate([np.zeros(overlap_len // 2, dtype=np.float32), waveform.astype(np.float32)])
@@ -65,7 +84,8 @@ def basic_pitch_posteriorgrams(waveform: np.ndarray) -> dict[str, np.ndarray]:
         for key, value in model.predict(windows[start : start + 16]).items():
             outputs[key].append(value)
     return {
-        key: unwrap_output(np.concatenate(value), len(waveform), N_OVERLAPPING_FRAMES) for key, value in outputs.items()
+        key: unwrap_output(np.concatenate(value), len(waveform), N_OVERLAPPING_FRAMES)
+        for key, value in outputs.items()
     }
 
 
@@ -89,6 +109,7 @@ def extract_notes(
     Returns:
         notes sorted by onset (`Note(onset, offset, pitch, velocity)`, times in seconds).
     """
+    _basic_pitch_model()  # imports basic-pitch quietly
     from basic_pitch.constants import AUDIO_SAMPLE_RATE, FFT_HOP
     from basic_pitch.note_creation import model_output_to_notes
 

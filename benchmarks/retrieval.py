@@ -1,0 +1,205 @@
+"""Speed, memory and recall of the melody database's index types at scale (issue 7).
+
+For each index type and a few parameter settings: build time, resident memory of the index, queries per second at
+batch 1 and batch 64, and recall@1 / recall@10 against exact search. The database is `--n` synthetic unit vectors
+drawn like real embeddings: a mixture of `--clusters` Gaussian clusters on the sphere, each spread over its own
+low-dimensional subspace (`--intrinsic-dim`) plus a little isotropic noise; queries are fresh draws from the same
+mixture. With `--real`, the melody embeddings of a MusicSet split (embedded by `--aligner`) are added to the
+database and their captions' text embeddings to the queries.
+
+    nice -n 10 python benchmarks/retrieval.py --n 1000000 --max-minutes 40   # benchmarks/results/retrieval.json
+    python benchmarks/retrieval.py --n 100000 --output /tmp/retrieval.json    # a quick run
+    python benchmarks/retrieval.py --real --aligner ALIGNER --dataset MUSICSET --split train ...
+
+Timing: `qps_*` are queries per wall-clock second; `cpu_qps_*` are queries per CPU-second of this process, which
+stay meaningful when other jobs share the CPU (`load_avg_1min` is recorded with each row). With `--threads 1` a
+query batch runs on one core, so an idle 2-core machine serves about 2 x `cpu_qps_batch64` batched queries/s.
+
+Settings of one build share the build (`build_s`, `memory_mb`); only their search parameters differ. The run stops
+building new indexes once `--max-minutes` have passed and says which settings it skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmgen.retrieval.index import build_index, l2_normalize, require_faiss, set_search_params  # noqa: E402
+
+# (index type, build parameters, list of search-parameter settings); nlist None = auto_nlist(n).
+SETTINGS = [
+    ("flat", {}, [{}]),
+    ("ivf", {"nlist": 1024}, [{"nprobe": 8}, {"nprobe": 32}]),
+    ("hierarchical", {"nlist": None, "M": 32}, [{"nprobe": 16, "efSearch": 64}, {"nprobe": 64, "efSearch": 128}]),
+    ("hnsw", {"M": 32, "efConstruction": 40}, [{"efSearch": 32}, {"efSearch": 64}, {"efSearch": 128}]),
+]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="synthetic database size (default: 1,000,000)")
+    parser.add_argument("--dim", type=int, default=512, help="embedding dimension (default: 512, the aligner's)")
+    parser.add_argument("--queries", type=int, default=1000, help="queries for recall and batch-64 QPS")
+    parser.add_argument("--batch1-queries", type=int, default=300, help="queries timed one at a time")
+    parser.add_argument("--clusters", type=int, default=1000, help="mixture components (default: 1000)")
+    parser.add_argument("--intrinsic-dim", type=int, default=32, help="dimension of each cluster's subspace")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--max-minutes", type=float, default=40.0, help="stop starting new builds after this")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="FAISS threads (default 1: on a shared CPU, OpenMP threads spin and distort timings)",
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="index types to run (default: all)")
+    parser.add_argument("--real", action="store_true", help="also add real MusicSet embeddings (needs --aligner)")
+    parser.add_argument("--aligner", default=None, help="TriModalAligner folder (for --real)")
+    parser.add_argument("--dataset", default=None, help="MusicSet folder (for --real)")
+    parser.add_argument("--split", default="train", help="MusicSet split (for --real)")
+    parser.add_argument("--output", default="benchmarks/results/retrieval.json", help="JSON file to write")
+    return parser.parse_args(argv)
+
+
+def synthetic_embeddings(n, dim, clusters, intrinsic_dim, rng, centres=None, bases=None, chunk=100_000):
+    """`n` unit vectors `(n, dim)` float32 from a mixture of low-rank Gaussian clusters on the sphere."""
+    if centres is None:  # cluster centres are themselves grouped (like styles within genres)
+        genres = rng.standard_normal((max(1, clusters // 20), dim))
+        centres = l2_normalize(genres[rng.integers(0, len(genres), clusters)] + rng.standard_normal((clusters, dim)))
+        bases = rng.standard_normal((clusters, intrinsic_dim, dim)).astype(np.float32)
+        bases /= np.linalg.norm(bases, axis=-1, keepdims=True)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        labels = rng.integers(0, len(centres), stop - start)
+        block = np.empty((stop - start, dim), dtype=np.float32)
+        for c in np.unique(labels):
+            rows = np.flatnonzero(labels == c)
+            z = rng.standard_normal((len(rows), bases.shape[1])).astype(np.float32) * (1.2 / np.sqrt(bases.shape[1]))
+            block[rows] = centres[c] + z @ bases[c]
+        block += rng.standard_normal(block.shape).astype(np.float32) * (0.3 / np.sqrt(dim))
+        out[start:stop] = l2_normalize(block)
+    return out, centres, bases
+
+
+def real_embeddings(args):
+    """Melody embeddings (database) and caption embeddings (queries) of a MusicSet split."""
+    from mmgen.cli.retrieval import load_aligner, load_split
+    from mmgen.retrieval.embed import embed_split
+
+    embeds = embed_split(load_aligner(args.aligner), load_split(args.dataset, args.split), ("melody", "text"))
+    return l2_normalize(embeds["melody"]), l2_normalize(embeds["text"])
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def time_queries(index, queries, batch_size, max_seconds=20.0):
+    """Search `queries` in batches (stopping after `max_seconds`).
+
+    Returns:
+        `(qps, cpu_qps, ids)`: queries per wall-clock second, queries per CPU-second of this process, and the top-10
+        ids `(n_done, 10)`.
+    """
+    done, ids, start, cpu_start = 0, [], time.perf_counter(), time.process_time()
+    while done < len(queries) and (time.perf_counter() - start) < max_seconds:
+        ids.append(index.search(queries[done : done + batch_size], 10)[1])
+        done += len(ids[-1])
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return done / wall, done / max(cpu, 1e-9), np.concatenate(ids)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    faiss = require_faiss()
+    faiss.omp_set_num_threads(args.threads)
+    started = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+
+    real_db = real_queries = None
+    if args.real:
+        if not (args.aligner and args.dataset):
+            raise SystemExit("--real needs --aligner and --dataset")
+        real_db, real_queries = real_embeddings(args)
+        args.dim = real_db.shape[1]
+    print(f"generating {args.n:,} x {args.dim} synthetic vectors ...", flush=True)
+    database, centres, bases = synthetic_embeddings(args.n, args.dim, args.clusters, args.intrinsic_dim, rng)
+    queries, _, _ = synthetic_embeddings(
+        args.queries, args.dim, args.clusters, args.intrinsic_dim, rng, centres, bases
+    )
+    data = "synthetic"
+    if real_db is not None:
+        database, queries, data = np.concatenate([database, real_db]), np.concatenate([queries, real_queries]), "mixed"
+    n = len(database)
+    print(f"database {database.shape}, {len(queries)} queries ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    rows, skipped, truth = [], [], None
+    for index_type, build_params, search_settings in SETTINGS:
+        if args.only and index_type not in args.only:
+            continue
+        elapsed_min = (time.perf_counter() - started) / 60
+        if elapsed_min > args.max_minutes:
+            skipped.append(index_type)
+            print(f"skipping {index_type}: {elapsed_min:.1f} min > --max-minutes", flush=True)
+            continue
+        gc.collect()
+        before = rss_mb()
+        start = time.perf_counter()
+        params = {key: value for key, value in {**build_params, **search_settings[0]}.items() if value is not None}
+        index = build_index(database, index_type, params)
+        build_s = time.perf_counter() - start
+        memory_mb = rss_mb() - before
+        if truth is None:  # exact top-10 for recall (flat search)
+            exact = index if index_type == "flat" else build_index(database, "flat")
+            truth = exact.search(queries, 10)[1]
+            del exact
+        for search_params in search_settings:
+            all_params = {**build_params, **search_params}
+            if "nlist" in all_params:
+                all_params["nlist"] = int(faiss.extract_index_ivf(index).nlist)
+            set_search_params(index, index_type, all_params)
+            qps1, cpu_qps1, _ = time_queries(index, queries[: args.batch1_queries], 1)
+            qps64, cpu_qps64, ids = time_queries(index, queries, 64, max_seconds=120.0)
+            found = len(ids)
+            recall_1 = float((ids[:, 0] == truth[:found, 0]).mean())
+            recall_10 = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth[:found])]))
+            row = {
+                "index": index_type,
+                "params": all_params,
+                "n": n,
+                "dim": args.dim,
+                "data": data,
+                "build_s": round(build_s, 2),
+                "memory_mb": round(memory_mb, 1),
+                "qps_batch1": round(qps1, 1),
+                "qps_batch64": round(qps64, 1),
+                "recall_at_1": round(recall_1, 4),
+                "recall_at_10": round(recall_10, 4),
+                "cpu_qps_batch1": round(cpu_qps1, 1),
+                "cpu_qps_batch64": round(cpu_qps64, 1),
+                "queries": found,
+                "threads": faiss.omp_get_max_threads(),
+                "load_avg_1min": os.getloadavg()[0],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        del index
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as handle:
+        json.dump(rows, handle, indent=2)
+    good = [r for r in rows if r["recall_at_1"] >= 0.95 and max(r["qps_batch1"], r["qps_batch64"]) >= 2000]
+    print(f"wrote {args.output} ({(time.perf_counter() - started) / 60:.1f} min); skipped: {skipped or 'none'}")
+    print("meets recall@1 >= 0.95 at >= 2000 QPS:", [(r["index"], r["params"]) for r in good] or "none")
+
+
+if __name__ == "__main__":
+    main()

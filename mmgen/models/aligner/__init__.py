@@ -1,0 +1,36 @@
+"""TriModalAligner: audio, text and melody in one space; registered with the transformers Auto classes."""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_aligner import (
+    DEFAULT_AUDIO_CONFIG,
+    DEFAULT_TEXT_ENCODER,
+    AlignerConfigError,
+    TriModalAlignerConfig,
+    TriModalMelodyConfig,
+    TriModalTextConfig,
+)
+from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor
+from .loss_aligner import contrastive_loss, gather_with_grad, multimodal_contrastive_loss, pairwise_logits
+from .modeling_aligner import AlignerInputError, TriModalAligner, TriModalAlignerOutput
+
+AutoConfig.register(TriModalAlignerConfig.model_type, TriModalAlignerConfig, exist_ok=True)
+AutoModel.register(TriModalAlignerConfig, TriModalAligner, exist_ok=True)
+
+__all__ = [
+    "DEFAULT_AUDIO_CONFIG",
+    "DEFAULT_TEXT_ENCODER",
+    "AlignerConfigError",
+    "AlignerInputError",
+    "HTSATInputAdapter",
+    "TriModalAligner",
+    "TriModalAlignerConfig",
+    "TriModalAlignerFeatureExtractor",
+    "TriModalAlignerOutput",
+    "TriModalMelodyConfig",
+    "TriModalTextConfig",
+    "contrastive_loss",
+    "gather_with_grad",
+    "multimodal_contrastive_loss",
+    "pairwise_logits",
+]

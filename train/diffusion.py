@@ -1,0 +1,393 @@
+"""Train MMGen's melody-guided latent diffusion model (paper 4.2.2) and save a complete MMGenPipeline folder.
+
+    accelerate launch train/diffusion.py --dataset data/musicset-small --aligner checkpoints/aligner \
+        --vae checkpoints/vae --output_dir outputs/mmgen-default [--condition text_only] [--melody_source own]
+
+Frozen: the aligner, the retriever and the VAE. Trained: the UNet and the condition projector `c = MLP([q, r])`.
+`q` is the aligner's text embedding of the clip's caption; `r` is the melody the retriever returns for that query,
+exactly as at inference (one batched search over the whole split, index loaded once), or with
+`--melody_source own` the aligner's embedding of the clip's own melody. `--condition text_only` trains the
+ablation `c = MLP(q)` with the same code and budget.
+
+Everything frozen is computed once per run and cached (`<output_dir>/cache/*.safetensors`): for each of
+`--crops_per_clip` fixed crops of each clip, the VAE posterior (mean, std) — a fresh latent is sampled from it at
+every step — and the (q, r) pair. No encoder runs inside the training step.
+
+Classifier-free guidance: `condition_dropout` of the examples get the null condition `[q_null, r_null]`, exactly
+the input that sampling uses for `eps(x, t)`; `melody_dropout` more get `[q, r_null]` (for `melody_guidance_scale`).
+Noise schedule: DDPM, 1000 steps, betas 0.0015-0.0195 with the official (LDM) "linear" schedule, which
+interpolates sqrt(beta) — diffusers' `scaled_linear` (`--beta_schedule linear` for a plain linear one); epsilon
+prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate.logging import get_logger
+from training_utils import (
+    add_common_args,
+    checkpoint_step,
+    make_accelerator,
+    num_update_steps_per_epoch,
+    resolve_resume_checkpoint,
+    save_checkpoint,
+    write_json,
+)
+
+from mmgen.audio import SAMPLE_RATE, save_audio
+
+logger = get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=str, required=True, help="MusicSet folder (load_musicset).")
+    parser.add_argument("--aligner", type=str, required=True, help="TriModalAligner folder (frozen).")
+    parser.add_argument("--vae", type=str, required=True, help="Mel VAE (AutoencoderKL) folder (frozen).")
+    parser.add_argument("--vocoder", type=str, default=None,
+                        help="SpeechT5HifiGan folder; default: the packaged universal HiFi-GAN.")
+    parser.add_argument("--retriever", type=str, default=None,
+                        help="MelodyRetriever folder; default: built from the train split with the aligner.")
+    parser.add_argument("--condition", choices=["melody", "text_only"], default="melody",
+                        help="'melody': c = MLP([q, r]) (MMGen); 'text_only': c = MLP(q) (the ablation).")
+    parser.add_argument("--melody_source", choices=["retrieved", "own"], default="retrieved",
+                        help="r from retrieval with the clip's query (as at inference) or the clip's own melody.")
+    parser.add_argument("--unet_preset", type=str, default="cpu", help="mmgen.models.unet preset.")
+    parser.add_argument("--unet_block_out_channels", type=str, default=None,
+                        help="Override the preset's channels, e.g. '8,16' (tests).")
+    parser.add_argument("--condition_dim", type=int, default=512, help="Dimension of the condition c.")
+    parser.add_argument("--projector_hidden_dim", type=int, default=512, help="Hidden width of MLP([q, r]).")
+    parser.add_argument("--condition_dropout", type=float, default=0.1, help="P(whole condition -> null).")
+    parser.add_argument("--melody_dropout", type=float, default=0.0,
+                        help="P(melody only -> null); > 0 enables melody_guidance_scale at inference.")
+    parser.add_argument("--clip_seconds", type=float, default=5.0, help="Training crop length in seconds.")
+    parser.add_argument("--crops_per_clip", type=int, default=4, help="Fixed crops per clip in the latent cache.")
+    parser.add_argument("--num_train_timesteps", type=int, default=1000, help="DDPM steps.")
+    parser.add_argument("--beta_start", type=float, default=0.0015, help="First beta.")
+    parser.add_argument("--beta_end", type=float, default=0.0195, help="Last beta.")
+    parser.add_argument("--beta_schedule", type=str, default="scaled_linear",
+                        help="diffusers beta schedule ('scaled_linear' = the official LDM 'linear').")
+    parser.add_argument("--use_ema", action=argparse.BooleanOptionalAction, default=True, help="Keep an EMA.")
+    parser.add_argument("--ema_decay", type=float, default=0.9999, help="EMA decay (diffusers EMAModel).")
+    parser.add_argument("--validation_prompts", type=str, nargs="*", default=None,
+                        help="Prompts for validation; default: the first captions of the validation split.")
+    parser.add_argument("--num_validation_clips", type=int, default=2, help="Validation clips per run.")
+    parser.add_argument("--validation_inference_steps", type=int, default=50, help="DDIM steps for validation.")
+    parser.add_argument("--validation_seconds", type=float, default=5.0, help="Length of validation clips.")
+    parser.add_argument("--vocoder_method", type=str, default="hifigan", help="mel_to_audio method of the pipeline.")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    if args.condition == "text_only" and args.melody_dropout:
+        parser.error("--melody_dropout needs --condition melody")
+    return args
+
+
+# ----------------------------------------------------------------------------------------------------- frozen parts
+def load_frozen(args, device):
+    from diffusers import AutoencoderKL
+
+    from mmgen.models.aligner import TriModalAligner
+    from mmgen.models.vocoder import load_vocoder
+    from mmgen.retrieval import MelodyRetriever
+
+    aligner = TriModalAligner.from_pretrained(args.aligner).eval().to(device).requires_grad_(False)
+    vae = AutoencoderKL.from_pretrained(args.vae).eval().to(device).requires_grad_(False)
+    vocoder = load_vocoder(args.vocoder).eval().requires_grad_(False)
+    retriever = MelodyRetriever.from_pretrained(args.retriever) if args.retriever else None
+    return aligner, vae, copy.deepcopy(vocoder), retriever, MelodyRetriever
+
+
+def cache_key(args) -> str:
+    fields = [args.dataset, args.aligner, args.vae, args.retriever, args.condition, args.melody_source,
+              args.clip_seconds, args.crops_per_clip, args.seed]  # fmt: skip
+    return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def build_cache(args, split, aligner, vae, retriever) -> dict[str, torch.Tensor]:
+    """VAE posteriors and (q, r) for `crops_per_clip` fixed crops of every clip of `split`.
+
+    Returns:
+        dict with `mean`, `std` `(N, 8, T/4, 20)` float16, `query` `(N, D)`, `melody` `(N, D)` (absent for
+        text-only), where N = clips x crops.
+    """
+    from mmgen.data import MusicSetTorchDataset
+    from mmgen.models.vae import mel_range, mel_to_vae_input
+
+    dataset = MusicSetTorchDataset(split, clip_seconds=args.clip_seconds, random_crop=True, seed=args.seed)
+    means, stds, captions, melodies = [], [], [], []
+    for _ in range(args.crops_per_clip):
+        for start in range(0, len(dataset), args.train_batch_size):
+            items = [dataset[i] for i in range(start, min(start + args.train_batch_size, len(dataset)))]
+            mel = torch.stack([item["mel"] for item in items]).to(vae.device)
+            posterior = vae.encode(mel_to_vae_input(mel, *mel_range(vae)).to(vae.dtype)).latent_dist
+            means.append(posterior.mean.half().cpu())
+            stds.append(posterior.std.half().cpu())
+            captions += [item["caption"] for item in items]
+            melodies += [item["melody"] for item in items]
+    cache = {"mean": torch.cat(means), "std": torch.cat(stds)}
+    query = aligner.embed_text(captions).float().cpu()
+    cache["query"] = query
+    if args.condition == "melody":
+        if args.melody_source == "own":
+            cache["melody"] = aligner.embed_melody(melodies).float().cpu()
+        else:  # one batched search with the clip's query, exactly as the pipeline retrieves at inference
+            cache["melody"] = retriever.search(query, k=1).embeddings[:, 0].float().cpu()
+    return cache
+
+
+def load_or_build_cache(args, accelerator, split, aligner, vae, retriever) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file, save_file
+
+    path = os.path.join(args.output_dir, "cache", f"train-{cache_key(args)}.safetensors")
+    if accelerator.is_main_process and not os.path.isfile(path):
+        logger.info(f"building the latent/condition cache {path}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save_file(build_cache(args, split, aligner, vae, retriever), path)
+    accelerator.wait_for_everyone()
+    return load_file(path)
+
+
+# ------------------------------------------------------------------------------------------------------- validation
+def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever):
+    from mmgen.melody.tokenizer import MelodyTokenizer
+    from pipelines.pipeline_mmgen import MMGenPipeline, default_scheduler
+
+    return MMGenPipeline(
+        vae=vae,
+        vocoder=vocoder,
+        unet=unet,
+        scheduler=default_scheduler(args.beta_schedule),
+        aligner=aligner,
+        condition_projector=projector,
+        melody_tokenizer=MelodyTokenizer(),
+        retriever=retriever if args.condition == "melody" else None,
+        vocoder_method=args.vocoder_method,
+    )
+
+
+def run_validation(args, accelerator, pipeline, prompts, step) -> dict:
+    """Generate a clip per prompt, save the WAVs, log audio and the mean aligner score."""
+    pipeline.set_progress_bar_config(disable=True)
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    out = pipeline(prompts, audio_length_in_s=args.validation_seconds,
+                   num_inference_steps=args.validation_inference_steps, generator=generator)  # fmt: skip
+    query = pipeline.aligner.embed_text(prompts)
+    scores = pipeline.score_audio(torch.from_numpy(out.audios), query).tolist()
+    folder = os.path.join(args.output_dir, "validation", f"step-{step}")
+    os.makedirs(folder, exist_ok=True)
+    for i, audio in enumerate(out.audios):
+        save_audio(os.path.join(folder, f"{i}.wav"), audio, SAMPLE_RATE)
+    result = {"step": step, "prompts": prompts, "alignment_scores": scores, "alignment_score": float(np.mean(scores)),
+              "melodies": [m["id"] if m else None for m in out.melodies]}  # fmt: skip
+    write_json(os.path.join(folder, "results.json"), result)
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            for i, audio in enumerate(out.audios):
+                tracker.writer.add_audio(f"validation/{i}", audio, step, sample_rate=SAMPLE_RATE)
+    accelerator.log({"validation/alignment_score": result["alignment_score"]}, step=step)
+    logger.info(f"validation at step {step}: alignment score {result['alignment_score']:.4f}")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> None:
+    from diffusers import DDPMScheduler
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    from mmgen.data import load_musicset
+    from mmgen.models.condition import ConditionProjector
+    from mmgen.models.unet import make_unet
+
+    args = parse_args(argv)
+    accelerator = make_accelerator(args)
+    aligner, vae, vocoder, retriever, retriever_cls = load_frozen(args, accelerator.device)
+    dataset = load_musicset(args.dataset)
+    if args.condition == "melody" and retriever is None:
+        logger.info("building the melody retriever from the train split")
+        retriever = retriever_cls.build(aligner, dataset["train"], index_type="flat")
+
+    # 1. Cache of frozen features (VAE posteriors, q, r), computed once per run
+    cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae, retriever)
+    tensors = [cache["mean"], cache["std"], cache["query"]] + ([cache["melody"]] if "melody" in cache else [])
+    train_data = torch.utils.data.TensorDataset(*tensors)
+    loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
+                                         num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip
+
+    # 2. Trainable models
+    dim = aligner.config.projection_dim
+    projector = ConditionProjector(
+        query_dim=dim,
+        melody_dim=dim,
+        hidden_dim=args.projector_hidden_dim,
+        condition_dim=args.condition_dim,
+        use_melody=args.condition == "melody",
+        condition_dropout=args.condition_dropout,
+        melody_dropout=args.melody_dropout,
+    )
+    overrides = {}
+    if args.unet_block_out_channels:
+        overrides["block_out_channels"] = tuple(int(c) for c in args.unet_block_out_channels.split(","))
+        overrides["attention_head_dim"] = min(overrides["block_out_channels"])
+    unet = make_unet(args.unet_preset, args.condition_dim, vae.config.latent_channels, **overrides)
+    noise_scheduler = DDPMScheduler(
+        num_train_timesteps=args.num_train_timesteps,
+        beta_start=args.beta_start,
+        beta_end=args.beta_end,
+        beta_schedule=args.beta_schedule,
+        prediction_type="epsilon",
+    )
+    ema = {}
+    if args.use_ema:
+        ema = {
+            "unet": EMAModel(unet.parameters(), decay=args.ema_decay, model_cls=type(unet), model_config=unet.config),
+            "projector": EMAModel(
+                projector.parameters(), args.ema_decay, model_cls=ConditionProjector, model_config=projector.config
+            ),
+        }
+
+    # EMA weights travel with accelerate's checkpoints (safetensors via save_pretrained), as in diffusers' examples.
+    def save_hook(models, weights, output_dir):
+        if accelerator.is_main_process:
+            for name, model in ema.items():
+                model.save_pretrained(os.path.join(output_dir, f"{name}_ema"))
+
+    def load_hook(models, input_dir):
+        for name, model in ema.items():
+            cls = type(unet) if name == "unet" else ConditionProjector
+            loaded = EMAModel.from_pretrained(os.path.join(input_dir, f"{name}_ema"), cls)
+            model.load_state_dict(loaded.state_dict())
+            model.to(accelerator.device)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+    params = list(unet.parameters()) + list(projector.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.adam_weight_decay)
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )
+    unet, projector, optimizer, loader, lr_scheduler = accelerator.prepare(
+        unet, projector, optimizer, loader, lr_scheduler
+    )
+    for model in ema.values():
+        model.to(accelerator.device)
+    scaling_factor = vae.config.scaling_factor
+
+    # 3. Resume
+    global_step = 0
+    resume = resolve_resume_checkpoint(args)
+    if resume:
+        accelerator.load_state(resume)
+        global_step = checkpoint_step(resume)
+        logger.info(f"resumed from {resume} (step {global_step})")
+    if accelerator.is_main_process:
+        accelerator.init_trackers("mmgen-diffusion", config={k: v for k, v in vars(args).items()
+                                                             if isinstance(v, (int, float, str, bool))})  # fmt: skip
+    validation_prompts = args.validation_prompts or list(dataset["validation"]["caption"][: args.num_validation_clips])
+
+    # 4. Train
+    steps_per_epoch = num_update_steps_per_epoch(len(loader), args.gradient_accumulation_steps)
+    num_epochs = math.ceil(args.max_train_steps / steps_per_epoch)
+    logger.info(f"{len(train_data)} cached crops, {num_epochs} epochs, {args.max_train_steps} steps")
+    unet.train()
+    projector.train()
+    finished = global_step >= args.max_train_steps
+    while not finished:  # a resumed run starts a fresh pass over the (reshuffled) data
+        for batch in loader:
+            mean, std, query = batch[0].float(), batch[1].float(), batch[2].float()
+            melody = batch[3].float() if len(batch) > 3 else None
+            with accelerator.accumulate(unet, projector):
+                latents = (mean + std * torch.randn_like(std)) * scaling_factor
+                noise = torch.randn_like(latents)
+                timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
+                                          device=latents.device)  # fmt: skip
+                noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+                drop_condition, drop_melody = accelerator.unwrap_model(projector).sample_drop_masks(
+                    latents.shape[0], device=latents.device
+                )
+                with accelerator.autocast():
+                    condition = projector(query, melody, drop_condition=drop_condition, drop_melody=drop_melody)
+                    pred = unet(noisy, timesteps, encoder_hidden_states=None, class_labels=condition).sample
+                loss = F.mse_loss(pred.float(), noise.float())
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            if ema:
+                ema["unet"].step(unet.parameters())
+                ema["projector"].step(projector.parameters())
+            if global_step % args.logging_steps == 0 or global_step == 1:
+                loss_value = accelerator.gather(loss.detach()).mean().item()
+                accelerator.log({"train/loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
+                logger.info(f"step {global_step}: loss {loss_value:.4f}")
+            if global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, args, global_step)
+            if accelerator.is_main_process and (
+                global_step % args.validation_steps == 0 or global_step == args.max_train_steps
+            ):
+                with ema_weights(ema, unet, projector, accelerator):
+                    pipeline = build_pipeline(args, vae, vocoder, accelerator.unwrap_model(unet),
+                                              accelerator.unwrap_model(projector), aligner, retriever)  # fmt: skip
+                    run_validation(args, accelerator, pipeline, validation_prompts, global_step)
+                unet.train()
+                projector.train()
+            if global_step >= args.max_train_steps:
+                finished = True
+                break
+
+    # 5. Save the complete pipeline (EMA weights) in output_dir
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unet_final, projector_final = accelerator.unwrap_model(unet), accelerator.unwrap_model(projector)
+        if ema:
+            ema["unet"].copy_to(unet_final.parameters())
+            ema["projector"].copy_to(projector_final.parameters())
+        pipeline = build_pipeline(args, vae, vocoder, unet_final.eval(), projector_final.eval(), aligner, retriever)
+        pipeline.save_pretrained(args.output_dir)
+        write_json(os.path.join(args.output_dir, "training_args.json"),
+                   {k: v for k, v in vars(args).items()} | {"global_step": global_step})  # fmt: skip
+        logger.info(f"saved the pipeline to {args.output_dir}")
+    accelerator.end_training()
+
+
+class ema_weights:  # noqa: N801 - used as a context manager
+    """Temporarily swap the EMA weights into the models (for validation), restoring the trained ones after."""
+
+    def __init__(self, ema: dict, unet, projector, accelerator):
+        self.pairs = [(ema[k], m) for k, m in (("unet", unet), ("projector", projector)) if k in ema]
+        self.accelerator = accelerator
+
+    def __enter__(self):
+        for model_ema, model in self.pairs:
+            model_ema.store(model.parameters())
+            model_ema.copy_to(model.parameters())
+            model.eval()
+
+    def __exit__(self, *exc):
+        for model_ema, model in self.pairs:
+            model_ema.restore(model.parameters())
+        return False
+
+
+if __name__ == "__main__":
+    main()
