@@ -1,1 +1,414 @@
-print("MMGen Space: coming with the app issue")
+"""The MMGen Space: text-to-music, music-to-music and melody inspection in one Gradio app.
+
+    python app.py [--model checkpoints/mmgen-default] [--host 127.0.0.1] [--port 7860] [--share]
+
+UI only: everything the buttons do lives in `mmgen/app_logic.py`. The pipeline is loaded lazily, once, on the
+first generation (as in audiocraft's demos/musicgen_app.py). Runs offline: analytics are off and no font, script
+or telemetry is fetched from the internet. Without a model folder the two generation tabs show a notice and melody
+inspection still works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+
+from mmgen import app_logic as logic  # noqa: E402
+
+logger = logging.getLogger("mmgen.app")
+ROOT = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES_DIR = os.path.join(ROOT, "examples")
+TITLE = "MMGen: melody-guided music generation"
+EXAMPLE_PROMPTS = [
+    ["A calm folk melody played on a solo flute, gentle and airy"],
+    ["An Irish jig on fiddle and tin whistle, lively and bouncy"],
+    ["A slow baroque chorale for string quartet, solemn and warm"],
+    ["Upbeat jazz piano trio with walking bass and brushed drums"],
+    ["Dreamy ambient synth pads under a soft piano melody"],
+]
+AUDIO_TYPES = [".wav", ".flac", ".mp3", ".ogg"]
+MIDI_TYPES = [".mid", ".midi"]
+SCHEDULER_CHOICES = [
+    ("Saved with the model", "default"),
+    ("DDIM", "ddim"),
+    ("DPM-Solver++ (fewer steps)", "dpm-solver++"),
+    ("Euler", "euler"),
+]
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#mmgen-header h1 {margin-bottom: 0.2em;}
+.mmgen-notice {border-left: 4px solid #f59e0b; padding: 0.4em 0.9em; background: #fffbeb; border-radius: 6px;}
+.mmgen-notice * {color: #78350f !important;}
+.mmgen-timing {font-size: 0.95em; opacity: 0.85;}
+"""
+HEADER = f"""# 🎼 {TITLE}
+Describe music in words, or upload a recording: MMGen finds a melody that fits (retrieval in its melody database) and
+generates audio that follows it with a latent diffusion model. Or bring your own melody: inspect an audio or MIDI file,
+then **generate from this melody**. Everything runs on this machine.
+"""
+
+
+def theme() -> gr.themes.Base:
+    """A Soft-like theme with system fonts only (nothing is fetched from a font CDN)."""
+    fonts = [gr.themes.Font("ui-sans-serif"), gr.themes.Font("system-ui"), "sans-serif"]
+    mono = [gr.themes.Font("ui-monospace"), "Consolas", "monospace"]
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", font=fonts, font_mono=mono)
+
+
+def readable_errors(fn):
+    """Run a handler; every exception reaches the browser as a `gr.Error` with a readable message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, FileNotFoundError) as err:  # SpaceError, AudioError, MelodyError are ValueErrors
+            raise gr.Error(str(err), print_exception=False) from err
+        except Exception as err:
+            logger.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(err).__name__}: {err}). Please try other settings.") from err
+
+    return wrapper
+
+
+def _progress_fn(progress: gr.Progress):
+    return lambda fraction, message: progress(fraction, desc=message)
+
+
+def _melody_outputs(view):
+    """The five components of a melody view: info, piano roll, tokens, preview, MIDI."""
+    if view is None:
+        return "This model is text-only: no melody guided the generation.", None, "", None, None
+    return view.markdown(), view.png_path, view.tokens or "", view.preview_path, view.midi_path
+
+
+def _generation_controls(prefix: str) -> dict:
+    """Duration, steps and the advanced settings shared by both generation tabs."""
+    c = {}
+    with gr.Row():
+        c["seconds"] = gr.Slider(1, logic.MAX_SECONDS, value=logic.DEFAULT_SECONDS, step=0.5, label="Duration (s)")
+        c["steps"] = gr.Slider(
+            1, logic.MAX_STEPS, value=logic.DEFAULT_STEPS, step=1, label="Denoising steps",
+            info="More steps: slower, usually cleaner.",
+        )  # fmt: skip
+    with gr.Accordion("Advanced settings", open=False):
+        c["negative"] = gr.Textbox(
+            label="Negative prompt", placeholder="e.g. noisy, distorted, low quality", elem_id=f"{prefix}-negative"
+        )
+        with gr.Row():
+            c["guidance"] = gr.Slider(
+                0, 10, value=logic.DEFAULT_GUIDANCE, step=0.1, label="Guidance scale (w)",
+                info="How strongly to follow the prompt; 0 turns guidance off.",
+            )  # fmt: skip
+            c["melody_guidance"] = gr.Slider(
+                0, 4, value=1.0, step=0.1, label="Melody guidance (β)",
+                info="Weight of the melody against the query; 1 is plain guidance.",
+            )  # fmt: skip
+        with gr.Row():
+            c["candidates"] = gr.Slider(
+                1, logic.MAX_CANDIDATES, value=1, step=1, label="Candidates",
+                info="Generate several, keep the one the aligner scores best.",
+            )  # fmt: skip
+            c["seed"] = gr.Number(value=0, precision=0, label="Seed", info="-1 for a random seed.")
+            c["scheduler"] = gr.Dropdown(SCHEDULER_CHOICES, value="default", label="Scheduler")
+    return c
+
+
+def _melody_panel(title: str, prefix: str) -> dict:
+    """Display components of one melody: info, piano roll, tokens, preview, MIDI download."""
+    p = {}
+    with gr.Group():
+        p["info"] = gr.Markdown(f"**{title}** will appear here.", elem_id=f"{prefix}-info", padding=True)
+        p["png"] = gr.Image(
+            label=f"{title}: piano roll", type="filepath", interactive=False, elem_id=f"{prefix}-pianoroll",
+            buttons=["download", "fullscreen"],
+        )  # fmt: skip
+        with gr.Row():
+            p["preview"] = gr.Audio(label="Melody preview (synthesized)", type="filepath", interactive=False)
+            p["midi"] = gr.File(label="MIDI download", interactive=False)
+        p["tokens"] = gr.Textbox(
+            label="Melody tokens (official MMGen format)", lines=2, max_lines=4, interactive=False,
+            buttons=["copy"],
+        )  # fmt: skip
+    return p
+
+
+def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, output_root: str | None = None):
+    """The Blocks of the Space (not launched).
+
+    Args:
+        model: the pipeline folder (loaded on the first generation).
+        concurrency_limit: generations that run at the same time (others wait in the queue).
+        output_root: where each call writes its files (default: a fresh temp folder).
+    """
+    store = logic.PipelineStore(model)
+    output_root = output_root or tempfile.mkdtemp(prefix="mmgen-space-")
+    available = store.available
+    notice = "" if available else f"⚠️ **Generation is unavailable.** {logic.model_missing_message(model)}"
+
+    @readable_errors
+    def text_to_music(prompt, negative, melody_tokens, seconds, steps, guidance, melody_guidance, candidates, seed,
+                      scheduler, progress=gr.Progress()):  # fmt: skip
+        result = logic.generate_from_text(
+            store, prompt, negative_prompt=negative, melody=melody_tokens or None, seconds=seconds, steps=int(steps),
+            guidance_scale=guidance, melody_guidance_scale=melody_guidance, num_candidates=int(candidates),
+            seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
+            output_dir=logic.new_output_dir(output_root),
+        )  # fmt: skip
+        return (result.audio_path, result.summary(), *_melody_outputs(result.melody))
+
+    @readable_errors
+    def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
+                       candidates, seed, scheduler, progress=gr.Progress()):  # fmt: skip
+        result = logic.generate_from_audio(
+            store, audio, steer_text=steer, steer_weight=steer_weight, follow_melody=follow, negative_prompt=negative,
+            seconds=seconds, steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
+            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
+            output_dir=logic.new_output_dir(output_root),
+        )  # fmt: skip
+        query = result.query_melody
+        return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
+                *_melody_outputs(result.melody))  # fmt: skip
+
+    @readable_errors
+    def inspect_melody(path, reduction):
+        result = logic.inspect(path, reduction=reduction, output_dir=logic.new_output_dir(output_root))
+        view = result.melody
+        return (view.png_path, result.summary(), result.statistics, view.tokens, view.preview_path, view.midi_path)
+
+    @readable_errors
+    def use_melody(tokens):
+        if not (tokens or "").strip():
+            raise logic.SpaceError("Inspect a melody first: upload an audio or MIDI file and press 'Inspect'.")
+        if not available:
+            raise logic.SpaceError(logic.model_missing_message(model))
+        return tokens, gr.Tabs(selected="text")
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
+        gr.Markdown(HEADER, elem_id="mmgen-header")
+        with gr.Tabs(selected="text") as tabs:
+            # ------------------------------------------------------------------------------ text to music
+            with gr.Tab("Text to music", id="text"):
+                gr.Markdown(notice, elem_classes="mmgen-notice", visible=not available)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5):
+                        prompt = gr.Textbox(
+                            label="Prompt", lines=2, elem_id="t2m-prompt",
+                            placeholder="Describe the music: instruments, mood, tempo, style…",
+                        )  # fmt: skip
+                        with gr.Accordion("Your melody (optional)", open=False) as melody_accordion:
+                            melody_tokens = gr.Textbox(
+                                label="Melody tokens", lines=2, max_lines=4, elem_id="t2m-melody",
+                                info="Filled by 'Generate from this melody' in the Melody inspection tab. "
+                                "Leave empty to retrieve a melody that fits the prompt.",
+                            )  # fmt: skip
+                        t2m = _generation_controls("t2m")
+                        t2m_button = gr.Button(
+                            "Generate music", variant="primary", interactive=available, elem_id="t2m-generate"
+                        )
+                        gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt], label="Example prompts")
+                    with gr.Column(scale=6):
+                        t2m_audio = gr.Audio(
+                            label="Generated music", type="filepath", interactive=False, elem_id="t2m-audio"
+                        )
+                        t2m_timing = gr.Markdown(elem_classes="mmgen-timing")
+                        t2m_melody = _melody_panel("Melody that guided it", "t2m-melody-view")
+            # ----------------------------------------------------------------------------- music to music
+            with gr.Tab("Music to music", id="audio"):
+                gr.Markdown(notice, elem_classes="mmgen-notice", visible=not available)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5):
+                        reference = gr.Audio(
+                            label=f"Reference recording (up to {logic.MAX_INPUT_SECONDS:.0f} s)",
+                            sources=["upload", "microphone"], type="filepath", elem_id="m2m-reference",
+                        )  # fmt: skip
+                        steer = gr.Textbox(
+                            label="Steer with text (optional)", placeholder="e.g. played on a harp, slower",
+                            elem_id="m2m-steer",
+                        )  # fmt: skip
+                        with gr.Row():
+                            steer_weight = gr.Slider(
+                                0, 1, value=0.3, step=0.05, label="Text weight",
+                                info="0: the recording alone; 1: the text alone.",
+                            )  # fmt: skip
+                            follow = gr.Checkbox(
+                                label="Follow its melody", value=False,
+                                info="Use the recording's own melody instead of retrieving one.",
+                            )  # fmt: skip
+                        m2m = _generation_controls("m2m")
+                        m2m_button = gr.Button(
+                            "Generate music", variant="primary", interactive=available, elem_id="m2m-generate"
+                        )
+                        gr.Examples(
+                            [[os.path.join(EXAMPLES_DIR, "example_melody.flac"), "played on a piano"]],
+                            inputs=[reference, steer], label="Example recording (a folk tune on a flute)",
+                        )  # fmt: skip
+                    with gr.Column(scale=6):
+                        m2m_audio = gr.Audio(
+                            label="Generated music", type="filepath", interactive=False, elem_id="m2m-audio"
+                        )
+                        m2m_timing = gr.Markdown(elem_classes="mmgen-timing")
+                        with gr.Row(equal_height=False):
+                            with gr.Column():
+                                with gr.Group():
+                                    query_info = gr.Markdown(
+                                        "**Melody in your audio** will appear here.", padding=True
+                                    )
+                                    query_png = gr.Image(
+                                        label="Melody in your audio: piano roll", type="filepath", interactive=False,
+                                        elem_id="m2m-query-pianoroll", buttons=["download", "fullscreen"],
+                                    )  # fmt: skip
+                                    query_tokens = gr.Textbox(
+                                        label="Its tokens", lines=2, max_lines=4, interactive=False, buttons=["copy"]
+                                    )
+                            with gr.Column():
+                                m2m_melody = _melody_panel("Retrieved melody", "m2m-melody-view")
+            # -------------------------------------------------------------------------- melody inspection
+            with gr.Tab("Melody inspection", id="inspect"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4):
+                        inspect_file = gr.File(
+                            label=f"Audio or MIDI file (up to {logic.MAX_INPUT_SECONDS:.0f} s of audio)",
+                            file_types=AUDIO_TYPES + MIDI_TYPES, type="filepath", elem_id="inspect-file",
+                        )  # fmt: skip
+                        reduction = gr.Radio(
+                            [("All notes", "none"), ("Top line only (skyline)", "skyline")], value="none",
+                            label="Notes to keep", info="Skyline keeps the highest sounding note of chords.",
+                        )  # fmt: skip
+                        inspect_button = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
+                        gr.Examples(
+                            [[os.path.join(EXAMPLES_DIR, "example_melody.flac")],
+                             [os.path.join(EXAMPLES_DIR, "example_melody.mid")]],
+                            inputs=[inspect_file], label="Examples (a folk tune: flute recording, and its MIDI)",
+                        )  # fmt: skip
+                    with gr.Column(scale=7):
+                        inspect_png = gr.Image(
+                            label="Piano roll", type="filepath", interactive=False, elem_id="inspect-pianoroll",
+                            buttons=["download", "fullscreen"],
+                        )  # fmt: skip
+                        inspect_summary = gr.Markdown()
+                        with gr.Row():
+                            inspect_preview = gr.Audio(label="Preview (re-synthesized)", type="filepath",
+                                                       interactive=False, elem_id="inspect-preview")  # fmt: skip
+                            inspect_midi = gr.File(label="MIDI download", interactive=False)
+                        inspect_tokens = gr.Textbox(
+                            label="Melody tokens (official MMGen format)", lines=3, max_lines=6,
+                            interactive=False, buttons=["copy"], elem_id="inspect-tokens",
+                        )  # fmt: skip
+                        with gr.Accordion("Statistics", open=False):
+                            inspect_stats = gr.JSON(label="Statistics")
+                        use_button = gr.Button("🎹 Generate from this melody", elem_id="inspect-use")
+        gr.Markdown(
+            "Melody inspection uses [Basic Pitch](https://github.com/spotify/basic-pitch) for transcription. "
+            f"Uploads up to {logic.MAX_UPLOAD_MB} MB. Model: `{model}`.",
+            elem_classes="mmgen-timing",
+        )
+
+        def melody_components(panel):
+            return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"]]
+
+        def controls(c):
+            return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"],
+                    c["seed"], c["scheduler"]]  # fmt: skip
+
+        t2m_inputs = [prompt, t2m["negative"], melody_tokens, *controls(t2m)[1:]]
+        t2m_button.click(
+            text_to_music,
+            inputs=t2m_inputs,
+            outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
+            api_name="text_to_music",
+            concurrency_limit=concurrency_limit,
+            concurrency_id="generation",
+        )
+        prompt.submit(
+            text_to_music,
+            inputs=t2m_inputs,
+            outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
+            api_visibility="private",
+            concurrency_limit=concurrency_limit,
+            concurrency_id="generation",
+        )
+        m2m_button.click(
+            music_to_music,
+            inputs=[reference, steer, steer_weight, follow, *controls(m2m)],
+            outputs=[m2m_audio, m2m_timing, query_info, query_png, query_tokens, *melody_components(m2m_melody)],
+            api_name="music_to_music",
+            concurrency_limit=concurrency_limit,
+            concurrency_id="generation",
+        )
+        inspect_button.click(
+            inspect_melody,
+            inputs=[inspect_file, reduction],
+            outputs=[inspect_png, inspect_summary, inspect_stats, inspect_tokens, inspect_preview, inspect_midi],
+            api_name="inspect_melody",
+            concurrency_limit=2,
+        )
+        use_button.click(
+            use_melody, inputs=[inspect_tokens], outputs=[melody_tokens, tabs], api_name="use_melody"
+        ).then(lambda: gr.Accordion(open=True), outputs=[melody_accordion], api_visibility="private")
+    demo.mmgen_store = store  # for tests and benchmarks: the lazily loaded pipeline
+    return demo
+
+
+def launch_kwargs(args: argparse.Namespace) -> dict:
+    """Keyword arguments of `demo.launch` for the parsed flags (offline, readable errors, upload limit)."""
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "share": args.share,
+        "show_error": True,
+        "max_file_size": f"{logic.MAX_UPLOAD_MB}mb",
+        "allowed_paths": [EXAMPLES_DIR],
+        "ssr_mode": False,
+        "pwa": False,
+        "mcp_server": False,
+        "footer_links": ["api", "settings"],
+        "theme": theme(),
+        "css": CSS,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--model", default=logic.DEFAULT_MODEL,
+        help="Folder of the MMGenPipeline (saved with save_pretrained); loaded on the first generation.",
+    )  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 for every interface).")
+    parser.add_argument("--port", type=int, default=7860, help="Port to listen on.")
+    parser.add_argument("--share", action="store_true", help="Also open a public gradio.live link (needs internet).")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="Generations run at the same time; more requests wait in the queue."
+    )
+    parser.add_argument("--max-queue", type=int, default=64, help="Requests that may wait in the queue.")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.max_queue < 1:
+        parser.error("--concurrency and --max-queue must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    demo = build_demo(args.model, concurrency_limit=args.concurrency)
+    if not demo.mmgen_store.available:
+        print(f"warning: {logic.model_missing_message(args.model)}", file=sys.stderr)
+    demo.queue(max_size=args.max_queue, default_concurrency_limit=2)
+    demo.launch(**launch_kwargs(args))
+
+
+if __name__ == "__main__":
+    main()

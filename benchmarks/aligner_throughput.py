@@ -91,8 +91,14 @@ def main():
         print(json.dumps(results[-1]))
     payload = {
         "benchmark": "TriModalAligner training throughput (default config)",
-        "machine": {"cpu_threads": args.threads, "platform": platform.platform(), "torch": torch.__version__},
-        "note": "shared 2-core machine; other jobs were running, so treat these as lower bounds",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "cpu_threads": args.threads,
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+        },
+        "load_average_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
+        "note": "load average above the core count means other jobs shared the CPU: treat these as lower bounds",
         "results": results,
     }
     with open(args.output, "w", encoding="utf-8") as f:

@@ -219,6 +219,7 @@ def main(argv=None) -> None:
     results["setup"] = {
         "command": " ".join(sys.argv),
         "torch_threads": torch.get_num_threads(),
+        "load_average_1_5_15_min": list(os.getloadavg()),  # other jobs on the machine inflate wall times
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "vae": args.vae,

@@ -13,6 +13,7 @@ from mmgen.melody.tokenizer import (
     MelodyTokenizer,
     bin_half_width,
     bin_to_time,
+    max_quantisation_error,
     notes_to_string,
     notes_to_triples,
     string_to_notes,
@@ -34,14 +35,14 @@ def half_bin(index: int) -> float:
 def random_melody(rng: random.Random, n: int) -> list[Note]:
     """A monophonic line: rests from a slight legato overlap (-0.25 s) to 2 s, durations 30 ms to 3 s.
 
-    The first onset is at least 10 ms: a note at 0 quantises to bin 79 (-0.7 ms), which the decoder clamps to 0
-    while the encoder's error feedback does not, so later times drift by up to 0.7 ms (reported to the lead).
+    Half of the melodies start exactly at 0 s, whose bin (79) decodes to -0.7 ms and is clamped to 0 by the
+    decoder: the encoder applies the same clamping, so later notes must not drift.
     """
-    notes, end = [], rng.uniform(0.01, 1.0)
+    notes, end = [], rng.choice([0.0, rng.uniform(0.01, 1.0)])
     for _ in range(n):
         duration = rng.choice([rng.uniform(0.03, 0.5), rng.uniform(0.03, 3.0)])
         rest = rng.choice([0.0, rng.uniform(0.0, 2.0), -min(0.25, duration * 0.5) * rng.random()])
-        onset = max(end + rest, notes[-1].onset + 0.01 if notes else 0.01)
+        onset = max(end + rest, notes[-1].onset + 0.01 if notes else end)
         notes.append(Note(onset, onset + duration, rng.randint(36, 96), 100))
         end = onset + duration
     return notes
@@ -197,6 +198,8 @@ def test_sort_notes_orders_chords_top_down():
         "<G4>,<114>,<-1>",
         "<G4>,<abc>,<79>",
         "<G4>,<114>,<79>|garbage",
+        "<G4>,114,<79>",  # time without brackets
+        "G4,<114>,<79>",  # pitch without brackets
     ],
 )
 def test_malformed_strings_raise_melody_error(text):
@@ -204,9 +207,29 @@ def test_malformed_strings_raise_melody_error(text):
         string_to_notes(text)
 
 
-def test_pitch_outside_the_vocabulary_raises():
-    with pytest.raises(MelodyError, match="outside the vocabulary"):
+def test_pitch_outside_the_midi_range_raises():
+    with pytest.raises(MelodyError, match="outside the MIDI range"):
         notes_to_string([Note(0.0, 1.0, 140)])
+    with pytest.raises(MelodyError, match="outside the MIDI pitch range"):  # in the vocabulary, not in MIDI
+        string_to_notes("<A9>,<114>,<79>")
+
+
+def test_melody_starting_at_zero_does_not_drift():
+    notes = [Note(0.5 * i, 0.5 * i + 0.4, 60 + i % 5) for i in range(200)]
+    decoded = string_to_notes(notes_to_string(notes))
+    assert decoded[0].onset == 0.0
+    assert max(abs(a.onset - b.onset) for a, b in zip(notes, decoded)) < 0.0025  # not 200 x 0.7 ms
+
+
+def test_max_quantisation_error_is_the_upper_half_interval():
+    for index in (1, 79, 300, 510):
+        assert max_quantisation_error(index) == pytest.approx(half_bin(index), rel=1e-9)
+
+
+def test_decode_skipping_special_tokens_keeps_separators(texts):
+    tok = MelodyTokenizer()
+    ids = tok(texts[0])["input_ids"]
+    assert tok.decode(ids, skip_special_tokens=True) == texts[0]
 
 
 def test_empty_string_and_empty_notes():

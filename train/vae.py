@@ -32,7 +32,7 @@ from training_utils import (
 )
 
 from mmgen.audio import LOG_MEL_SILENCE, save_audio
-from mmgen.models.discriminators import PatchDiscriminator
+from mmgen.models.discriminators import PatchDiscriminator, frozen_forward
 from mmgen.models.losses import hinge_discriminator_loss, hinge_generator_loss, kl_loss
 from mmgen.models.vae import (
     VAE_PRESETS,
@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
             model, optimizer, train_dataloader, lr_scheduler
         )
     unwrapped_vae = accelerator.unwrap_model(model).vae
+    unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
     mel_lo, mel_hi = mel_range(unwrapped_vae)
     if accelerator.is_main_process:
         accelerator.init_trackers("mmgen-vae", config={k: v for k, v in vars(args).items() if v is not None})
@@ -256,11 +257,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # 5. Train
     model.train()
+    players = (model, discriminator) if use_gan else (model,)
     while global_step < args.max_train_steps:
         for batch in train_dataloader:
             x = mel_to_vae_input(batch["mel"], mel_lo, mel_hi)
             gan_active = use_gan and global_step >= args.disc_start_step
-            with accelerator.accumulate(model):
+            with accelerator.accumulate(*players):
                 reconstruction, mean, logvar = model(x)
                 rec_loss = F.l1_loss(reconstruction.float(), x)
                 # AudioLDM's sum(L1) + kl_weight * sum(KL), divided by the pixel count of a sample.
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
                 loss = rec_loss + args.kl_weight * kl
                 logs = {"rec_l1": rec_loss.item(), "kl": kl.item()}
                 if gan_active:
-                    gen_loss = hinge_generator_loss(discriminator(reconstruction).logits)
+                    gen_loss = hinge_generator_loss(frozen_forward(unwrapped_disc, reconstruction).logits)
                     weight = args.disc_weight * adaptive_gan_weight(
                         rec_loss, gen_loss, unwrapped_vae.decoder.conv_out.weight
                     )
@@ -282,10 +284,9 @@ def main(argv: list[str] | None = None) -> None:
                 optimizer.zero_grad(set_to_none=True)
 
                 if gan_active:  # discriminator step on real vs detached reconstructions
-                    disc_optimizer.zero_grad(set_to_none=True)
-                    disc_loss = hinge_discriminator_loss(
-                        discriminator(x).logits, discriminator(reconstruction.detach()).logits
-                    )
+                    logits = discriminator(torch.cat([x, reconstruction.detach().to(x.dtype)])).logits
+                    n = x.shape[0]
+                    disc_loss = hinge_discriminator_loss([lg[:n] for lg in logits], [lg[n:] for lg in logits])
                     accelerator.backward(disc_loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
@@ -316,11 +317,14 @@ def main(argv: list[str] | None = None) -> None:
     if accelerator.is_main_process:
         vae = accelerator.unwrap_model(model).vae.eval()
 
-        def training_mels():
-            for i, batch in enumerate(train_dataloader):
+        def training_mels():  # a plain loader: the prepared one may synchronise with the other processes
+            loader = torch.utils.data.DataLoader(
+                train_dataset, batch_size=args.train_batch_size, shuffle=True, collate_fn=collate_mels
+            )
+            for i, batch in enumerate(loader):
                 if i >= args.scaling_factor_batches:
                     break
-                yield batch["mel"]
+                yield batch["mel"].to(accelerator.device)
 
         scaling_factor = compute_scaling_factor(vae, training_mels())
         if not math.isfinite(scaling_factor):

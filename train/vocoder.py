@@ -35,7 +35,7 @@ from training_utils import (
 )
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, save_audio
-from mmgen.models.discriminators import HifiGanDiscriminator
+from mmgen.models.discriminators import HifiGanDiscriminator, frozen_forward
 from mmgen.models.losses import (
     MultiResolutionSTFTLoss,
     discriminator_loss,
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         generator, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
             generator, optimizer, train_dataloader, lr_scheduler
         )
+    unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
     if accelerator.is_main_process:
         accelerator.init_trackers("mmgen-vocoder", config={k: v for k, v in vars(args).items() if v is not None})
 
@@ -206,18 +207,19 @@ def main(argv: list[str] | None = None) -> None:
 
     # 5. Train: discriminator step, then generator step, on each batch
     generator.train()
+    players = (generator, discriminator) if use_gan else (generator,)
     while global_step < args.max_train_steps:
         for batch in train_dataloader:
             wave = batch["waveform"]
             mel = log_mel_spectrogram(wave)
             logs = {}
-            with accelerator.accumulate(generator):
+            with accelerator.accumulate(*players):
                 y_hat = vocode(generator, mel).float()
 
                 if use_gan:
-                    disc_optimizer.zero_grad(set_to_none=True)
-                    real, fake = discriminator(wave), discriminator(y_hat.detach())
-                    disc_loss = discriminator_loss(real.logits, fake.logits)
+                    logits = discriminator(torch.cat([wave, y_hat.detach()])).logits
+                    n = wave.shape[0]
+                    disc_loss = discriminator_loss([lg[:n] for lg in logits], [lg[n:] for lg in logits])
                     accelerator.backward(disc_loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
@@ -230,9 +232,9 @@ def main(argv: list[str] | None = None) -> None:
                 loss = args.lambda_mel * mel_loss + args.lambda_stft * (sc_loss + mag_loss)
                 logs.update(mel_l1=mel_loss.item(), stft_sc=sc_loss.item(), stft_mag=mag_loss.item())
                 if use_gan and global_step >= args.gan_start_step:
-                    fake = discriminator(y_hat)
+                    fake = frozen_forward(unwrapped_disc, y_hat)  # no gradients into D's parameters
                     with torch.no_grad():
-                        real = discriminator(wave)
+                        real = unwrapped_disc(wave)
                     adv_loss = generator_adversarial_loss(fake.logits)
                     fm_loss = feature_matching_loss(real.features, fake.features)
                     loss = loss + args.lambda_adv * adv_loss + args.lambda_fm * fm_loss
@@ -243,8 +245,6 @@ def main(argv: list[str] | None = None) -> None:
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                if use_gan:
-                    disc_optimizer.zero_grad(set_to_none=True)  # drop the generator step's gradients on D
 
             if not accelerator.sync_gradients:
                 continue

@@ -15,6 +15,7 @@ def _synth(args: argparse.Namespace) -> int:
         clip_seconds=args.clip_seconds,
         seed=args.seed,
         num_proc=args.num_proc,
+        melody_reduction=args.melody_reduction,
         overwrite=args.overwrite,
         keep_work=args.keep_work,
     )
@@ -35,6 +36,7 @@ def _build(args: argparse.Namespace) -> int:
         max_clips_per_file=args.max_clips_per_file,
         seed=args.seed,
         num_proc=args.num_proc,
+        melody_reduction=args.melody_reduction,
         overwrite=args.overwrite,
         keep_work=args.keep_work,
     )
@@ -85,5 +87,11 @@ def register(subparsers) -> None:
     for command in (synth, build):
         command.add_argument("--seed", type=int, default=0, help="seed for splits and (synth) every random choice")
         command.add_argument("--num-proc", type=int, default=1, help="worker processes")
+        command.add_argument(
+            "--melody-reduction",
+            choices=["skyline", "none"],
+            default="skyline",
+            help="keep the highest transcribed note at any time (skyline) or every note (none)",
+        )
         command.add_argument("--overwrite", action="store_true", help="replace a finished MusicSet in --output")
         command.add_argument("--keep-work", action="store_true", help="keep the per-job work files after saving")

@@ -24,6 +24,9 @@ COLLECTIONS = {
 }
 
 
+SCORE_EXTENSIONS = (".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid", ".midi")
+
+
 @dataclass
 class CorpusPiece:
     """One piece: parts as (onset, duration, pitch) in quarter notes, plus what a caption can say about it."""
@@ -55,7 +58,11 @@ def _corpus_paths(collection: str) -> list[str]:
     from music21 import corpus
 
     folder = COLLECTIONS[collection][2]
-    return sorted(str(p) for p in corpus.getPaths() if f"{os.sep}{folder}{os.sep}" in str(p))
+    # Scores only: the bach folder also holds Roman-numeral analyses (*.rntxt), which parse as block chords.
+    return sorted(
+        str(p) for p in corpus.getPaths()
+        if f"{os.sep}{folder}{os.sep}" in str(p) and str(p).endswith(SCORE_EXTENSIONS)
+    )
 
 
 def _piece_from_score(score, name: str, collection: str) -> CorpusPiece | None:

@@ -13,7 +13,9 @@ How we differ from the official code, and why:
 - The first note's rest is its onset from the start of the clip (the official code always writes 0).
 - Encoding uses error feedback: each rest is measured from the *decoded* previous offset and each duration
   to the *decoded* onset, so quantisation error does not accumulate and, for rests and durations inside
-  [-0.3, 6.0] s, every decoded onset and offset is within half a bin of the original.
+  [-0.3, 6.0] s, every decoded onset and offset lies in the quantisation interval of its bin: the error is at
+  most `max_quantisation_error(bin)` (half a bin, measured on the log scale; about 2.2 ms near 0 s). The encoder
+  applies the decoder's clamping (no onset before 0 s, no negative duration), so both stay in step.
 """
 
 from __future__ import annotations
@@ -64,14 +66,37 @@ def bin_half_width(index: int) -> float:
     return (high - low) / 2
 
 
+def max_quantisation_error(index: int) -> float:
+    """Largest |t - bin_to_time(index)| in seconds over the times t that quantise to bin `index`.
+
+    Bins are centred on the log scale, so this is the upper half-interval (slightly more than half the linear
+    spacing); times clamped into bins 0 and 511 are not covered.
+    """
+    return bin_to_time(min(index + 0.5, NUM_TIME_BINS - 1)) - bin_to_time(index)
+
+
 def pitch_from_token(token: str) -> int:
-    """'<C#4>' -> 61."""
+    """'<C#4>' -> 61. Raises `MelodyError` for anything that is not a MIDI pitch (0..127) token."""
+    if not (token.startswith("<") and token.endswith(">")):
+        raise MelodyError(f"'{token}' is not a pitch token")
     body = token[1:-1]
     name, octave = (body[:2], body[2:]) if len(body) > 1 and body[1] == "#" else (body[:1], body[1:])
     try:
-        return (int(octave) + 1) * 12 + NOTE_NAMES.index(name)
+        pitch = (int(octave) + 1) * 12 + NOTE_NAMES.index(name)
     except ValueError as err:
         raise MelodyError(f"'{token}' is not a pitch token") from err
+    if not 0 <= pitch <= 127:
+        raise MelodyError(f"'{token}' is outside the MIDI pitch range (C-1..G9)")
+    return pitch
+
+
+def _time_from_token(token: str) -> int:
+    if not (token.startswith("<") and token.endswith(">") and token[1:-1].isdigit()):
+        raise MelodyError(f"'{token}' is not a time-bin token like '<79>'")
+    index = int(token[1:-1])
+    if not 0 <= index < NUM_TIME_BINS:
+        raise MelodyError(f"'{token}' is a time bin outside 0..{NUM_TIME_BINS - 1}")
+    return index
 
 
 def notes_to_triples(notes: Iterable[Note], reduction: str = "none") -> list[tuple[int, int, int]]:
@@ -82,12 +107,12 @@ def notes_to_triples(notes: Iterable[Note], reduction: str = "none") -> list[tup
     triples = []
     decoded_end = 0.0
     for note in notes:
-        if not 0 <= note.pitch < len(PITCH_TOKENS):
-            raise MelodyError(f"pitch {note.pitch} is outside the vocabulary (0..{len(PITCH_TOKENS) - 1})")
+        if not 0 <= note.pitch <= 127:
+            raise MelodyError(f"pitch {note.pitch} is outside the MIDI range 0..127")
         rest_bin = time_to_bin(note.onset - decoded_end)
-        decoded_onset = decoded_end + bin_to_time(rest_bin)
+        decoded_onset = max(decoded_end + bin_to_time(rest_bin), 0.0)  # same clamping as triples_to_notes
         duration_bin = time_to_bin(note.offset - decoded_onset)
-        decoded_end = decoded_onset + bin_to_time(duration_bin)
+        decoded_end = decoded_onset + max(bin_to_time(duration_bin), 0.0)
         triples.append((note.pitch, duration_bin, rest_bin))
     return triples
 
@@ -117,11 +142,9 @@ def string_to_notes(text: str) -> list[Note]:
             raise MelodyError(f"melody token group {i} ('{group}') is not '<pitch>,<duration>,<rest>'")
         pitch, duration, rest = (p.strip() for p in parts)
         try:
-            triples.append((pitch_from_token(pitch), int(duration[1:-1]), int(rest[1:-1])))
-        except (ValueError, IndexError) as err:
+            triples.append((pitch_from_token(pitch), _time_from_token(duration), _time_from_token(rest)))
+        except MelodyError as err:
             raise MelodyError(f"melody token group {i} ('{group}') is malformed: {err}") from err
-        if not (0 <= triples[-1][1] < NUM_TIME_BINS and 0 <= triples[-1][2] < NUM_TIME_BINS):
-            raise MelodyError(f"melody token group {i} ('{group}') has a time bin outside 0..511")
     return triples_to_notes(triples)
 
 
@@ -153,7 +176,8 @@ class MelodyTokenizer(PreTrainedTokenizer):
         kwargs.setdefault("eos_token", "</s>")
         kwargs.setdefault("unk_token", "<unk>")
         kwargs.setdefault("pad_token", "<unk>")
-        kwargs.setdefault("sep_token", "|")
+        # ',' and '|' are ordinary vocabulary entries here (not HF special tokens), so that
+        # decode(..., skip_special_tokens=True) keeps the separators.
         super().__init__(model_max_length=model_max_length, **kwargs)
 
     @property

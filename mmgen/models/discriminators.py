@@ -208,3 +208,14 @@ class PatchDiscriminator(ModelMixin, ConfigMixin):
         if not return_dict:
             return [logits], [features]
         return DiscriminatorOutput(logits=[logits], features=[features])
+
+
+def frozen_forward(discriminator: nn.Module, *inputs: torch.Tensor) -> DiscriminatorOutput:
+    """Run a discriminator for the generator's step: gradients reach `inputs` but never its parameters.
+
+    Its parameters are passed detached through `torch.func.functional_call`, so the discriminator's own
+    accumulated gradients stay clean (gradient accumulation) and a DDP wrapper is not involved (pass the
+    unwrapped module).
+    """
+    params = {name: p.detach() for name, p in discriminator.named_parameters()}
+    return torch.func.functional_call(discriminator, params, inputs)

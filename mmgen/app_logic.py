@@ -1,0 +1,507 @@
+"""What the Space (`app.py`) and the `generate` CLI do, without any UI: load the pipeline once, generate, inspect.
+
+Every function returns plain data (paths of the files it wrote, token strings, statistics, timings) and raises
+`SpaceError` (a `ValueError`), `AudioError` or `MelodyError` with a message meant for the user; `app.py` turns
+those into `gr.Error`s and the CLI prints them.
+
+```
+generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-to-music; a melody skips retrieval)
+generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
+inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
+```
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, AudioError, load_audio, save_audio
+from .melody.notes import MelodyError, Note
+
+DEFAULT_MODEL = "checkpoints/mmgen-default"
+DEFAULT_SECONDS = 10.0
+DEFAULT_STEPS = 50
+DEFAULT_GUIDANCE = 3.0
+MAX_SECONDS = 30.0  # longest generation the Space offers (the pipeline itself allows 300 s)
+MAX_STEPS = 200
+MAX_CANDIDATES = 4
+MAX_INPUT_SECONDS = 60.0  # longest upload (music-to-music reference, melody inspection)
+MAX_UPLOAD_MB = 20
+MAX_SEED = 2**31 - 1
+# label -> diffusers scheduler class name ("default": the scheduler saved with the pipeline)
+SCHEDULERS = {
+    "default": None,
+    "ddim": "DDIMScheduler",
+    "dpm-solver++": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+}
+ProgressFn = Callable[[float, str], None]
+
+
+class SpaceError(ValueError):
+    """A user-facing error: its message says what went wrong and what to do."""
+
+
+# ------------------------------------------------------------------------------------------------ the model
+def model_missing_message(path: str) -> str:
+    return (
+        f"No MMGen pipeline at '{path}' (its model_index.json is missing). The default model "
+        f"'{DEFAULT_MODEL}' is written by the training run (see the README's training section); or pass "
+        "--model PATH pointing at a folder saved with MMGenPipeline.save_pretrained. Melody inspection works "
+        "without a model."
+    )
+
+
+def import_component_modules(path: str) -> None:
+    """Import the MMGen modules that `model_index.json` names, so that diffusers can load those components.
+
+    diffusers only loads classes from libraries already imported; only our own `mmgen.*` modules are imported here.
+    """
+    import importlib
+    import json
+
+    with open(os.path.join(path, "model_index.json"), encoding="utf-8") as f:
+        index = json.load(f)
+    for value in index.values():
+        if isinstance(value, list) and value and isinstance(value[0], str) and value[0].startswith("mmgen."):
+            importlib.import_module(value[0])
+
+
+class PipelineStore:
+    """Loads an `MMGenPipeline` from a local folder once, on first use, safely from several threads.
+
+    Args:
+        path (`str`): a folder written by `MMGenPipeline.save_pretrained` (holding `model_index.json`).
+    """
+
+    def __init__(self, path: str = DEFAULT_MODEL):
+        self.path = os.fspath(path)
+        self._pipe = None
+        self._lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the folder holds a pipeline (checked on disk; loads nothing)."""
+        return os.path.isfile(os.path.join(self.path, "model_index.json"))
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def get(self):
+        """The loaded pipeline (loading it on the first call). Raises `SpaceError` if it is missing or broken."""
+        if self._pipe is not None:
+            return self._pipe
+        with self._lock:
+            if self._pipe is None:
+                if not self.available:
+                    raise SpaceError(model_missing_message(self.path))
+                start = time.perf_counter()  # imports included: they are part of the first call's wait
+                from pipelines.pipeline_mmgen import MMGenPipeline
+
+                try:
+                    import_component_modules(self.path)
+                    pipe = MMGenPipeline.from_pretrained(self.path)
+                except Exception as err:  # a half-written or incompatible folder
+                    raise SpaceError(f"Could not load the MMGen pipeline from '{self.path}': {err}") from err
+                pipe.set_progress_bar_config(disable=True)
+                self.load_seconds = time.perf_counter() - start
+                self._pipe = pipe
+        return self._pipe
+
+    def pipeline_for_call(self, scheduler: str = "default"):
+        """A pipeline sharing the loaded models but with its own scheduler, so concurrent calls never share one
+        (a scheduler keeps per-call state in `set_timesteps`)."""
+        if scheduler not in SCHEDULERS:
+            raise SpaceError(f"Unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}.")
+        import diffusers
+
+        base = self.get()
+        name = SCHEDULERS[scheduler]
+        scheduler_cls = type(base.scheduler) if name is None else getattr(diffusers, name)
+        pipe = type(base)(
+            vae=base.vae,
+            vocoder=base.vocoder,
+            unet=base.unet,
+            scheduler=scheduler_cls.from_config(base.scheduler.config),
+            aligner=base.aligner,
+            condition_projector=base.condition_projector,
+            melody_tokenizer=base.melody_tokenizer,
+            retriever=base.retriever,
+            vocoder_method=base.config.vocoder_method,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+
+# ----------------------------------------------------------------------------------------------- results
+@dataclass
+class MelodyView:
+    """A melody ready to show: what it is, its piano roll, tokens, a synthesized preview and a MIDI file.
+
+    `preview_path` and `midi_path` are None when the melody has no notes (`png_path` then says so).
+    """
+
+    title: str
+    tokens: str | None
+    notes: list[Note]
+    png_path: str
+    preview_path: str | None
+    midi_path: str | None
+    info: dict = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**"]
+        for key, label in (("caption", "Caption"), ("id", "Database id"), ("source", "Source")):
+            if self.info.get(key):
+                lines.append(f"- {label}: {self.info[key]}")
+        if self.info.get("score") is not None:
+            lines.append(f"- Retrieval score (cosine): {self.info['score']:.3f}")
+        lines.append(f"- Notes: {len(self.notes)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class GenerationResult:
+    """A generated clip and what guided it.
+
+    Args:
+        audio_path (`str`): the WAV (22,050 Hz mono).
+        waveform (`np.ndarray` of shape `(samples,)`): the same audio, float32.
+        melody (`MelodyView`, *optional*): the melody that guided it (retrieved or the user's); None for a
+            text-only model.
+        query_melody (`MelodyView`, *optional*): music-to-music only: the melody Basic Pitch found in the upload.
+        seed (`int`), score (`float`, *optional*: aligner score when several candidates were ranked),
+        timings (`dict`): seconds: `model_load_s` (0 when already loaded), `generate_s`, `postprocess_s`, `total_s`.
+        settings (`dict`): the settings used.
+    """
+
+    audio_path: str
+    waveform: np.ndarray
+    melody: MelodyView | None
+    query_melody: MelodyView | None
+    seed: int
+    score: float | None
+    timings: dict
+    settings: dict
+
+    def summary(self) -> str:
+        t = self.timings
+        text = (
+            f"Generated {len(self.waveform) / SAMPLE_RATE:.1f} s in {t['total_s']:.1f} s "
+            f"(denoising and decoding {t['generate_s']:.1f} s"
+        )
+        if t.get("model_load_s"):
+            text += f", loading the model {t['model_load_s']:.1f} s"
+        text += f"). Seed {self.seed}."
+        if self.score is not None:
+            text += f" Best of {self.settings['num_candidates']} candidates, aligner score {self.score:.3f}."
+        return text
+
+
+@dataclass
+class InspectionResult:
+    """Melody inspection output: the melody view plus statistics and the source kind ("audio" or "midi")."""
+
+    melody: MelodyView
+    statistics: dict
+    source_kind: str
+    seconds: float
+
+    def summary(self) -> str:
+        s = self.statistics
+        tempo = "unknown" if s["tempo_bpm"] is None else f"about {s['tempo_bpm']:.0f} BPM"
+        how = "transcribed with Basic Pitch" if self.source_kind == "audio" else "read from MIDI"
+        return (
+            f"{s['num_notes']} notes {how} in {self.seconds:.1f} s, range {s['lowest']}-{s['highest']} "
+            f"({s['pitch_range_semitones']} semitones), tempo {tempo}, "
+            f"{s['polyphony_share']:.0%} of the time polyphonic."
+        )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def new_output_dir(root: str | None = None, max_age_s: float = 6 * 3600) -> str:
+    """A fresh folder for one call's files under `root` (default: `mmgen-space` in the system temp folder).
+
+    Folders of earlier calls older than `max_age_s` are deleted, so that a long-running Space does not fill the disk.
+    """
+    import shutil
+
+    root = root or os.path.join(tempfile.gettempdir(), "mmgen-space")
+    if os.path.isdir(root):
+        now = time.time()
+        for entry in os.scandir(root):
+            try:
+                if entry.is_dir() and now - entry.stat().st_mtime > max_age_s:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:  # removed by another thread meanwhile
+                pass
+    path = os.path.join(root, time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8])
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def check_upload(path: str | None, what: str, max_mb: float = MAX_UPLOAD_MB) -> str:
+    """The path of an uploaded file, or `SpaceError` if none was given or it is too big."""
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise SpaceError(f"Please upload {what}.")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise SpaceError(f"The uploaded file '{os.path.basename(path)}' cannot be found; please upload it again.")
+    size_mb = os.path.getsize(path) / 2**20
+    if size_mb > max_mb:
+        raise SpaceError(f"The file is {size_mb:.1f} MB; the limit is {max_mb} MB.")
+    return path
+
+
+def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str, stem: str, info=None):
+    """Write the piano roll PNG, the preview WAV and the MIDI file of `notes` into `out_dir`."""
+    from .melody.notes import write_midi
+    from .melody.pianoroll import plot_piano_roll
+    from .melody.synth import render_notes
+
+    png = os.path.join(out_dir, f"{stem}_pianoroll.png")
+    plot_piano_roll(notes, png, title=title)
+    preview = midi = None
+    if notes:
+        preview = os.path.join(out_dir, f"{stem}_preview.wav")
+        save_audio(preview, render_notes(notes, SAMPLE_RATE), SAMPLE_RATE)
+        midi = os.path.join(out_dir, f"{stem}.mid")
+        write_midi(notes, midi)
+    return MelodyView(title, tokens, list(notes), png, preview, midi, dict(info or {}))
+
+
+def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
+    if info is None:
+        return None
+    notes = info.get("notes") or []
+    if info.get("source") == "user":
+        title = "Your melody (retrieval skipped)"
+    else:
+        title = f"Retrieved melody: {info.get('caption') or info.get('id') or 'database entry'}"
+    shown = {k: info.get(k) for k in ("id", "caption", "source", "score")}
+    return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
+
+
+def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds) -> int:
+    if not isinstance(seconds, (int, float)) or not 1.0 <= float(seconds) <= max_seconds:
+        raise SpaceError(f"The duration must be between 1 and {max_seconds:g} seconds, got {seconds}.")
+    if int(steps) != steps or not 1 <= int(steps) <= MAX_STEPS:
+        raise SpaceError(f"The number of steps must be a whole number from 1 to {MAX_STEPS}, got {steps}.")
+    if not 0.0 <= float(guidance) <= 20.0:
+        raise SpaceError(f"The guidance scale must be between 0 and 20, got {guidance}.")
+    if int(candidates) != candidates or not 1 <= int(candidates) <= MAX_CANDIDATES:
+        raise SpaceError(f"The number of candidates must be from 1 to {MAX_CANDIDATES}, got {candidates}.")
+    if seed is None or (isinstance(seed, float) and np.isnan(seed)) or int(seed) < 0:
+        return int(np.random.default_rng().integers(0, MAX_SEED))
+    if int(seed) > MAX_SEED:
+        raise SpaceError(f"The seed must be between 0 and {MAX_SEED}, got {seed}.")
+    return int(seed)
+
+
+def _run(
+    store: PipelineStore,
+    call_kwargs: dict,
+    settings: dict,
+    progress: ProgressFn | None,
+    query_melody: MelodyView | None,
+    started: float,
+    out: str,
+) -> GenerationResult:
+    """Run the pipeline with `call_kwargs` and write the audio and the guiding melody's files."""
+    import torch
+
+    was_loaded = store.loaded
+    pipe = store.pipeline_for_call(settings["scheduler"])
+    load_s = 0.0 if was_loaded else (store.load_seconds or 0.0)
+    steps = settings["num_inference_steps"]
+    melody_guidance = settings.get("melody_guidance_scale")
+    if melody_guidance is not None and (not pipe.uses_melody or abs(melody_guidance - 1.0) < 1e-6):
+        melody_guidance = None  # 1.0 is the plain guidance; a text-only model has no melody to weigh
+
+    def on_step(_pipe, i, _t, _kwargs):
+        if progress is not None:
+            progress((i + 1) / steps, f"Denoising step {i + 1}/{steps}")
+        return {}
+
+    if progress is not None:
+        progress(0.0, "Encoding the query and retrieving a melody")
+    t0 = time.perf_counter()
+    output = pipe(
+        **call_kwargs,
+        audio_length_in_s=float(settings["seconds"]),
+        num_inference_steps=int(steps),
+        guidance_scale=float(settings["guidance_scale"]),
+        melody_guidance_scale=melody_guidance,
+        num_candidates=int(settings["num_candidates"]),
+        generator=torch.Generator().manual_seed(settings["seed"]),
+        callback_on_step_end=on_step,
+    )
+    generate_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    waveform = np.asarray(output.audios[0], dtype=np.float32)
+    audio_path = os.path.join(out, "music.wav")
+    save_audio(audio_path, waveform, SAMPLE_RATE)
+    melody = _guiding_melody_view(output.melodies[0], out)
+    score = None if output.scores is None else float(output.scores[0])
+    timings = {
+        "model_load_s": round(load_s, 3),
+        "generate_s": round(generate_s, 3),
+        "postprocess_s": round(time.perf_counter() - t1, 3),
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    return GenerationResult(audio_path, waveform, melody, query_melody, settings["seed"], score, timings, settings)
+
+
+# ------------------------------------------------------------------------------------------- public API
+def generate_from_text(
+    store: PipelineStore,
+    prompt: str | None,
+    *,
+    negative_prompt: str | None = None,
+    melody: str | list[Note] | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
+    melody_guidance_scale: float | None = None,
+    num_candidates: int = 1,
+    seed: int | None = 0,
+    scheduler: str = "default",
+    progress: ProgressFn | None = None,
+    output_dir: str | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> GenerationResult:
+    """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
+
+    Args:
+        prompt: what the music should sound like; may be empty only when a `melody` is given.
+        melody: a MIDI/audio path, a token string or notes; bypasses retrieval.
+        seed: None or negative for a random seed (reported in the result).
+        progress: called as `progress(fraction, message)` after each denoising step.
+        output_dir: folder for the files (default: a fresh folder under the temp folder).
+    """
+    started = time.perf_counter()
+    prompt = (prompt or "").strip()
+    negative_prompt = (negative_prompt or "").strip() or None
+    if isinstance(melody, str) and not melody.strip():
+        melody = None
+    if not prompt and melody is None:
+        raise SpaceError("Please describe the music to generate (the prompt is empty).")
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
+    settings = {
+        "mode": "text-to-music", "prompt": prompt, "negative_prompt": negative_prompt, "seconds": float(seconds),
+        "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
+        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
+        "scheduler": scheduler, "user_melody": melody is not None,
+    }  # fmt: skip
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    kwargs = {"prompt": prompt or None, "melody": melody, "negative_prompt": negative_prompt}
+    return _run(store, kwargs, settings, progress, None, started, out)
+
+
+def generate_from_audio(
+    store: PipelineStore,
+    audio_path: str,
+    *,
+    steer_text: str | None = None,
+    steer_weight: float = 0.3,
+    follow_melody: bool = False,
+    negative_prompt: str | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
+    melody_guidance_scale: float | None = None,
+    num_candidates: int = 1,
+    seed: int | None = 0,
+    scheduler: str = "default",
+    progress: ProgressFn | None = None,
+    output_dir: str | None = None,
+    max_seconds: float = MAX_SECONDS,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+) -> GenerationResult:
+    """Music-to-music: the uploaded audio's aligner embedding is the query.
+
+    Args:
+        steer_text: optional text; the query becomes the normalised mix `(1 - w) * audio + w * text` of the two
+            joint-space embeddings, `w = steer_weight`.
+        follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
+    """
+    from .melody.tokenizer import notes_to_string
+    from .melody.transcribe import extract_notes
+
+    started = time.perf_counter()
+    path = check_upload(audio_path, "a reference recording")
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
+    if not 0.0 <= float(steer_weight) <= 1.0:
+        raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
+    waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False)
+    steer_text = (steer_text or "").strip() or None
+    negative_prompt = (negative_prompt or "").strip() or None
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+
+    if progress is not None:
+        progress(0.0, "Transcribing the melody of the upload")
+    notes = extract_notes(waveform, SAMPLE_RATE, name=os.path.basename(path))
+    title = "Melody in your audio (Basic Pitch)" + ("" if notes else ": no notes found")
+    query_melody = melody_view(notes, notes_to_string(notes) if notes else None, title, out, "query_melody")
+    if follow_melody and not notes:
+        raise SpaceError("No melody was found in the uploaded audio; untick 'follow its melody' to retrieve one.")
+
+    pipe = store.get()
+    kwargs: dict = {"negative_prompt": negative_prompt, "melody": notes if follow_melody else None}
+    if steer_text is None:
+        kwargs["audio"] = waveform
+    else:
+        import torch
+
+        audio_q = pipe.aligner.embed_audio([waveform]).float()
+        text_q = pipe.aligner.embed_text([steer_text]).float()
+        w = float(steer_weight)
+        kwargs["prompt_embeds"] = torch.nn.functional.normalize((1 - w) * audio_q + w * text_q, dim=-1)
+    settings = {
+        "mode": "music-to-music", "reference": os.path.basename(path), "steer_text": steer_text,
+        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody), "negative_prompt": negative_prompt,
+        "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
+        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
+        "scheduler": scheduler,
+    }  # fmt: skip
+    return _run(store, kwargs, settings, progress, query_melody, started, out)
+
+
+def inspect(
+    path: str,
+    *,
+    reduction: str = "none",
+    output_dir: str | None = None,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+) -> InspectionResult:
+    """Melody inspection of an audio or MIDI file: piano roll, official tokens, statistics, preview and MIDI."""
+    from .melody.inspection import inspect_melody
+
+    started = time.perf_counter()
+    path = check_upload(path, "an audio or MIDI file")
+    if reduction not in ("none", "skyline"):
+        raise SpaceError(f"Unknown reduction '{reduction}'; choose 'none' or 'skyline'.")
+    try:
+        inspection = inspect_melody(path, reduction=reduction, max_duration_s=max_input_seconds)
+    except (AudioError, MelodyError):
+        raise
+    except Exception as err:  # e.g. a file that is neither audio nor MIDI
+        raise SpaceError(f"Could not read '{os.path.basename(path)}' as audio or MIDI ({err}).") from err
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    how = "Basic Pitch transcription" if inspection.source_kind == "audio" else "MIDI notes"
+    title = f"{inspection.name}: {how} ({len(inspection.notes)} notes)"
+    view = melody_view(inspection.notes, inspection.tokens, title, out, "melody")
+    return InspectionResult(view, inspection.statistics, inspection.source_kind, time.perf_counter() - started)
