@@ -51,8 +51,9 @@ CSS = """
 .mmgen-notice {border-left: 4px solid #f59e0b; padding: 0.4em 0.9em; background: #fffbeb; border-radius: 6px;}
 .mmgen-notice * {color: #78350f !important;}
 .mmgen-timing {font-size: 0.95em; opacity: 0.85;}
+.mmgen-roll {border: 1px solid var(--border-color-primary) !important; box-shadow: none !important;}
 """
-HEADER = f"""# 🎼 {TITLE}
+HEADER = f"""# {TITLE}
 Describe music in words, or upload a recording: MMGen finds a melody that fits (retrieval in its melody database) and
 generates audio that follows it with a latent diffusion model. Or bring your own melody: inspect an audio or MIDI file,
 then **generate from this melody**. Everything runs on this machine.
@@ -99,10 +100,17 @@ def _generation_controls(prefix: str) -> dict:
     """Duration, steps and the advanced settings shared by both generation tabs."""
     c = {}
     with gr.Row():
-        c["seconds"] = gr.Slider(1, logic.MAX_SECONDS, value=logic.DEFAULT_SECONDS, step=0.5, label="Duration (s)")
+        c["seconds"] = gr.Slider(
+            1,
+            logic.MAX_SECONDS,
+            value=logic.DEFAULT_SECONDS,
+            step=0.5,
+            label="Duration (s)",
+            elem_id=f"{prefix}-seconds",
+        )
         c["steps"] = gr.Slider(
             1, logic.MAX_STEPS, value=logic.DEFAULT_STEPS, step=1, label="Denoising steps",
-            info="More steps: slower, usually cleaner.",
+            info="More steps: slower, usually cleaner.", elem_id=f"{prefix}-steps",
         )  # fmt: skip
     with gr.Accordion("Advanced settings", open=False):
         c["negative"] = gr.Textbox(
@@ -127,18 +135,23 @@ def _generation_controls(prefix: str) -> dict:
     return c
 
 
+def piano_roll_image(label: str, elem_id: str) -> gr.Image:
+    """A piano-roll PNG output (the figure carries its own title, so the label is only for screen readers)."""
+    return gr.Image(
+        label=label, type="filepath", interactive=False, elem_id=elem_id, elem_classes="mmgen-roll",
+        buttons=["download", "fullscreen"], show_label=False,
+    )  # fmt: skip
+
+
 def _melody_panel(title: str, prefix: str) -> dict:
     """Display components of one melody: info, piano roll, tokens, preview, MIDI download."""
     p = {}
-    with gr.Group():
+    with gr.Column(variant="panel"):
         p["info"] = gr.Markdown(f"**{title}** will appear here.", elem_id=f"{prefix}-info", padding=True)
-        p["png"] = gr.Image(
-            label=f"{title}: piano roll", type="filepath", interactive=False, elem_id=f"{prefix}-pianoroll",
-            buttons=["download", "fullscreen"],
-        )  # fmt: skip
+        p["png"] = piano_roll_image(f"{title}: piano roll", f"{prefix}-pianoroll")
         with gr.Row():
-            p["preview"] = gr.Audio(label="Melody preview (synthesized)", type="filepath", interactive=False)
-            p["midi"] = gr.File(label="MIDI download", interactive=False)
+            p["preview"] = gr.Audio(label="Melody preview", type="filepath", interactive=False)
+            p["midi"] = gr.File(label="MIDI download", interactive=False, height=110)
         p["tokens"] = gr.Textbox(
             label="Melody tokens (official MMGen format)", lines=2, max_lines=4, interactive=False,
             buttons=["copy"],
@@ -157,7 +170,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
     store = logic.PipelineStore(model)
     output_root = output_root or tempfile.mkdtemp(prefix="mmgen-space-")
     available = store.available
-    notice = "" if available else f"⚠️ **Generation is unavailable.** {logic.model_missing_message(model)}"
+    notice = "" if available else f"**Generation is unavailable.** {logic.model_missing_message(model)}"
 
     @readable_errors
     def text_to_music(prompt, negative, melody_tokens, seconds, steps, guidance, melody_guidance, candidates, seed,
@@ -263,14 +276,11 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                         m2m_timing = gr.Markdown(elem_classes="mmgen-timing")
                         with gr.Row(equal_height=False):
                             with gr.Column():
-                                with gr.Group():
+                                with gr.Column(variant="panel"):
                                     query_info = gr.Markdown(
                                         "**Melody in your audio** will appear here.", padding=True
                                     )
-                                    query_png = gr.Image(
-                                        label="Melody in your audio: piano roll", type="filepath", interactive=False,
-                                        elem_id="m2m-query-pianoroll", buttons=["download", "fullscreen"],
-                                    )  # fmt: skip
+                                    query_png = piano_roll_image("Melody in your audio", "m2m-query-pianoroll")
                                     query_tokens = gr.Textbox(
                                         label="Its tokens", lines=2, max_lines=4, interactive=False, buttons=["copy"]
                                     )
@@ -295,22 +305,19 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                             inputs=[inspect_file], label="Examples (a folk tune: flute recording, and its MIDI)",
                         )  # fmt: skip
                     with gr.Column(scale=7):
-                        inspect_png = gr.Image(
-                            label="Piano roll", type="filepath", interactive=False, elem_id="inspect-pianoroll",
-                            buttons=["download", "fullscreen"],
-                        )  # fmt: skip
+                        inspect_png = piano_roll_image("Piano roll", "inspect-pianoroll")
                         inspect_summary = gr.Markdown()
                         with gr.Row():
                             inspect_preview = gr.Audio(label="Preview (re-synthesized)", type="filepath",
                                                        interactive=False, elem_id="inspect-preview")  # fmt: skip
-                            inspect_midi = gr.File(label="MIDI download", interactive=False)
+                            inspect_midi = gr.File(label="MIDI download", interactive=False, height=110)
                         inspect_tokens = gr.Textbox(
                             label="Melody tokens (official MMGen format)", lines=3, max_lines=6,
                             interactive=False, buttons=["copy"], elem_id="inspect-tokens",
                         )  # fmt: skip
                         with gr.Accordion("Statistics", open=False):
                             inspect_stats = gr.JSON(label="Statistics")
-                        use_button = gr.Button("🎹 Generate from this melody", elem_id="inspect-use")
+                        use_button = gr.Button("Generate from this melody", elem_id="inspect-use")
         gr.Markdown(
             "Melody inspection uses [Basic Pitch](https://github.com/spotify/basic-pitch) for transcription. "
             f"Uploads up to {logic.MAX_UPLOAD_MB} MB. Model: `{model}`.",
@@ -330,6 +337,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             inputs=t2m_inputs,
             outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
             api_name="text_to_music",
+            show_progress_on=[t2m_audio],
             concurrency_limit=concurrency_limit,
             concurrency_id="generation",
         )
@@ -338,6 +346,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             inputs=t2m_inputs,
             outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
             api_visibility="private",
+            show_progress_on=[t2m_audio],
             concurrency_limit=concurrency_limit,
             concurrency_id="generation",
         )
@@ -346,6 +355,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             inputs=[reference, steer, steer_weight, follow, *controls(m2m)],
             outputs=[m2m_audio, m2m_timing, query_info, query_png, query_tokens, *melody_components(m2m_melody)],
             api_name="music_to_music",
+            show_progress_on=[m2m_audio],
             concurrency_limit=concurrency_limit,
             concurrency_id="generation",
         )
@@ -354,6 +364,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             inputs=[inspect_file, reduction],
             outputs=[inspect_png, inspect_summary, inspect_stats, inspect_tokens, inspect_preview, inspect_midi],
             api_name="inspect_melody",
+            show_progress_on=[inspect_png],
             concurrency_limit=2,
         )
         use_button.click(

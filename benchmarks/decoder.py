@@ -222,12 +222,10 @@ def main(argv=None) -> None:
         "load_average_1_5_15_min": list(os.getloadavg()),  # other jobs on the machine inflate wall times
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
-        "vae": args.vae,
-        "vocoder": args.vocoder,
-        "vocoder_method": args.vocoder_method,
-        "dataset": args.dataset,
-        "split": args.split,
     }
+    if not args.measure_vae_training:
+        results["setup"].update(vae=args.vae, vocoder=args.vocoder, vocoder_method=args.vocoder_method)
+        results["setup"].update(dataset=args.dataset, split=args.split)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, sort_keys=True)

@@ -13,6 +13,7 @@ inspect(path, reduction)                              -> InspectionResult  (Basi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -30,7 +31,8 @@ DEFAULT_MODEL = "checkpoints/mmgen-default"
 DEFAULT_SECONDS = 10.0
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 3.0
-MAX_SECONDS = 30.0  # longest generation the Space offers (the pipeline itself allows 300 s)
+MAX_SECONDS = 30.0  # longest generation the Space offers
+MAX_AUDIO_SECONDS = 300.0  # longest generation (and reference) the CLI accepts: the pipeline's limit
 MAX_STEPS = 200
 MAX_CANDIDATES = 4
 MAX_INPUT_SECONDS = 60.0  # longest upload (music-to-music reference, melody inspection)
@@ -55,8 +57,8 @@ def model_missing_message(path: str) -> str:
     return (
         f"No MMGen pipeline at '{path}' (its model_index.json is missing). The default model "
         f"'{DEFAULT_MODEL}' is written by the training run (see the README's training section); or pass "
-        "--model PATH pointing at a folder saved with MMGenPipeline.save_pretrained. Melody inspection works "
-        "without a model."
+        "--model PATH pointing at a folder saved with MMGenPipeline.save_pretrained. Melody inspection (the "
+        "Space's third tab, `python -m mmgen melody`) works without a model."
     )
 
 
@@ -263,6 +265,19 @@ def check_upload(path: str | None, what: str, max_mb: float = MAX_UPLOAD_MB) -> 
     return path
 
 
+@contextlib.contextmanager
+def named_after_upload(path: str):
+    """Re-raise `AudioError` / `MelodyError` with the uploaded file's name instead of its server-side path."""
+    try:
+        yield
+    except (AudioError, MelodyError) as err:
+        message = str(err)
+        name = os.path.basename(path)
+        if path not in message:
+            raise
+        raise type(err)(message.replace(f"'{path}'", f"'{name}'").replace(path, name)) from err
+
+
 def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str, stem: str, info=None):
     """Write the piano roll PNG, the preview WAV and the MIDI file of `notes` into `out_dir`."""
     from .melody.notes import write_midi
@@ -416,6 +431,7 @@ def generate_from_audio(
     steer_text: str | None = None,
     steer_weight: float = 0.3,
     follow_melody: bool = False,
+    melody: str | list[Note] | None = None,
     negative_prompt: str | None = None,
     seconds: float = DEFAULT_SECONDS,
     steps: int = DEFAULT_STEPS,
@@ -435,6 +451,7 @@ def generate_from_audio(
         steer_text: optional text; the query becomes the normalised mix `(1 - w) * audio + w * text` of the two
             joint-space embeddings, `w = steer_weight`.
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
+        melody: follow this melody instead (a MIDI/audio path, token string or notes); overrides `follow_melody`.
     """
     from .melody.tokenizer import notes_to_string
     from .melody.transcribe import extract_notes
@@ -444,7 +461,8 @@ def generate_from_audio(
     seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
     if not 0.0 <= float(steer_weight) <= 1.0:
         raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
-    waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False)
+    with named_after_upload(path):
+        waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False)
     steer_text = (steer_text or "").strip() or None
     negative_prompt = (negative_prompt or "").strip() or None
     out = output_dir or new_output_dir()
@@ -455,11 +473,15 @@ def generate_from_audio(
     notes = extract_notes(waveform, SAMPLE_RATE, name=os.path.basename(path))
     title = "Melody in your audio (Basic Pitch)" + ("" if notes else ": no notes found")
     query_melody = melody_view(notes, notes_to_string(notes) if notes else None, title, out, "query_melody")
-    if follow_melody and not notes:
+    if isinstance(melody, str) and not melody.strip():
+        melody = None
+    if follow_melody and melody is None and not notes:
         raise SpaceError("No melody was found in the uploaded audio; untick 'follow its melody' to retrieve one.")
 
     pipe = store.get()
-    kwargs: dict = {"negative_prompt": negative_prompt, "melody": notes if follow_melody else None}
+    if melody is None and follow_melody:
+        melody = notes
+    kwargs: dict = {"negative_prompt": negative_prompt, "melody": melody}
     if steer_text is None:
         kwargs["audio"] = waveform
     else:
@@ -471,7 +493,8 @@ def generate_from_audio(
         kwargs["prompt_embeds"] = torch.nn.functional.normalize((1 - w) * audio_q + w * text_q, dim=-1)
     settings = {
         "mode": "music-to-music", "reference": os.path.basename(path), "steer_text": steer_text,
-        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody), "negative_prompt": negative_prompt,
+        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody),
+        "user_melody": melody is not None and melody is not notes, "negative_prompt": negative_prompt,
         "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
         "scheduler": scheduler,
@@ -494,7 +517,8 @@ def inspect(
     if reduction not in ("none", "skyline"):
         raise SpaceError(f"Unknown reduction '{reduction}'; choose 'none' or 'skyline'.")
     try:
-        inspection = inspect_melody(path, reduction=reduction, max_duration_s=max_input_seconds)
+        with named_after_upload(path):
+            inspection = inspect_melody(path, reduction=reduction, max_duration_s=max_input_seconds)
     except (AudioError, MelodyError):
         raise
     except Exception as err:  # e.g. a file that is neither audio nor MIDI

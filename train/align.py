@@ -22,10 +22,9 @@ import torch
 from accelerate.logging import get_logger
 from training_utils import (
     add_common_args,
-    checkpoint_step,
     make_accelerator,
     num_update_steps_per_epoch,
-    resolve_resume_checkpoint,
+    resume_from_checkpoint,
     save_checkpoint,
     write_json,
 )
@@ -35,7 +34,10 @@ logger = get_logger(__name__)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset_dir", type=str, required=True, help="MusicSet folder (mmgen.data.load_musicset).")
+    parser.add_argument(
+        "--dataset", "--dataset_dir", dest="dataset_dir", type=str, required=True,
+        help="MusicSet folder (mmgen.data.load_musicset); --dataset_dir is an alias.",
+    )
     parser.add_argument(
         "--modalities",
         type=str,
@@ -249,14 +251,9 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.init_trackers("align", config={k: str(v) for k, v in vars(args).items()})
 
     # 5. Resume
-    global_step, first_epoch, skip_batches = 0, 0, 0
-    resume = resolve_resume_checkpoint(args)
-    if resume:
-        accelerator.load_state(resume)
-        global_step = checkpoint_step(resume)
-        first_epoch = global_step // steps_per_epoch
-        skip_batches = (global_step % steps_per_epoch) * args.gradient_accumulation_steps
-        logger.info("resumed from %s at step %d", resume, global_step)
+    global_step = resume_from_checkpoint(accelerator, args)
+    first_epoch = global_step // steps_per_epoch
+    skip_batches = (global_step % steps_per_epoch) * args.gradient_accumulation_steps
 
     # 6. Train
     logger.info(

@@ -35,10 +35,9 @@ import torch.nn.functional as F
 from accelerate.logging import get_logger
 from training_utils import (
     add_common_args,
-    checkpoint_step,
     make_accelerator,
     num_update_steps_per_epoch,
-    resolve_resume_checkpoint,
+    resume_from_checkpoint,
     save_checkpoint,
     write_json,
 )
@@ -288,12 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     scaling_factor = vae.config.scaling_factor
 
     # 3. Resume
-    global_step = 0
-    resume = resolve_resume_checkpoint(args)
-    if resume:
-        accelerator.load_state(resume)
-        global_step = checkpoint_step(resume)
-        logger.info(f"resumed from {resume} (step {global_step})")
+    global_step = resume_from_checkpoint(accelerator, args)
     if accelerator.is_main_process:
         accelerator.init_trackers("mmgen-diffusion", config={k: v for k, v in vars(args).items()
                                                              if isinstance(v, (int, float, str, bool))})  # fmt: skip

@@ -18,15 +18,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import time
 
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
 from training_utils import (
     add_common_args,
-    checkpoint_step,
     make_accelerator,
-    resolve_resume_checkpoint,
+    resume_from_checkpoint,
     save_checkpoint,
     write_json,
 )
@@ -246,18 +246,14 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.init_trackers("mmgen-vae", config={k: v for k, v in vars(args).items() if v is not None})
 
     # 4. Resume
-    global_step = 0
-    resume_path = resolve_resume_checkpoint(args)
-    if resume_path:
-        accelerator.load_state(resume_path)
-        global_step = checkpoint_step(resume_path)
-        logger.info(f"resumed from {resume_path} at step {global_step}")
+    global_step = resume_from_checkpoint(accelerator, args)
     num_params = sum(p.numel() for p in unwrapped_vae.parameters())
     logger.info(f"VAE {num_params / 1e6:.2f}M parameters, {len(train_dataset)} training clips")
 
     # 5. Train
     model.train()
     players = (model, discriminator) if use_gan else (model,)
+    first_step, start_time = global_step, time.perf_counter()
     while global_step < args.max_train_steps:
         for batch in train_dataloader:
             x = mel_to_vae_input(batch["mel"], mel_lo, mel_hi)
@@ -312,9 +308,17 @@ def main(argv: list[str] | None = None) -> None:
             if global_step >= args.max_train_steps:
                 break
 
+    # Throughput of this session (written for planning runs; includes validation and checkpointing time).
+    seconds = time.perf_counter() - start_time
+    clips = (global_step - first_step) * args.train_batch_size * args.gradient_accumulation_steps
+    clips *= accelerator.num_processes
+    summary = {"steps": global_step - first_step, "seconds": seconds, "clips_per_second": clips / max(seconds, 1e-9)}
+    logger.info(f"trained {summary['steps']} steps in {seconds:.1f} s ({summary['clips_per_second']:.3f} clips/s)")
+
     # 6. Scaling factor from data, then save (safetensors)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        write_json(os.path.join(args.output_dir, "train_summary.json"), {**summary, "global_step": global_step})
         vae = accelerator.unwrap_model(model).vae.eval()
 
         def training_mels():  # a plain loader: the prepared one may synchronise with the other processes

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
 from training_utils import (
     add_common_args,
-    checkpoint_step,
     make_accelerator,
-    resolve_resume_checkpoint,
+    resume_from_checkpoint,
     save_checkpoint,
     write_json,
 )
@@ -196,18 +196,14 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.init_trackers("mmgen-vocoder", config={k: v for k, v in vars(args).items() if v is not None})
 
     # 4. Resume
-    global_step = 0
-    resume_path = resolve_resume_checkpoint(args)
-    if resume_path:
-        accelerator.load_state(resume_path)
-        global_step = checkpoint_step(resume_path)
-        logger.info(f"resumed from {resume_path} at step {global_step}")
+    global_step = resume_from_checkpoint(accelerator, args)
     num_params = sum(p.numel() for p in generator.parameters())
     logger.info(f"generator {num_params / 1e6:.2f}M parameters, {len(train_dataset)} training clips")
 
     # 5. Train: discriminator step, then generator step, on each batch
     generator.train()
     players = (generator, discriminator) if use_gan else (generator,)
+    first_step, start_time = global_step, time.perf_counter()
     while global_step < args.max_train_steps:
         for batch in train_dataloader:
             wave = batch["waveform"]
@@ -266,9 +262,17 @@ def main(argv: list[str] | None = None) -> None:
             if global_step >= args.max_train_steps:
                 break
 
+    # Throughput of this session (written for planning runs; includes validation and checkpointing time).
+    seconds = time.perf_counter() - start_time
+    clips = (global_step - first_step) * args.train_batch_size * args.gradient_accumulation_steps
+    clips *= accelerator.num_processes
+    summary = {"steps": global_step - first_step, "seconds": seconds, "clips_per_second": clips / max(seconds, 1e-9)}
+    logger.info(f"trained {summary['steps']} steps in {seconds:.1f} s ({summary['clips_per_second']:.3f} clips/s)")
+
     # 6. Save (safetensors)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        write_json(os.path.join(args.output_dir, "train_summary.json"), {**summary, "global_step": global_step})
         accelerator.unwrap_model(generator).save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
             accelerator.unwrap_model(discriminator).save_pretrained(os.path.join(args.output_dir, "discriminator"))

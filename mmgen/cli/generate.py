@@ -1,0 +1,174 @@
+"""`python -m mmgen generate "prompt" -o out.wav [--melody tune.mid] [--audio ref.wav] [--seconds 10] ...`
+
+Text-to-music: the prompt's embedding retrieves a melody from the model's melody database and the music follows it.
+With `--melody` (a MIDI file, an audio file to transcribe, or a token string) that melody is followed instead, and
+retrieval is skipped. With `--audio` (music-to-music) the reference recording's embedding is the query; a prompt
+given with it steers the query (see `--steer-weight`). Writes the WAV (22,050 Hz mono) and, on request, the piano
+roll, MIDI file and JSON summary of the melody that guided it. The same code runs behind the Space (`app.py`).
+
+Examples:
+  python -m mmgen generate "a calm folk melody on a solo flute" -o flute.wav --png flute_melody.png
+  python -m mmgen generate "a jazz piano trio" --melody examples/example_melody.mid -o jazz.wav
+  python -m mmgen generate --audio examples/example_melody.flac "played on a harp" -o harp.wav --seconds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+
+def _copy(src: str | None, dst: str | None, what: str) -> str | None:
+    if dst is None:
+        return None
+    if src is None:
+        raise ValueError(f"there is no {what} to write: this model is text-only (no melody guided the generation)")
+    parent = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(parent, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import app_logic as logic
+    from ..audio import save_audio
+
+    if args.prompt is None and args.audio is None and args.melody is None:
+        raise ValueError('nothing to generate from: give a prompt ("a calm folk tune"), --audio or --melody')
+    if args.audio is not None and not os.path.isfile(args.audio):
+        raise FileNotFoundError(f"--audio: no such file '{args.audio}'")
+    if args.melody is not None and not args.melody.lstrip().startswith("<") and not os.path.isfile(args.melody):
+        raise FileNotFoundError(f"--melody: no such file '{args.melody}' (give a MIDI/audio file or a token string)")
+    if args.quiet:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+    store = logic.PipelineStore(args.model)
+    if not store.available:
+        raise FileNotFoundError(logic.model_missing_message(args.model))
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"\r  {message:<40} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+    common = {
+        "seconds": args.seconds, "steps": args.steps, "guidance_scale": args.guidance,
+        "melody_guidance_scale": args.melody_guidance, "num_candidates": args.candidates, "seed": args.seed,
+        "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress,
+        "max_seconds": logic.MAX_AUDIO_SECONDS,
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
+        if args.audio is not None:
+            result = logic.generate_from_audio(
+                store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
+                follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
+                max_input_seconds=logic.MAX_AUDIO_SECONDS, **common,
+            )  # fmt: skip
+        else:
+            result = logic.generate_from_text(store, args.prompt, melody=args.melody, output_dir=work, **common)
+        if not args.quiet:
+            print(file=sys.stderr)
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)) or ".", exist_ok=True)
+        save_audio(args.output, result.waveform, logic.SAMPLE_RATE)
+        melody = result.melody
+        written = {"audio": args.output}
+        written["png"] = _copy(melody and melody.png_path, args.png, "melody piano roll")
+        written["midi"] = _copy(melody and melody.midi_path, args.midi, "melody MIDI")
+        if args.json:
+            summary = {
+                "audio": os.path.abspath(args.output),
+                "settings": result.settings,
+                "timings": result.timings,
+                "score": result.score,
+                "melody": None if melody is None else {**melody.info, "tokens": melody.tokens, "title": melody.title},
+            }
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(summary, f, indent=2)
+            written["json"] = args.json
+    if not args.quiet:
+        print(result.summary(), file=sys.stderr)
+        if melody is not None:
+            print("  " + melody.markdown().replace("**", "").replace("\n", "\n  "), file=sys.stderr)
+        for kind, path in written.items():
+            if path:
+                print(f"  wrote {kind:>5}: {path}", file=sys.stderr)
+    print(args.output)
+    return 0
+
+
+def register(subparsers) -> None:
+    from .. import app_logic as logic
+
+    parser = subparsers.add_parser(
+        "generate",
+        help="Generate music from a text prompt, a reference recording (--audio) or your own melody (--melody).",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "prompt", nargs="?", default=None,
+        help="What the music should sound like. Optional with --melody; with --audio it steers the query.",
+    )  # fmt: skip
+    parser.add_argument("-o", "--output", default="mmgen.wav", help="The WAV file to write (default: mmgen.wav).")
+    parser.add_argument(
+        "--melody", default=None,
+        help="Follow this melody instead of retrieving one: a MIDI file, an audio file (transcribed with Basic "
+        "Pitch) or an official token string.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audio", default=None,
+        help="Music-to-music: a reference recording whose audio embedding is the query (up to "
+        f"{logic.MAX_AUDIO_SECONDS:.0f} s).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--steer-weight", type=float, default=0.3,
+        help="With --audio and a prompt: the prompt's share of the query, 0-1 (default 0.3).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--follow-audio-melody", action="store_true",
+        help="With --audio: follow the melody transcribed from the recording instead of retrieving one.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seconds", type=float, default=logic.DEFAULT_SECONDS,
+        help=f"Length of the generated audio in seconds (default {logic.DEFAULT_SECONDS:g}).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--steps", type=int, default=logic.DEFAULT_STEPS,
+        help=f"Denoising steps (default {logic.DEFAULT_STEPS}; DPM-Solver++ needs fewer than DDIM).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="Random seed; the same seed gives the same audio (-1: random)."
+    )
+    parser.add_argument(
+        "--model", default=logic.DEFAULT_MODEL,
+        help=f"Pipeline folder written by MMGenPipeline.save_pretrained (default {logic.DEFAULT_MODEL}).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--guidance", type=float, default=logic.DEFAULT_GUIDANCE,
+        help=f"Classifier-free guidance scale w (default {logic.DEFAULT_GUIDANCE:g}; 0 turns guidance off).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--melody-guidance", type=float, default=None,
+        help="Melody guidance beta: weight of the melody against the query (1 = plain guidance; one more UNet "
+        "pass per step).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidates", type=int, default=1,
+        help=f"Generate this many candidates (1-{logic.MAX_CANDIDATES}) and keep the one the aligner scores best.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scheduler", choices=list(logic.SCHEDULERS), default="default",
+        help="Sampler: the one saved with the model (default), ddim, dpm-solver++ or euler.",
+    )  # fmt: skip
+    parser.add_argument("--negative", default=None, help="Negative prompt: what the music should not sound like.")
+    parser.add_argument("--png", default=None, help="Also write the piano roll of the melody that guided it.")
+    parser.add_argument("--midi", default=None, help="Also write the melody that guided it as a MIDI file.")
+    parser.add_argument("--json", default=None, help="Also write a JSON summary (settings, timings, melody).")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Print only the output path.")
+    parser.set_defaults(func=run)

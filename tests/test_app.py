@@ -1,0 +1,326 @@
+"""The Space (`app.py`) and its logic (`mmgen/app_logic.py`): Blocks build, the served app driven with gradio_client
+through every tab's API on 127.0.0.1, readable errors, the lazy thread-safe model load, and no internet access."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmgen import app_logic as logic
+from mmgen.audio import SAMPLE_RATE, save_audio
+from mmgen.melody.notes import read_midi
+
+gr = pytest.importorskip("gradio")
+import app  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
+EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
+SECONDS = 2.0
+STEPS = 3
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "", None}
+EXTERNAL: list[tuple[str, object]] = []  # (audit event, address) of every non-loopback network access
+
+
+def _audit(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in LOOPBACK:
+        EXTERNAL.append((event, args[1]))
+    elif event == "socket.getaddrinfo" and args[0] not in LOOPBACK:
+        host = args[0].decode() if isinstance(args[0], bytes) else args[0]
+        if host not in LOOPBACK:
+            EXTERNAL.append((event, host))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; this one only records
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    path = tmp_path_factory.mktemp("mmgen-tiny-pipeline")
+    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def served(model_dir):
+    """The app on 127.0.0.1 (a free port) with a tiny random pipeline, and a gradio_client Client."""
+    from gradio_client import Client
+
+    EXTERNAL.clear()  # the hook sees the whole test session; from here on only this app and its clients count
+    demo = app.build_demo(model_dir)
+    demo.queue(max_size=16, default_concurrency_limit=2)
+    args = app.parse_args(["--model", model_dir, "--port", str(free_port())])
+    demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs(args))
+    client = Client(f"http://127.0.0.1:{args.port}/", verbose=False, download_files=True)
+    yield demo, client
+    client.close()
+    demo.close()
+
+
+def t2m_args(prompt="a calm folk tune on a flute", melody="", seed=0):
+    # prompt, negative prompt, melody tokens, seconds, steps, guidance, melody guidance, candidates, seed, scheduler
+    return (prompt, "", melody, SECONDS, STEPS, 3.0, 1.0, 1, seed, "default")
+
+
+def assert_wav(path, seconds=None):
+    wave, sr = sf.read(path)
+    assert sr == SAMPLE_RATE and wave.ndim == 1 and np.isfinite(wave).all()
+    if seconds is not None:
+        assert len(wave) == int(round(seconds * SAMPLE_RATE))
+    return wave
+
+
+def assert_png(path):
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------------ building the Blocks
+def test_blocks_build_without_launching_and_expose_the_three_apis(model_dir):
+    demo = app.build_demo(model_dir)
+    assert isinstance(demo, gr.Blocks) and not demo.is_running
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
+    assert {"text_to_music", "music_to_music", "inspect_melody", "use_melody"} <= names
+    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs == ["Text to music", "Music to music", "Melody inspection"]
+    assert demo.mmgen_store.available and not demo.mmgen_store.loaded  # loaded lazily, on the first generation
+    generate = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value == "Generate music"]
+    assert len(generate) == 2 and all(b.interactive for b in generate)
+
+
+def test_missing_model_shows_a_notice_and_keeps_inspection(tmp_path):
+    demo = app.build_demo(str(tmp_path / "no-model"))
+    notices = [b for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "unavailable" in (b.value or "")]
+    assert len(notices) == 2 and all(n.visible for n in notices)
+    assert "model_index.json" in notices[0].value and "--model" in notices[0].value
+    buttons = {b.value: b for b in demo.blocks.values() if isinstance(b, gr.Button)}
+    assert buttons["Generate music"].interactive is False
+    assert buttons["Inspect"].interactive is not False
+    with pytest.raises(logic.SpaceError, match="model_index.json"):
+        logic.generate_from_text(logic.PipelineStore(str(tmp_path)), "a tune", seconds=SECONDS, steps=STEPS)
+
+
+def test_argparse_flags():
+    args = app.parse_args(["--model", "m", "--host", "0.0.0.0", "--port", "9000", "--share"])
+    assert (args.model, args.host, args.port, args.share) == ("m", "0.0.0.0", 9000, True)
+    defaults = app.parse_args([])
+    assert defaults.model == "checkpoints/mmgen-default" and defaults.host == "127.0.0.1" and not defaults.share
+    kwargs = app.launch_kwargs(defaults)
+    assert kwargs["max_file_size"] == f"{logic.MAX_UPLOAD_MB}mb" and kwargs["show_error"] and not kwargs["share"]
+    with pytest.raises(SystemExit):
+        app.parse_args(["--concurrency", "0"])
+
+
+def test_unexpected_errors_become_readable_gradio_errors():
+    @app.readable_errors
+    def broken():
+        raise RuntimeError("tensor sizes do not match")
+
+    @app.readable_errors
+    def refused():
+        raise logic.SpaceError("Please upload a file.")
+
+    with pytest.raises(gr.Error) as unexpected:
+        broken()
+    assert unexpected.value.message.startswith("Something went wrong (RuntimeError: tensor sizes do not match)")
+    with pytest.raises(gr.Error) as expected:
+        refused()
+    assert expected.value.message == "Please upload a file."
+
+
+# ------------------------------------------------------------------------------------------------- the logic
+def test_pipeline_store_loads_once_across_threads(model_dir, monkeypatch):
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    calls = []
+    original = MMGenPipeline.from_pretrained.__func__
+
+    def slow_load(cls, path, **kwargs):
+        calls.append(path)
+        time.sleep(0.2)
+        return original(cls, path, **kwargs)
+
+    monkeypatch.setattr(MMGenPipeline, "from_pretrained", classmethod(slow_load))
+    store = logic.PipelineStore(model_dir)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(store.get())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 4 and all(r is results[0] for r in results)
+    a, b = store.pipeline_for_call("dpm-solver++"), store.pipeline_for_call("dpm-solver++")
+    assert a.scheduler is not b.scheduler and a.unet is b.unet  # own scheduler state, shared weights
+    assert type(a.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    with pytest.raises(logic.SpaceError, match="Unknown scheduler"):
+        store.pipeline_for_call("nope")
+
+
+def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
+    store = logic.PipelineStore(model_dir)
+    seen = []
+    result = logic.generate_from_text(
+        store, "a tune", seconds=SECONDS, steps=STEPS, seed=3, num_candidates=2, melody_guidance_scale=2.0,
+        progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
+    )  # fmt: skip
+    assert [f for f, _ in seen] == [0.0, 1 / 3, 2 / 3, 1.0] and seen[-1][1] == "Denoising step 3/3"
+    assert_wav(result.audio_path, SECONDS)
+    assert result.seed == 3 and result.score is not None and result.melody.info["source"] == "dummy"
+    assert set(result.timings) == {"model_load_s", "generate_s", "postprocess_s", "total_s"}
+    assert result.timings["total_s"] >= result.timings["generate_s"] > 0 and result.timings["model_load_s"] > 0
+    assert "Best of 2 candidates" in result.summary()
+    random_seed = logic.generate_from_text(store, "a tune", seconds=SECONDS, steps=1, seed=-1).seed
+    assert 0 <= random_seed <= logic.MAX_SEED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"prompt": "  "}, "prompt is empty"),
+        ({"seconds": 0.2}, "duration must be between 1 and 30"),
+        ({"seconds": 31}, "duration must be between 1 and 30"),
+        ({"steps": 0}, "steps must be a whole number"),
+        ({"num_candidates": 9}, "candidates must be from 1 to 4"),
+        ({"seed": 2**40}, "seed must be between"),
+    ],
+)
+def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
+    kwargs = {"prompt": "a tune", "seconds": SECONDS, "steps": STEPS, **kwargs}
+    store = logic.PipelineStore(str(tmp_path))  # no model: the check must come first
+    with pytest.raises(logic.SpaceError, match=match):
+        logic.generate_from_text(store, kwargs.pop("prompt"), **kwargs)
+
+
+# -------------------------------------------------------------------------------------- the served app (client)
+def test_text_to_music_via_client(served):
+    _, client = served
+    audio, timing, info, png, tokens, preview, midi = client.predict(*t2m_args(), api_name="/text_to_music")
+    assert_wav(audio, SECONDS)
+    assert timing.startswith(f"Generated {SECONDS:.1f} s in") and "Seed 0." in timing
+    assert "Retrieved melody" in info and "Retrieval score" in info
+    assert_png(png)
+    assert tokens.startswith("<") and tokens.count("|") == 5  # the dummy database holds 6-note scales
+    assert_wav(preview)
+    assert len(read_midi(midi)) == 6
+    assert not EXTERNAL, EXTERNAL
+
+
+def test_user_melody_from_inspection_bypasses_retrieval(served):
+    from gradio_client import handle_file
+
+    _, client = served
+    inspected = client.predict(handle_file(EXAMPLE_MIDI), "none", api_name="/inspect_melody")
+    tokens = inspected[3]
+    filled = client.predict(tokens, api_name="/use_melody")  # also selects the text-to-music tab (not in the API)
+    assert filled == tokens
+    _, _, info, png, used_tokens, _, midi = client.predict(*t2m_args(melody=filled), api_name="/text_to_music")
+    assert "Your melody (retrieval skipped)" in info and used_tokens == tokens
+    assert len(read_midi(midi)) == 31
+    assert_png(png)
+
+
+def test_music_to_music_via_client(served):
+    from gradio_client import handle_file
+
+    _, client = served
+    # reference, steer text, steer weight, follow melody, negative, seconds, steps, guidance, beta, candidates, seed,
+    # scheduler
+    outputs = client.predict(
+        handle_file(EXAMPLE_AUDIO), "played on a harp", 0.3, False, "", SECONDS, STEPS, 3.0, 1.0, 1,
+        0, "dpm-solver++", api_name="/music_to_music",
+    )  # fmt: skip
+    audio, timing, query_info, query_png, query_tokens, info, png, tokens, preview, midi = outputs
+    assert_wav(audio, SECONDS)
+    assert "Melody in your audio" in query_info and query_tokens.startswith("<")
+    assert query_tokens.count("|") >= 20  # Basic Pitch hears the flute tune (30 of 31 notes)
+    assert "Retrieved melody" in info
+    assert_png(query_png)
+    assert_png(png)
+    assert len(read_midi(midi)) == 6 and tokens.startswith("<")
+    assert not EXTERNAL, EXTERNAL
+
+
+def test_melody_inspection_via_client(served):
+    from gradio_client import handle_file
+
+    _, client = served
+    png, summary, stats, tokens, preview, midi = client.predict(
+        handle_file(EXAMPLE_AUDIO), "skyline", api_name="/inspect_melody"
+    )
+    assert_png(png)
+    assert "transcribed with Basic Pitch" in summary and "BPM" in summary
+    assert 15 <= stats["num_notes"] <= 31 and stats["max_polyphony"] == 1  # skyline: one note at a time
+    assert 64 <= stats["lowest_pitch"] <= stats["highest_pitch"] <= 81  # inside the tune's range, E4-A5
+    assert tokens.count("|") == stats["num_notes"] - 1
+    assert len(assert_wav(preview)) > SAMPLE_RATE
+    assert len(read_midi(midi)) == stats["num_notes"]
+
+
+def test_error_paths_return_readable_messages(served, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    silent = tmp_path / "silent.wav"
+    save_audio(silent, np.zeros(SAMPLE_RATE * 2, dtype=np.float32))
+    empty_midi = tmp_path / "empty.mid"
+    import pretty_midi
+
+    pretty_midi.PrettyMIDI().write(str(empty_midi))
+    garbage = tmp_path / "notes.wav"
+    garbage.write_bytes(b"this is not audio")
+    m2m_rest = ("", 0.3, False, "", SECONDS, STEPS, 3.0, 1.0, 1, 0, "default")
+    cases = [
+        (lambda: client.predict(*t2m_args(prompt="   "), api_name="/text_to_music"), "prompt is empty"),
+        (lambda: client.predict(*t2m_args(melody="<G4>,oops"), api_name="/text_to_music"), "token"),
+        (lambda: client.predict(handle_file(str(silent)), *m2m_rest, api_name="/music_to_music"), "'silent.wav'"),
+        (lambda: client.predict(None, *m2m_rest, api_name="/music_to_music"), "Please upload a reference"),
+        (
+            lambda: client.predict(handle_file(str(empty_midi)), "none", api_name="/inspect_melody"),
+            "'empty.mid': the MIDI file contains no",
+        ),
+        (lambda: client.predict(handle_file(str(garbage)), "none", api_name="/inspect_melody"), "could not read"),
+        (lambda: client.predict(None, "none", api_name="/inspect_melody"), "Please upload an audio or MIDI"),
+        (lambda: client.predict("", api_name="/use_melody"), "Inspect a melody first"),
+    ]
+    for call, match in cases:
+        with pytest.raises(AppError) as info:
+            call()
+        message = str(info.value)
+        assert match.lower() in message.lower(), message
+        assert "Traceback" not in message and 'File "' not in message and "/tmp/gradio" not in message
+    assert not EXTERNAL, EXTERNAL
+
+
+def test_upload_limits_name_the_file_not_its_server_path(tmp_path):
+    from mmgen.audio import AudioError
+
+    long = tmp_path / "long.wav"
+    t = np.arange(int(61 * SAMPLE_RATE)) / SAMPLE_RATE
+    save_audio(long, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    for call in (lambda: logic.inspect(str(long)), lambda: logic.generate_from_audio(None, str(long), seconds=2)):
+        with pytest.raises(AudioError) as info:
+            call()
+        assert "more than the limit of 60.0 s" in str(info.value) and "long.wav" in str(info.value)
+        assert str(tmp_path) not in str(info.value)
+    big = tmp_path / "big.mid"
+    big.write_bytes(b"MThd" + bytes(21 * 2**20))
+    with pytest.raises(logic.SpaceError, match="The file is 21.0 MB; the limit is 20 MB."):
+        logic.inspect(str(big))

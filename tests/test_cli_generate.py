@@ -1,0 +1,119 @@
+"""`python -m mmgen generate`: text-to-music, a user melody, music-to-music, outputs and readable errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmgen.audio import SAMPLE_RATE
+from mmgen.cli import main
+from mmgen.melody.notes import read_midi
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
+EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
+FAST = ["--seconds", "2", "--steps", "3"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    path = tmp_path_factory.mktemp("mmgen-tiny-pipeline")
+    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
+    return str(path)
+
+
+def generate(model_dir, tmp_path, *args, name="out"):
+    paths = {kind: str(tmp_path / f"{name}.{kind}") for kind in ("wav", "png", "mid", "json")}
+    argv = ["generate", *args, "-o", paths["wav"], "--model", model_dir, "--png", paths["png"], "--midi",
+            paths["mid"], "--json", paths["json"], *FAST]  # fmt: skip
+    assert main(argv) == 0
+    with open(paths["json"], encoding="utf-8") as f:
+        summary = json.load(f)
+    wave, sr = sf.read(paths["wav"])
+    assert sr == SAMPLE_RATE and wave.shape == (2 * SAMPLE_RATE,) and np.isfinite(wave).all()
+    with open(paths["png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    return wave, read_midi(paths["mid"]), summary
+
+
+def test_text_to_music_writes_audio_piano_roll_midi_and_summary(model_dir, tmp_path, capsys):
+    wave, notes, summary = generate(model_dir, tmp_path, "a calm folk tune on a flute", "--seed", "7")
+    out = capsys.readouterr()
+    assert out.out.strip() == str(tmp_path / "out.wav")  # stdout: only the written path
+    assert "Retrieved melody" in out.err and "wrote   png" in out.err
+    assert summary["settings"]["mode"] == "text-to-music" and summary["settings"]["seed"] == 7
+    assert summary["settings"]["num_inference_steps"] == 3 and summary["settings"]["seconds"] == 2.0
+    assert summary["melody"]["source"] == "dummy" and summary["melody"]["tokens"].count("|") == 5
+    assert len(notes) == 6 and summary["timings"]["total_s"] > 0
+    again, _, _ = generate(model_dir, tmp_path, "a calm folk tune on a flute", "--seed", "7", name="again")
+    np.testing.assert_allclose(again, wave, atol=1e-4)  # the seed makes it reproducible (16-bit WAV)
+
+
+def test_user_melody_bypasses_retrieval(model_dir, tmp_path):
+    _, notes, summary = generate(model_dir, tmp_path, "a jazz piano trio", "--melody", EXAMPLE_MIDI)
+    assert summary["melody"]["source"] == "user" and summary["melody"]["score"] is None
+    assert len(notes) == len(read_midi(EXAMPLE_MIDI)) == 31
+    # A melody alone (no prompt) is a valid query too.
+    _, _, alone = generate(model_dir, tmp_path, "--melody", EXAMPLE_MIDI, name="alone")
+    assert alone["settings"]["prompt"] == "" and alone["settings"]["user_melody"]
+
+
+def test_music_to_music_with_steering_text(model_dir, tmp_path):
+    _, notes, summary = generate(
+        model_dir, tmp_path, "played on a harp", "--audio", EXAMPLE_AUDIO, "--steer-weight", "0.5",
+        "--candidates", "2", "--scheduler", "dpm-solver++",
+    )  # fmt: skip
+    settings = summary["settings"]
+    assert settings["mode"] == "music-to-music" and settings["steer_text"] == "played on a harp"
+    assert settings["steer_weight"] == 0.5 and settings["scheduler"] == "dpm-solver++"
+    assert summary["melody"]["source"] == "dummy" and len(notes) == 6
+    assert summary["score"] is not None  # two candidates were ranked by the aligner
+    _, followed, follow = generate(model_dir, tmp_path, "--audio", EXAMPLE_AUDIO, "--follow-audio-melody", name="f")
+    assert follow["melody"]["source"] == "user" and len(followed) >= 20  # the flute tune, transcribed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["a tune", "--model", "{missing}"], "model_index.json"),
+        (["--model", "{model}"], "nothing to generate from"),
+        (["a tune", "--model", "{model}", "--seconds", "0.1"], "duration must be between 1 and 300"),
+        (["a tune", "--model", "{model}", "--candidates", "9"], "candidates must be from 1 to 4"),
+        (["a tune", "--model", "{model}", "--melody", "nope.mid"], "--melody: no such file 'nope.mid'"),
+        (["--audio", "missing.wav", "--model", "{model}"], "--audio: no such file"),
+    ],
+)
+def test_errors_are_one_readable_line(model_dir, tmp_path, capsys, args, message):
+    args = [a.format(missing=str(tmp_path / "none"), model=model_dir) for a in args]
+    assert main(["generate", *args, "-o", str(tmp_path / "x.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_missing_default_model_says_how_to_get_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no checkpoints/mmgen-default here
+    assert main(["generate", "a tune", "-o", "x.wav"]) == 1
+    err = capsys.readouterr().err
+    assert "checkpoints/mmgen-default" in err and "--model PATH" in err
+
+
+def test_help_explains_every_flag():
+    result = subprocess.run(
+        [sys.executable, "-m", "mmgen", "generate", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    for flag in ("--melody", "--audio", "--seconds", "--steps", "--seed", "--model", "--guidance", "--candidates",
+                 "--png", "--midi", "--scheduler", "--negative", "-o OUTPUT"):  # fmt: skip
+        assert flag in result.stdout
+    assert "checkpoints/mmgen-default" in result.stdout and "Examples:" in result.stdout
