@@ -70,29 +70,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", type=str, required=True, help="Melody-guided MMGenPipeline folder.")
     parser.add_argument(
-        "--text_only_pipeline", type=str, default=None,
+        "--text_only_pipeline",
+        type=str,
+        default=None,
         help="Text-only ablation pipeline folder (trained with `--condition text_only` at equal compute).",
     )
     parser.add_argument("--dataset", type=str, required=True, help="MusicSet folder (`mmgen.data.load_musicset`).")
     parser.add_argument("--split", type=str, default="test", help="Split whose captions and clips are evaluated.")
     parser.add_argument(
-        "--fad_floor_split", type=str, default="validation",
+        "--fad_floor_split",
+        type=str,
+        default="validation",
         help="Split whose clips the references' FAD is measured against (real-vs-real floor); '' to skip.",
     )
     parser.add_argument(
-        "--num_clips", type=int, default=None,
+        "--num_clips",
+        type=int,
+        default=None,
         help="Evaluate this many clips, evenly spaced over the split (deterministic); default: all.",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of generated and reference clips (s).")
     parser.add_argument("--steps", type=int, default=100, help="Inference steps of the generations that are scored.")
     parser.add_argument("--guidance_scale", type=float, default=3.0, help="Classifier-free guidance weight w.")
     parser.add_argument(
-        "--num_candidates", type=int, default=1,
+        "--num_candidates",
+        type=int,
+        default=1,
         help="Candidates per clip re-ranked by aligner score (the official setting is 3; costs that many times more).",
     )
     parser.add_argument("--seed", type=int, default=0, help="Clip i is generated with seed `seed + i` by every model.")
     parser.add_argument(
-        "--latency_steps", type=int, nargs="*", default=[50, 100],
+        "--latency_steps",
+        type=int,
+        nargs="*",
+        default=[50, 100],
         help="Step counts to time (seconds per 10 s of audio); none to skip the latency measurement.",
     )
     parser.add_argument("--latency_repeats", type=int, default=3, help="Timed calls per step count (after a warm-up).")
@@ -105,7 +116,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--markdown", type=str, default=None, help="Markdown table to write (default: the --output path with .md)."
     )
     parser.add_argument(
-        "--save_audio", type=str, default=None,
+        "--save_audio",
+        type=str,
+        default=None,
         help="Folder for the clips as WAV (<row>/<id>.wav) and the guiding melodies (<row>/<id>.txt token strings).",
     )
     args = parser.parse_args(argv)
@@ -207,10 +220,8 @@ def score_row(waves, captions, melodies, features, reference_features, aligner, 
 
 # ------------------------------------------------------------------------------------------------- models
 def load_pipeline(path: str):
-    from mmgen.app_logic import import_component_modules
     from pipelines.pipeline_mmgen import MMGenPipeline
 
-    import_component_modules(path)  # diffusers loads only classes of modules already imported
     pipe = MMGenPipeline.from_pretrained(path)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -384,8 +395,13 @@ def results_markdown(results: dict) -> str:
         text += ["", f"Text-only row missing: {results['text_only']['missing']}"]
     latency = results.get("latency") or {}
     if latency.get("per_steps"):
-        text += ["", f"## Latency: seconds per 10 s of audio ({latency['device']})", "",
-                 "| Steps | " + " | ".join(STAGES) + " | other | total |", "|---:|" + "---:|" * (len(STAGES) + 2)]
+        text += [
+            "",
+            f"## Latency: seconds per 10 s of audio ({latency['device']})",
+            "",
+            "| Steps | " + " | ".join(STAGES) + " | other | total |",
+            "|---:|" + "---:|" * (len(STAGES) + 2),
+        ]
         for entry in latency["per_steps"].values():
             cells = [f"{entry['seconds_per_10s_audio'][k]:.2f}" for k in (*STAGES, "other", "total")]
             text.append(f"| {entry['num_inference_steps']} | " + " | ".join(cells) + " |")
@@ -467,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         results["reference"].update(melody_adherence(references, gt_notes, prefix="melody_gt_"))
 
     # 4. Latency of the melody-guided model, by stage
-    device = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    device = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
     latency = {"device": device, "pipeline": args.pipeline, "audio_seconds": args.latency_seconds,
                "repeats": args.latency_repeats, "statistic": "median over repeats, scaled to 10 s of audio",
                "per_steps": {}}  # fmt: skip
@@ -482,8 +498,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         write_clips(args.save_audio, "reference", ids, references, [r.get("melody") for r in rows])
 
     results["settings"] = {
-        "command": " ".join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "benchmarks/generation.py",
-                             *(sys.argv[1:] if argv is None else argv)]),  # fmt: skip
+        "command": " ".join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)]),
         "dataset": args.dataset,
         "split": args.split,
         "num_clips": len(rows),
@@ -511,6 +526,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     markdown.write_text(results_markdown(results), encoding="utf-8")
     print(f"wrote {output} and {markdown}", file=sys.stderr)
     return results
+
+
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def _finite_or_none(value):

@@ -62,21 +62,6 @@ def model_missing_message(path: str) -> str:
     )
 
 
-def import_component_modules(path: str) -> None:
-    """Import the MMGen modules that `model_index.json` names, so that diffusers can load those components.
-
-    diffusers only loads classes from libraries already imported; only our own `mmgen.*` modules are imported here.
-    """
-    import importlib
-    import json
-
-    with open(os.path.join(path, "model_index.json"), encoding="utf-8") as f:
-        index = json.load(f)
-    for value in index.values():
-        if isinstance(value, list) and value and isinstance(value[0], str) and value[0].startswith("mmgen."):
-            importlib.import_module(value[0])
-
-
 class PipelineStore:
     """Loads an `MMGenPipeline` from a local folder once, on first use, safely from several threads.
 
@@ -111,7 +96,6 @@ class PipelineStore:
                 from pipelines.pipeline_mmgen import MMGenPipeline
 
                 try:
-                    import_component_modules(self.path)
                     pipe = MMGenPipeline.from_pretrained(self.path)
                 except Exception as err:  # a half-written or incompatible folder
                     raise SpaceError(f"Could not load the MMGen pipeline from '{self.path}': {err}") from err

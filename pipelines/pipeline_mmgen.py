@@ -27,11 +27,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizer, SpeechT5HifiGan
 
 from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, validate_waveform
 from mmgen.melody.notes import MelodyError, Note, read_midi
-from mmgen.melody.tokenizer import notes_to_string, string_to_notes
+from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string, string_to_notes
+from mmgen.models.aligner import TriModalAligner
 from mmgen.models.condition import ConditionProjector, classifier_free_guidance
 from mmgen.models.unet import unet_downsample_factor
 from mmgen.models.vae import decode_latents
 from mmgen.models.vocoder import mel_to_audio
+from mmgen.retrieval import MelodyRetriever
+
+# diffusers only loads components whose module has been imported (pipeline_loading_utils): importing the
+# component classes here makes `MMGenPipeline.from_pretrained(path)` work in a fresh process.
+_COMPONENT_CLASSES = (TriModalAligner, MelodyRetriever, MelodyTokenizer, ConditionProjector)
 
 logger = logging.get_logger(__name__)
 

@@ -5,7 +5,7 @@
 #
 # Environment knobs (defaults sized for the 2-core CPU; raise them on a GPU machine):
 #   DATA=data/musicset-small RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
-#   ALIGN_STEPS VAE_STEPS DIFF_STEPS  (optimizer steps per stage)
+#   ALIGN_STEPS VAE_STEPS DIFF_STEPS  (optimizer steps per stage), ALIGN_BS VAE_BS DIFF_BS (batch sizes)
 # Intermediate checkpoints go to $RUNS (git-ignored); only the final small safetensors land in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,14 +14,16 @@ DATA=${DATA:-data/musicset-small}
 RUNS=${RUNS:-runs}
 OUT=${OUT:-checkpoints/mmgen-default}
 THREADS=${THREADS:-1}
+RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point elsewhere for trial runs)
 ALIGN_STEPS=${ALIGN_STEPS:-1500}
 VAE_STEPS=${VAE_STEPS:-1500}
 DIFF_STEPS=${DIFF_STEPS:-3000}
+ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-4}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
 ((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation eval)
-mkdir -p "$RUNS" benchmarks/results
+mkdir -p "$RUNS" "$RESULTS"
 
 for stage in "${stages[@]}"; do
   echo "=== stage $stage ($(date +%H:%M:%S))"
@@ -30,39 +32,39 @@ for stage in "${stages[@]}"; do
       $PY -m mmgen data synth --preset small --output "$DATA" --num-proc 2 ;;
     aligner)  # tri-modal aligner (paper eq. 6-7)
       $PY train/align.py --dataset "$DATA" --output_dir "$RUNS/aligner" --max_train_steps "$ALIGN_STEPS" \
-        --train_batch_size 32 --learning_rate 3e-4 --lr_warmup_steps 100 --lr_scheduler cosine \
+        --train_batch_size "$ALIGN_BS" --learning_rate 3e-4 --lr_warmup_steps 100 --lr_scheduler cosine \
         --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}" ;;
     baseline)  # bi-modal CLAP-style baseline, same code and budget
       $PY train/align.py --dataset "$DATA" --output_dir "$RUNS/aligner-bimodal" --modalities audio,text \
-        --max_train_steps "$ALIGN_STEPS" --train_batch_size 32 --learning_rate 3e-4 --lr_warmup_steps 100 \
+        --max_train_steps "$ALIGN_STEPS" --train_batch_size "$ALIGN_BS" --learning_rate 3e-4 --lr_warmup_steps 100 \
         --lr_scheduler cosine --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}"
       $PY -m mmgen eval align --model "$RUNS/aligner" --baseline "$RUNS/aligner-bimodal" --dataset "$DATA" \
-        --split test --output benchmarks/results/alignment.json ;;
+        --split test --output "$RESULTS/alignment.json" ;;
     retriever)  # choose the index by intersection rate, then index the training melodies
       $PY -m mmgen retrieval sweep --aligner "$RUNS/aligner" --dataset "$DATA" --split validation -k 10 \
-        --output benchmarks/results/isr_sweep.json
+        --output "$RESULTS/isr_sweep.json"
       read -r index params < <($PY -c "
-import json; best = json.load(open('benchmarks/results/isr_sweep.json'))['best']
+import json; best = json.load(open('$RESULTS/isr_sweep.json'))['best']
 print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].items()))")
       # shellcheck disable=SC2086
       $PY -m mmgen retrieval build --aligner "$RUNS/aligner" --dataset "$DATA" --split train --index "$index" \
         $params --output "$RUNS/retriever" ;;
     vae)
       $PY train/vae.py --dataset "$DATA" --output_dir "$RUNS/vae" --max_train_steps "$VAE_STEPS" \
-        --train_batch_size 8 --crop_seconds 2 --learning_rate 4.5e-4 --lr_warmup_steps 100 \
+        --train_batch_size "$VAE_BS" --crop_seconds 2 --learning_rate 4.5e-4 --lr_warmup_steps 100 \
         --disc_start_step $((VAE_STEPS * 2 / 3)) --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}" ;;
     diffusion)
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
-        --output_dir "$RUNS/mmgen" --max_train_steps "$DIFF_STEPS" --train_batch_size 16 --clip_seconds 5 \
-        --learning_rate 3e-4 --lr_warmup_steps 200 --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
+        --output_dir "$RUNS/mmgen" --max_train_steps "$DIFF_STEPS" --train_batch_size "$DIFF_BS" --clip_seconds 5 \
+        --crops_per_clip "$CROPS" --learning_rate 3e-4 --lr_warmup_steps 200 --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
     ablation)  # text-only condition, same code and budget
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen-text-only" --condition text_only --max_train_steps "$DIFF_STEPS" \
-        --train_batch_size 16 --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 200 \
-        --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
+        --train_batch_size "$DIFF_BS" --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 200 \
+        --crops_per_clip "$CROPS" --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
     eval)
       $PY benchmarks/generation.py --pipeline "$RUNS/mmgen" --text_only_pipeline "$RUNS/mmgen-text-only" \
-        --dataset "$DATA" --num_clips 40 --output benchmarks/results/generation.json ;;
+        --dataset "$DATA" --num_clips 40 --output "$RESULTS/generation.json" ;;
     ship)  # copy the final pipeline (weights only, no training state) into the repo's default folder
       rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")"
       $PY -c "

@@ -1,5 +1,8 @@
 """MMGenPipeline fast tests with tiny seeded components (diffusers' pipeline-test pattern)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -176,6 +179,18 @@ def test_save_and_load_round_trip_gives_the_same_audio(pipe, tmp_path):
     # Components can be swapped by keyword.
     swapped = MMGenPipeline.from_pretrained(tmp_path, retriever=pipe.retriever)
     assert swapped.retriever is pipe.retriever
+
+
+def test_from_pretrained_in_a_fresh_process(pipe, tmp_path):
+    """diffusers loads a component only if its module was imported: `from mmgen import MMGenPipeline` must suffice."""
+    pipe.save_pretrained(tmp_path)
+    code = (
+        "import sys; from mmgen import MMGenPipeline; p = MMGenPipeline.from_pretrained(sys.argv[1]); "
+        "print(type(p.aligner).__name__, type(p.retriever).__name__, type(p.melody_tokenizer).__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["TriModalAligner", "MelodyRetriever", "MelodyTokenizer"]
 
 
 # --- bad inputs -------------------------------------------------------------------------------------------------
