@@ -4,17 +4,24 @@ The log-mel spectrogram is exactly the one HiFi-GAN V1 was trained on (jik876 ``
 22,050 Hz mono, n_fft 1024, Hann window 1024, hop 256, 80 Slaney mel bins over 0-8 kHz, magnitude, reflect
 padding of (n_fft - hop) / 2 samples on both sides, STFT without centering, ``ln(clamp(x, 1e-5))``.
 N samples give N // 256 frames.
+
+torch is imported lazily: the constants and the numpy paths (loading, validation, the numpy log-mel) never import
+it, so dataset workers and `python -m mmgen --help` stay light. A torch tensor passed in is handled by torch code.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import sys
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # Hard-coded audio hyperparameters (one place, as in whisper/audio.py)
 SAMPLE_RATE = 22050
@@ -63,6 +70,12 @@ DEFAULT_AUDIO_CONFIG = AudioConfig()
 
 class AudioError(ValueError):
     """Raised for audio that cannot be used: unreadable, empty, silent, non-finite, too long, wrong rate."""
+
+
+def _is_tensor(obj) -> bool:
+    """Whether `obj` is a `torch.Tensor`, without importing torch: if torch was never imported, it cannot be one."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
 
 
 def _describe(source) -> str:
@@ -170,7 +183,7 @@ def save_audio(path: str | os.PathLike, waveform, sr: int = SAMPLE_RATE) -> None
     """Write a mono waveform (numpy or torch, shape `(samples,)`) as 16-bit PCM WAV (or any soundfile format)."""
     import soundfile as sf
 
-    if isinstance(waveform, torch.Tensor):
+    if _is_tensor(waveform):
         waveform = waveform.detach().cpu().float().numpy()
     waveform = np.clip(np.asarray(waveform, dtype=np.float32).reshape(-1), -1.0, 1.0)
     sf.write(os.fspath(path), waveform, sr, subtype="PCM_16" if str(path).endswith(".wav") else None)
@@ -206,6 +219,8 @@ def _log_mel_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
 
 
 def _log_mel_torch(waveform: torch.Tensor, config: AudioConfig) -> torch.Tensor:
+    import torch
+
     lead = waveform.shape[:-1]
     x = waveform.reshape(-1, waveform.shape[-1]).float()
     x = torch.nn.functional.pad(x.unsqueeze(1), (config.pad, config.pad), mode="reflect").squeeze(1)
@@ -232,14 +247,16 @@ def log_mel_spectrogram(waveform, config: AudioConfig = DEFAULT_AUDIO_CONFIG):
         raise AudioError(
             f"audio of {waveform.shape[-1]} samples is too short for a mel spectrogram (needs > {config.pad})"
         )
-    if isinstance(waveform, torch.Tensor):
+    if _is_tensor(waveform):
         return _log_mel_torch(waveform, config)
     return _log_mel_numpy(np.asarray(waveform), config)
 
 
 def pad_or_trim(array, length: int, *, axis: int = -1, pad_value: float = 0.0):
     """Pad (with `pad_value`) or trim `array` (numpy or torch) to `length` along `axis`."""
-    if isinstance(array, torch.Tensor):
+    if _is_tensor(array):
+        import torch
+
         if array.shape[axis] > length:
             return array.narrow(axis, 0, length)
         pad = [0, 0] * (array.ndim - 1 - (axis % array.ndim)) + [0, length - array.shape[axis]]

@@ -56,7 +56,8 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
     diffusion)
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen" --max_train_steps "$DIFF_STEPS" --train_batch_size "$DIFF_BS" --clip_seconds 5 \
-        --crops_per_clip "$CROPS" --learning_rate 3e-4 --lr_warmup_steps 200 --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
+        --crops_per_clip "$CROPS" --learning_rate 3e-4 --lr_warmup_steps 200 --checkpointing_steps 500 \
+        --validation_steps 100000 "${COMMON[@]}" ;;
     ablation)  # text-only condition, same code and budget
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen-text-only" --condition text_only --max_train_steps "$DIFF_STEPS" \

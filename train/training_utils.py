@@ -73,6 +73,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def make_accelerator(args: argparse.Namespace) -> Accelerator:
     """Accelerator with the project layout, seeded; also sets up logging."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise at INFO
     report_to = None if args.report_to in (None, "none") else args.report_to
     if report_to == "tensorboard":
         try:

@@ -21,6 +21,17 @@ import shutil
 import sys
 import tempfile
 
+# Defaults and limits shown in the help, copied from `mmgen.app_logic` (which does the real checks in `run`):
+# importing it here would load transformers (through `mmgen.melody`) just to build the parser.
+# tests/test_cli_startup.py checks that these equal the `mmgen.app_logic` values.
+DEFAULT_MODEL = "checkpoints/mmgen-default"  # app_logic.DEFAULT_MODEL
+DEFAULT_SECONDS = 10.0  # app_logic.DEFAULT_SECONDS
+DEFAULT_STEPS = 50  # app_logic.DEFAULT_STEPS
+DEFAULT_GUIDANCE = 3.0  # app_logic.DEFAULT_GUIDANCE
+MAX_AUDIO_SECONDS = 300.0  # app_logic.MAX_AUDIO_SECONDS (checked by generate_from_text / generate_from_audio)
+MAX_CANDIDATES = 4  # app_logic.MAX_CANDIDATES (checked by app_logic)
+SCHEDULERS = ("default", "ddim", "dpm-solver++", "euler")  # the keys of app_logic.SCHEDULERS
+
 
 def _copy(src: str | None, dst: str | None, what: str) -> str | None:
     if dst is None:
@@ -103,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from .. import app_logic as logic
-
     parser = subparsers.add_parser(
         "generate",
         help="Generate music from a text prompt, a reference recording (--audio) or your own melody (--melody).",
@@ -124,7 +133,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--audio", default=None,
         help="Music-to-music: a reference recording whose audio embedding is the query (up to "
-        f"{logic.MAX_AUDIO_SECONDS:.0f} s).",
+        f"{MAX_AUDIO_SECONDS:.0f} s).",
     )  # fmt: skip
     parser.add_argument(
         "--steer-weight", type=float, default=0.3,
@@ -135,23 +144,23 @@ def register(subparsers) -> None:
         help="With --audio: follow the melody transcribed from the recording instead of retrieving one.",
     )  # fmt: skip
     parser.add_argument(
-        "--seconds", type=float, default=logic.DEFAULT_SECONDS,
-        help=f"Length of the generated audio in seconds (default {logic.DEFAULT_SECONDS:g}).",
+        "--seconds", type=float, default=DEFAULT_SECONDS,
+        help=f"Length of the generated audio in seconds (default {DEFAULT_SECONDS:g}).",
     )  # fmt: skip
     parser.add_argument(
-        "--steps", type=int, default=logic.DEFAULT_STEPS,
-        help=f"Denoising steps (default {logic.DEFAULT_STEPS}; DPM-Solver++ needs fewer than DDIM).",
+        "--steps", type=int, default=DEFAULT_STEPS,
+        help=f"Denoising steps (default {DEFAULT_STEPS}; DPM-Solver++ needs fewer than DDIM).",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=int, default=0, help="Random seed; the same seed gives the same audio (-1: random)."
     )
     parser.add_argument(
-        "--model", default=logic.DEFAULT_MODEL,
-        help=f"Pipeline folder written by MMGenPipeline.save_pretrained (default {logic.DEFAULT_MODEL}).",
+        "--model", default=DEFAULT_MODEL,
+        help=f"Pipeline folder written by MMGenPipeline.save_pretrained (default {DEFAULT_MODEL}).",
     )  # fmt: skip
     parser.add_argument(
-        "--guidance", type=float, default=logic.DEFAULT_GUIDANCE,
-        help=f"Classifier-free guidance scale w (default {logic.DEFAULT_GUIDANCE:g}; 0 turns guidance off).",
+        "--guidance", type=float, default=DEFAULT_GUIDANCE,
+        help=f"Classifier-free guidance scale w (default {DEFAULT_GUIDANCE:g}; 0 turns guidance off).",
     )  # fmt: skip
     parser.add_argument(
         "--melody-guidance", type=float, default=None,
@@ -160,10 +169,10 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--candidates", type=int, default=1,
-        help=f"Generate this many candidates (1-{logic.MAX_CANDIDATES}) and keep the one the aligner scores best.",
+        help=f"Generate this many candidates (1-{MAX_CANDIDATES}) and keep the one the aligner scores best.",
     )  # fmt: skip
     parser.add_argument(
-        "--scheduler", choices=list(logic.SCHEDULERS), default="default",
+        "--scheduler", choices=list(SCHEDULERS), default="default",
         help="Sampler: the one saved with the model (default), ddim, dpm-solver++ or euler.",
     )  # fmt: skip
     parser.add_argument("--negative", default=None, help="Negative prompt: what the music should not sound like.")

@@ -11,24 +11,26 @@ import argparse
 import json
 import sys
 
+# The defaults of `mmgen.melody.transcribe.TranscriptionConfig`, copied so that building the parser does not import
+# it (`mmgen.melody` loads transformers); `transcription_config` builds the real config and checks the ranges.
+# tests/test_cli_startup.py checks that these equal `TranscriptionConfig()`.
+DEFAULT_ONSET_THRESHOLD = 0.8
+DEFAULT_FRAME_THRESHOLD = 0.4
+DEFAULT_MIN_NOTE_MS = 127.70
+
 
 def add_transcription_args(parser: argparse.ArgumentParser) -> None:
-    """Basic Pitch's thresholds as flags (defaults from `TranscriptionConfig`)."""
-    from ..melody.transcribe import TranscriptionConfig
-
-    default = TranscriptionConfig()
+    """Basic Pitch's thresholds as flags (defaults from `TranscriptionConfig`, copied above)."""
     group = parser.add_argument_group("transcription (audio input only)")
     group.add_argument(
-        "--onset-threshold", type=float, default=default.onset_threshold,
+        "--onset-threshold", type=float, default=DEFAULT_ONSET_THRESHOLD,
         help="Basic Pitch onset probability needed to start a note (higher: fewer, surer notes).",
     )  # fmt: skip
     group.add_argument(
-        "--frame-threshold", type=float, default=default.frame_threshold,
+        "--frame-threshold", type=float, default=DEFAULT_FRAME_THRESHOLD,
         help="Frame probability needed to keep a note sounding (higher: fewer ghost notes from overtones).",
     )  # fmt: skip
-    group.add_argument(
-        "--min-note-ms", type=float, default=default.minimum_note_length_ms, help="Shortest note kept, in ms."
-    )
+    group.add_argument("--min-note-ms", type=float, default=DEFAULT_MIN_NOTE_MS, help="Shortest note kept, in ms.")
     group.add_argument("--min-freq", type=float, default=None, help="Drop notes below this frequency (Hz).")
     group.add_argument("--max-freq", type=float, default=None, help="Drop notes above this frequency (Hz).")
     group.add_argument(

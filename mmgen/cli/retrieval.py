@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 
-from mmgen.retrieval.index import INDEX_TYPES
+# `mmgen.retrieval.index.INDEX_TYPES`, copied: importing anything from `mmgen.retrieval` loads the retriever
+# (torch, diffusers). `resolve_index_params` there does the real check; tests/test_cli_startup.py checks that
+# the two tuples are equal.
+INDEX_TYPES = ("flat", "ivf", "hnsw", "hierarchical")
 
 
 def load_aligner(path: str):

@@ -1,0 +1,118 @@
+"""`python -m mmgen --help` stays fast: building the parser and importing `mmgen.audio` load no heavy library.
+
+The heavy imports (torch, transformers, diffusers, faiss, matplotlib, Basic Pitch) belong inside the command
+handlers. Each check runs in a fresh interpreter, since this test process has most of them imported already.
+"""
+
+import os
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import mmgen.cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEAVY = ("torch", "transformers", "diffusers", "faiss", "matplotlib", "basic_pitch")
+COMMANDS = sorted(m.name for m in pkgutil.iter_modules(mmgen.cli.__path__) if not m.name.startswith("_"))
+# Nested sub-commands, checked in-process (their parsers are built by the same `build_parser` call).
+SUBCOMMANDS = [
+    ("data", "synth"),
+    ("data", "build"),
+    ("eval", "generation"),
+    ("eval", "align"),
+    ("retrieval", "build"),
+    ("retrieval", "search"),
+    ("retrieval", "sweep"),
+]
+
+
+def run_python(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_commands_are_discovered():
+    assert {"data", "demo", "eval", "generate", "melody", "retrieval"} <= set(COMMANDS)
+
+
+def test_building_the_parser_imports_no_heavy_module():
+    code = (
+        "import sys; from mmgen.cli import build_parser; build_parser(); "
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; print(heavy)"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_top_level_help_lists_every_command():
+    result = run_python("-m", "mmgen", "--help")
+    assert result.returncode == 0, result.stderr
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help(command):
+    result = run_python("-m", "mmgen", command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"python -m mmgen {command}" in result.stdout  # the usage line names the command
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
+def test_subcommand_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mmgen.cli.build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m mmgen {' '.join(command)}" in capsys.readouterr().out
+
+
+def test_importing_audio_does_not_import_torch(tmp_path):
+    """Constants and the numpy paths (log-mel, padding, saving and loading) work without torch."""
+    code = (
+        "import sys; import numpy as np; import mmgen.audio as audio; "
+        "before = 'torch' in sys.modules; "
+        "wave = np.sin(np.arange(audio.SAMPLE_RATE) / 10).astype(np.float32) * 0.5; "
+        "mel = audio.log_mel_spectrogram(wave); "
+        "assert isinstance(mel, np.ndarray) and mel.shape == (audio.N_MELS, audio.SAMPLE_RATE // audio.HOP_LENGTH); "
+        "assert audio.pad_or_trim(wave, 100).shape == (100,); "
+        f"audio.save_audio({str(tmp_path / 'x.wav')!r}, wave); "
+        f"assert audio.load_audio({str(tmp_path / 'x.wav')!r}).shape == wave.shape; "
+        "print(before, 'torch' in sys.modules)"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+# ---- constants the CLI copies to stay light must match their sources ------------------------------------------
+
+
+def test_generate_defaults_match_app_logic():
+    from mmgen import app_logic
+    from mmgen.cli import generate
+
+    for name in ("DEFAULT_MODEL", "DEFAULT_SECONDS", "DEFAULT_STEPS", "DEFAULT_GUIDANCE", "MAX_AUDIO_SECONDS",
+                 "MAX_CANDIDATES"):  # fmt: skip
+        assert getattr(generate, name) == getattr(app_logic, name), name
+    assert tuple(generate.SCHEDULERS) == tuple(app_logic.SCHEDULERS)
+
+
+def test_melody_transcription_defaults_match_config():
+    from mmgen.cli import melody
+    from mmgen.melody.transcribe import TranscriptionConfig
+
+    default = TranscriptionConfig()
+    assert melody.DEFAULT_ONSET_THRESHOLD == default.onset_threshold
+    assert melody.DEFAULT_FRAME_THRESHOLD == default.frame_threshold
+    assert melody.DEFAULT_MIN_NOTE_MS == default.minimum_note_length_ms
+
+
+def test_retrieval_index_types_match_index_module():
+    from mmgen.cli import retrieval
+    from mmgen.retrieval.index import INDEX_TYPES
+
+    assert retrieval.INDEX_TYPES == INDEX_TYPES
