@@ -144,8 +144,10 @@ class MMGenPipeline(DiffusionPipeline):
     Args:
         vae ([`AutoencoderKL`]):
             The mel VAE (`mmgen.models.vae`): log-mel `(B, 1, frames, 80)` <-> latents `(B, 8, frames / 4, 20)`.
-        vocoder ([`~transformers.SpeechT5HifiGan`]):
-            HiFi-GAN turning log-mels into 22,050 Hz waveforms (`mmgen.models.vocoder`).
+        vocoder ([`~transformers.SpeechT5HifiGan`], *optional*):
+            HiFi-GAN turning log-mels into 22,050 Hz waveforms (`mmgen.models.vocoder`). None (saved as null in
+            `model_index.json`): the packaged HiFi-GAN V1 universal generator, converted on first use, so that a
+            pipeline using the unmodified vocoder does not store 53 MB of weights that the package already has.
         unet ([`UNet2DConditionModel`]):
             The denoiser, conditioned through its class embedding (`mmgen.models.unet`).
         scheduler ([`SchedulerMixin`]):
@@ -159,26 +161,26 @@ class MMGenPipeline(DiffusionPipeline):
         retriever ([`~diffusers.ModelMixin`], *optional*):
             The `MelodyRetriever` (melody database). Not needed by a text-only model or when every call passes a
             melody.
-        vocoder_method (`str`, *optional*, defaults to `"hifigan"`):
-            `mmgen.models.vocoder.mel_to_audio` method: `"hifigan"`, `"hybrid"` (HiFi-GAN + Griffin-Lim, better
-            pitch on music, about 0.5 CPU-s per audio second more) or `"griffinlim"`.
+        vocoder_method (`str`, *optional*, defaults to `"hybrid"`):
+            `mmgen.models.vocoder.mel_to_audio` method: `"hybrid"` (HiFi-GAN + Griffin-Lim: measured best on music,
+            `benchmarks/results/vocoder.json`), `"hifigan"` or `"griffinlim"`.
     """
 
     model_cpu_offload_seq = "aligner->condition_projector->unet->vae->vocoder"
-    _optional_components = ["melody_tokenizer", "retriever"]
+    _optional_components = ["melody_tokenizer", "retriever", "vocoder"]
     _callback_tensor_inputs = ["latents", "condition_embeds"]
 
     def __init__(
         self,
         vae: AutoencoderKL,
-        vocoder: SpeechT5HifiGan,
+        vocoder: SpeechT5HifiGan | None,
         unet: UNet2DConditionModel,
         scheduler: SchedulerMixin,
         aligner: PreTrainedModel,
         condition_projector: ConditionProjector,
         melody_tokenizer: PreTrainedTokenizer | None = None,
         retriever: Any = None,
-        vocoder_method: str = "hifigan",
+        vocoder_method: str = "hybrid",
     ):
         super().__init__()
         self.register_modules(

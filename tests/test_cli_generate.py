@@ -117,3 +117,18 @@ def test_help_explains_every_flag():
                  "--png", "--midi", "--scheduler", "--negative", "-o OUTPUT"):  # fmt: skip
         assert flag in result.stdout
     assert "checkpoints/mmgen-default" in result.stdout and "Examples:" in result.stdout
+
+
+def test_demo_generates_with_a_model_then_inspects(model_dir, tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out_dir), "--model", model_dir, *FAST, "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    wave, sr = sf.read(out_dir / "generated.wav")
+    assert sr == SAMPLE_RATE and wave.shape == (2 * SAMPLE_RATE,) and np.abs(wave).max() > 0
+    with open(out_dir / "guiding_melody.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out_dir / "generated.json").read_text())
+    tokens = (out_dir / "guiding_melody_tokens.txt").read_text().strip()
+    assert summary["seed"] == 3 and tokens.count("|") == 5 and len(read_midi(out_dir / "guiding_melody.mid")) == 6
+    assert "Text to music with" in printed and (out_dir / "example_pianoroll.png").stat().st_size > 0
+    assert not (out_dir / "_work").exists()

@@ -199,7 +199,7 @@ def test_cli_melody_reports_bad_input(tmp_path, midi_path, capsys):
 
 def test_cli_demo_end_to_end(tmp_path, capsys):
     out_dir = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(out_dir)]) == 0
+    assert main(["demo", "--output-dir", str(out_dir), "--skip-generation"]) == 0
     printed = capsys.readouterr().out
     for name in ("example.mid", "example_pianoroll.png", "example_tokens.txt", "example_preview.wav"):
         assert (out_dir / name).stat().st_size > 0 and str(out_dir / name) in printed
@@ -207,3 +207,11 @@ def test_cli_demo_end_to_end(tmp_path, capsys):
     report = json.loads((out_dir / "example.json").read_text())
     assert report["tokens"] == tokens and len(read_midi(out_dir / "example.mid")) == len(report["notes"])
     assert report["scores_vs_ground_truth"]["f1"] >= 0.7
+
+
+def test_cli_demo_without_a_model_says_why_and_still_inspects(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out_dir), "--model", str(tmp_path / "no-model")]) == 0
+    printed = capsys.readouterr().out
+    assert "Text to music skipped" in printed and "model_index.json is missing" in printed
+    assert not (out_dir / "generated.wav").exists() and (out_dir / "example_pianoroll.png").stat().st_size > 0

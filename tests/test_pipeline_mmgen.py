@@ -1,5 +1,6 @@
 """MMGenPipeline fast tests with tiny seeded components (diffusers' pipeline-test pattern)."""
 
+import json
 import subprocess
 import sys
 
@@ -180,6 +181,25 @@ def test_save_and_load_round_trip_gives_the_same_audio(pipe, tmp_path):
     swapped = MMGenPipeline.from_pretrained(tmp_path, retriever=pipe.retriever)
     assert swapped.retriever is pipe.retriever
 
+
+def test_missing_vocoder_uses_the_packaged_hifigan(tmp_path):
+    """A pipeline saved without a vocoder stores null and vocodes with the converted packaged HiFi-GAN."""
+    from mmgen.models.vocoder import load_vocoder
+
+    components = get_dummy_components()
+    components["vocoder"] = None
+    pipeline = MMGenPipeline(**components)
+    pipeline.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "model_index.json").read_text())["vocoder"] == [None, None]
+    assert not (tmp_path / "vocoder").exists()
+    loaded = MMGenPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.vocoder is None and loaded.config.vocoder_method == "hybrid"
+    audio = run(loaded, prompt="a tune").audios
+    assert audio.shape == (1, SAMPLES) and np.isfinite(audio).all() and np.abs(audio).max() > 0
+    mel = torch.zeros(1, 80, 8)
+    assert load_vocoder() is load_vocoder()  # converted once per process, then cached
+    assert loaded.mel_to_waveform(mel, 8 * 256).shape == (1, 8 * 256)
 
 def test_from_pretrained_in_a_fresh_process(pipe, tmp_path):
     """diffusers loads a component only if its module was imported: `from mmgen import MMGenPipeline` must suffice."""

@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_validation_clips", type=int, default=2, help="Validation clips per run.")
     parser.add_argument("--validation_inference_steps", type=int, default=50, help="DDIM steps for validation.")
     parser.add_argument("--validation_seconds", type=float, default=5.0, help="Length of validation clips.")
-    parser.add_argument("--vocoder_method", type=str, default="hifigan", help="mel_to_audio method of the pipeline.")
+    parser.add_argument("--vocoder_method", type=str, default="hybrid",
+                        help="mel_to_audio method of the pipeline (hybrid: measured best on music).")
     add_common_args(parser)
     args = parser.parse_args(argv)
     if args.condition == "text_only" and args.melody_dropout:
@@ -100,9 +101,10 @@ def load_frozen(args, device):
 
     aligner = TriModalAligner.from_pretrained(args.aligner).eval().to(device).requires_grad_(False)
     vae = AutoencoderKL.from_pretrained(args.vae).eval().to(device).requires_grad_(False)
-    vocoder = load_vocoder(args.vocoder).eval().requires_grad_(False)
+    # No --vocoder: the pipeline stores None and uses the packaged HiFi-GAN (no copy of its weights).
+    vocoder = copy.deepcopy(load_vocoder(args.vocoder)).eval().requires_grad_(False) if args.vocoder else None
     retriever = MelodyRetriever.from_pretrained(args.retriever) if args.retriever else None
-    return aligner, vae, copy.deepcopy(vocoder), retriever, MelodyRetriever
+    return aligner, vae, vocoder, retriever, MelodyRetriever
 
 
 def cache_key(args) -> str:

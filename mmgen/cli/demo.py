@@ -1,10 +1,14 @@
-"""`python -m mmgen demo --output-dir DIR`: melody inspection of the bundled example clip (what `make demo` runs).
+"""`python -m mmgen demo --output-dir DIR`: what `make demo` runs.
 
-Transcribes `examples/example_melody.flac` (a folk tune played on a flute by FluidSynth) with Basic Pitch and
-writes into DIR: `example.mid` (the notes), `example_pianoroll.png` (transcription in blue, the ground truth
-`examples/example_melody.mid` as orange outlines), `example_tokens.txt` (official-format melody tokens),
-`example_preview.wav` (the notes synthesized) and `example.json` (statistics, tokens, notes, note F1 against
-the ground truth).
+1. Text to music with the shipped default model (`checkpoints/mmgen-default`): generates a clip from a prompt and
+   writes `generated.wav`, the piano roll, MIDI and tokens of the melody that guided it
+   (`guiding_melody.png`, `guiding_melody.mid`, `guiding_melody_tokens.txt`) and `generated.json`.
+   Skipped, with a message saying why, when the model folder is missing.
+2. Melody inspection of the bundled example clip. Transcribes `examples/example_melody.flac` (a folk tune
+   played on a flute by FluidSynth) with Basic Pitch and writes `example.mid` (the notes),
+   `example_pianoroll.png` (transcription in blue, the ground truth `examples/example_melody.mid` as orange
+   outlines), `example_tokens.txt` (official-format melody tokens), `example_preview.wav` (the notes
+   synthesized) and `example.json` (statistics, tokens, notes, note F1 against the ground truth).
 """
 
 from __future__ import annotations
@@ -71,7 +75,51 @@ def run_demo(output_dir: str, *, audio_path: str = EXAMPLE_AUDIO, reference_midi
     return paths
 
 
+def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: float, steps: int, seed: int) -> dict:
+    """Generate one clip from `prompt` with the pipeline at `model`; returns {kind: path} of what was written."""
+    import shutil
+
+    from .. import app_logic as logic
+
+    store = logic.PipelineStore(model)
+    if not store.available:
+        print(f"Text to music skipped: {logic.model_missing_message(model)}")
+        return {}
+    os.makedirs(output_dir, exist_ok=True)
+    result = logic.generate_from_text(
+        store, prompt, seconds=seconds, steps=steps, seed=seed, output_dir=os.path.join(output_dir, "_work")
+    )
+    paths = {"audio": os.path.join(output_dir, "generated.wav")}
+    shutil.copyfile(result.audio_path, paths["audio"])
+    if result.melody is not None:
+        paths["melody_png"] = os.path.join(output_dir, "guiding_melody.png")
+        shutil.copyfile(result.melody.png_path, paths["melody_png"])
+        if result.melody.midi_path:
+            paths["melody_midi"] = os.path.join(output_dir, "guiding_melody.mid")
+            shutil.copyfile(result.melody.midi_path, paths["melody_midi"])
+        paths["melody_tokens"] = os.path.join(output_dir, "guiding_melody_tokens.txt")
+        with open(paths["melody_tokens"], "w", encoding="utf-8") as f:
+            f.write((result.melody.tokens or "") + "\n")
+    paths["json"] = os.path.join(output_dir, "generated.json")
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        summary = {"prompt": prompt, "model": model, "seed": result.seed, "timings": result.timings,
+                   "settings": result.settings,
+                   "melody": None if result.melody is None else {"title": result.melody.title, **result.melody.info}}
+        json.dump(summary, f, indent=2, default=str)  # fmt: skip
+    shutil.rmtree(os.path.join(output_dir, "_work"), ignore_errors=True)
+    print(f"Text to music with {model}: \"{prompt}\" ({seconds:g} s, {steps} steps, seed {seed})")
+    print(f"  {result.summary()}")
+    for kind, path in paths.items():
+        print(f"  wrote {kind:>13}: {path}")
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.skip_generation:
+        run_generation_demo(
+            args.output_dir, model=args.model, prompt=args.prompt, seconds=args.seconds, steps=args.steps,
+            seed=args.seed,
+        )  # fmt: skip
     run_demo(args.output_dir)
     return 0
 
@@ -79,9 +127,18 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="Inspect the bundled example melody: MIDI, piano roll, tokens and a preview.",
+        help="Generate a clip from a prompt with the default model, then inspect the bundled example melody.",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--output-dir", default="outputs/demo", help="Folder for the demo's files.")
+    parser.add_argument("--model", default="checkpoints/mmgen-default", help="MMGenPipeline folder to generate with.")
+    parser.add_argument(
+        "--prompt", default="A gentle Irish folk tune played on a solo flute at a relaxed tempo.",
+        help="Text prompt of the generation step.",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="Length of the generated clip in seconds.")
+    parser.add_argument("--steps", type=int, default=50, help="Denoising steps.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed (the same seed gives the same audio).")
+    parser.add_argument("--skip-generation", action="store_true", help="Only inspect the example melody.")
     parser.set_defaults(func=run)
