@@ -15,10 +15,11 @@ RUNS=${RUNS:-runs}
 OUT=${OUT:-checkpoints/mmgen-default}
 THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point elsewhere for trial runs)
-ALIGN_STEPS=${ALIGN_STEPS:-1500}
-VAE_STEPS=${VAE_STEPS:-1500}
-DIFF_STEPS=${DIFF_STEPS:-3000}
-ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-4}
+# The defaults are the budget of the shipped v0 default (about 12 + 40 + 2x30 CPU-minutes on 2 shared cores).
+ALIGN_STEPS=${ALIGN_STEPS:-1200}
+VAE_STEPS=${VAE_STEPS:-600}
+DIFF_STEPS=${DIFF_STEPS:-800}
+ALIGN_BS=${ALIGN_BS:-16} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
@@ -56,13 +57,13 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
     diffusion)
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen" --max_train_steps "$DIFF_STEPS" --train_batch_size "$DIFF_BS" --clip_seconds 5 \
-        --crops_per_clip "$CROPS" --learning_rate 3e-4 --lr_warmup_steps 200 --checkpointing_steps 500 \
+        --crops_per_clip "$CROPS" --learning_rate 3e-4 --lr_warmup_steps 100 --checkpointing_steps 200 \
         --validation_steps 100000 "${COMMON[@]}" ;;
     ablation)  # text-only condition, same code and budget
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen-text-only" --condition text_only --max_train_steps "$DIFF_STEPS" \
-        --train_batch_size "$DIFF_BS" --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 200 \
-        --crops_per_clip "$CROPS" --checkpointing_steps 500 --validation_steps 100000 "${COMMON[@]}" ;;
+        --train_batch_size "$DIFF_BS" --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 100 \
+        --crops_per_clip "$CROPS" --checkpointing_steps 200 --validation_steps 100000 "${COMMON[@]}" ;;
     eval)
       $PY benchmarks/generation.py --pipeline "$RUNS/mmgen" --text_only_pipeline "$RUNS/mmgen-text-only" \
         --dataset "$DATA" --num_clips 40 --output "$RESULTS/generation.json" ;;
