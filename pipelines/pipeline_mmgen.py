@@ -195,6 +195,16 @@ class MMGenPipeline(DiffusionPipeline):
         )
         self.register_to_config(vocoder_method=vocoder_method)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """`DiffusionPipeline.from_pretrained`, loading float32 unless `torch_dtype` says otherwise.
+
+        The shipped default stores its UNet, VAE and condition projector in float16 to keep the repository small;
+        on CPU they must run in float32.
+        """
+        kwargs.setdefault("torch_dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
     @property
     def sampling_rate(self) -> int:
         return SAMPLE_RATE

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped default model, stage by stage, on the synthetic MusicSet; every stage resumes.
 #
-#   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation eval
+#   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation eval ship
 #
 # Environment knobs (defaults sized for the 2-core CPU; raise them on a GPU machine):
 #   DATA=data/musicset-small RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
@@ -23,7 +23,7 @@ ALIGN_BS=${ALIGN_BS:-16} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROP
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
-((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation eval)
+((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation eval ship)
 mkdir -p "$RUNS" "$RESULTS"
 
 for stage in "${stages[@]}"; do
@@ -66,12 +66,18 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
         --crops_per_clip "$CROPS" --checkpointing_steps 200 --validation_steps 100000 "${COMMON[@]}" ;;
     eval)
       $PY benchmarks/generation.py --pipeline "$RUNS/mmgen" --text_only_pipeline "$RUNS/mmgen-text-only" \
-        --dataset "$DATA" --num_clips 40 --output "$RESULTS/generation.json" ;;
-    ship)  # copy the final pipeline (weights only, no training state) into the repo's default folder
+        --dataset "$DATA" --num_clips 16 --steps 50 --latency_steps 50 100 --latency_repeats 1 \
+        --output "$RESULTS/generation.json" ;;
+    ship)  # the final pipeline, weights only, UNet/VAE/projector in float16 (they load as float32)
       rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")"
       $PY -c "
+import torch
 from pipelines import MMGenPipeline
-MMGenPipeline.from_pretrained('$RUNS/mmgen').save_pretrained('$OUT')" ;;
+pipe = MMGenPipeline.from_pretrained('$RUNS/mmgen')
+for name in ('unet', 'vae', 'condition_projector'):
+    getattr(pipe, name).to(torch.float16)
+pipe.save_pretrained('$OUT')"
+      cp model_cards/mmgen_pipeline.md "$OUT/README.md" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done

@@ -201,6 +201,22 @@ def test_missing_vocoder_uses_the_packaged_hifigan(tmp_path):
     assert load_vocoder() is load_vocoder()  # converted once per process, then cached
     assert loaded.mel_to_waveform(mel, 8 * 256).shape == (1, 8 * 256)
 
+def test_half_precision_weights_load_as_float32(pipe, tmp_path):
+    """The shipped default stores some components in float16; from_pretrained must give a float32 pipeline."""
+    for name in ("unet", "vae", "condition_projector"):
+        getattr(pipe, name).to(torch.float16)
+    try:
+        pipe.save_pretrained(tmp_path)
+    finally:
+        for name in ("unet", "vae", "condition_projector"):
+            getattr(pipe, name).to(torch.float32)
+    loaded = MMGenPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    for name in ("unet", "vae", "condition_projector", "aligner"):
+        assert {p.dtype for p in getattr(loaded, name).parameters()} == {torch.float32}, name
+    audio = run(loaded, prompt="a tune").audios
+    assert np.isfinite(audio).all() and audio.shape == (1, SAMPLES)
+
 def test_from_pretrained_in_a_fresh_process(pipe, tmp_path):
     """diffusers loads a component only if its module was imported: `from mmgen import MMGenPipeline` must suffice."""
     pipe.save_pretrained(tmp_path)

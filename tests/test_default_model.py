@@ -1,0 +1,57 @@
+"""The shipped default model (`checkpoints/mmgen-default`): a complete pipeline whose parts also load on their own."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT = os.path.join(ROOT, "checkpoints", "mmgen-default")
+
+pytestmark = pytest.mark.slow
+
+
+def test_folder_is_complete_and_safe():
+    index = json.load(open(os.path.join(DEFAULT, "model_index.json")))
+    for component in ("aligner", "retriever", "vae", "unet", "condition_projector", "scheduler", "melody_tokenizer"):
+        assert index[component][0] is not None and os.path.isdir(os.path.join(DEFAULT, component)), component
+    assert index["vocoder"] == [None, None]  # the packaged HiFi-GAN is used, not a copy
+    files = [os.path.join(d, f) for d, _, names in os.walk(DEFAULT) for f in names]
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
+    assert sum(os.path.getsize(f) for f in files) < 60e6
+    assert os.path.isfile(os.path.join(DEFAULT, "README.md"))
+
+
+def test_aligner_and_retriever_load_on_their_own():
+    from mmgen.models.aligner import TriModalAligner
+    from mmgen.retrieval import MelodyRetriever
+
+    aligner = TriModalAligner.from_pretrained(os.path.join(DEFAULT, "aligner"))
+    retriever = MelodyRetriever.from_pretrained(os.path.join(DEFAULT, "retriever"))
+    assert retriever.config.embedding_dim == aligner.config.projection_dim and len(retriever) > 1000
+    query = aligner.embed_text(["A cheerful Irish jig played on a fiddle."])
+    found = retriever.search(query, k=3)
+    assert found.ids.shape == (1, 3) and found.metadata[0][0]["melody"].startswith("<")
+    # a stored melody retrieves itself through the melody tower
+    own = aligner.embed_melody([found.metadata[0][0]["melody"]])
+    assert retriever.search(own, k=1).ids[0, 0] == found.ids[0, 0]
+
+
+def test_pipeline_generates_reproducibly():
+    from mmgen import MMGenPipeline
+
+    pipe = MMGenPipeline.from_pretrained(DEFAULT)
+    pipe.set_progress_bar_config(disable=True)
+    assert {p.dtype for p in pipe.unet.parameters()} == {torch.float32}
+
+    def generate(seed):
+        return pipe("A gentle folk tune on a solo flute.", audio_length_in_s=2.0, num_inference_steps=4,
+                    generator=torch.Generator().manual_seed(seed))  # fmt: skip
+
+    first, again, other = generate(0), generate(0), generate(1)
+    assert first.audios.shape == (1, 44100) and np.isfinite(first.audios).all()
+    np.testing.assert_array_equal(first.audios, again.audios)
+    assert not np.allclose(first.audios, other.audios)
+    assert first.melodies[0]["tokens"].count("|") >= 1
