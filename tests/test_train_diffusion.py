@@ -14,13 +14,15 @@ from mmgen.models.vae import build_vae
 from pipelines.pipeline_mmgen import MMGenPipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATASET = os.path.join(ROOT, "data", "musicset-tiny")  # `python -m mmgen data synth --preset tiny`
 
 
 @pytest.fixture(scope="module")
 def frozen_parts(tmp_path_factory):
-    """Tiny aligner, VAE and vocoder folders, as the script loads them."""
+    """A fabricated tiny MusicSet and tiny aligner, VAE and vocoder folders, as the script loads them."""
+    from mmgen.models.aligner.testing_utils import save_tiny_musicset
+
     folder = tmp_path_factory.mktemp("frozen")
+    save_tiny_musicset(folder / "musicset", rows={"train": 8, "validation": 4, "test": 4})
     tiny_aligner().save_pretrained(folder / "aligner")
     torch.manual_seed(0)
     build_vae("tiny").save_pretrained(folder / "vae")
@@ -31,7 +33,7 @@ def frozen_parts(tmp_path_factory):
 def train(frozen, output_dir, *extra):
     command = [
         sys.executable, os.path.join(ROOT, "train", "diffusion.py"),
-        "--dataset", DATASET,
+        "--dataset", str(frozen / "musicset"),
         "--aligner", str(frozen / "aligner"),
         "--vae", str(frozen / "vae"),
         "--vocoder", str(frozen / "vocoder"),
