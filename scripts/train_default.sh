@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped default model, stage by stage, on the synthetic MusicSet; every stage resumes.
 #
-#   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation eval ship
+#   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation ship eval
 #
 # Environment knobs (defaults sized for the 2-core CPU; raise them on a GPU machine):
 #   DATA=data/musicset-small RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
@@ -23,7 +23,7 @@ ALIGN_BS=${ALIGN_BS:-16} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROP
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
-((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation eval ship)
+((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation ship eval)
 mkdir -p "$RUNS" "$RESULTS"
 
 for stage in "${stages[@]}"; do
@@ -64,8 +64,8 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
         --output_dir "$RUNS/mmgen-text-only" --condition text_only --max_train_steps "$DIFF_STEPS" \
         --train_batch_size "$DIFF_BS" --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 100 \
         --crops_per_clip "$CROPS" --checkpointing_steps 200 --validation_steps 100000 "${COMMON[@]}" ;;
-    eval)
-      $PY benchmarks/generation.py --pipeline "$RUNS/mmgen" --text_only_pipeline "$RUNS/mmgen-text-only" \
+    eval)  # measures the shipped folder (float16-stored weights), as benchmarks/results/generation.json did
+      $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-text-only" --threads "$THREADS" \
         --dataset "$DATA" --num_clips 16 --steps 50 --latency_steps 50 100 --latency_repeats 1 \
         --output "$RESULTS/generation.json" ;;
     ship)  # the final pipeline, weights only, UNet/VAE/projector in float16 (they load as float32)
