@@ -24,6 +24,10 @@ rendered original:
 
     nice -n 10 .venv/bin/python benchmarks/vocoder.py     # about 10 CPU minutes (pyin and HiFi-GAN dominate)
     -> benchmarks/results/vocoder.json
+
+With `--vocoder FOLDER` (a fine-tuned generator from `train/vocoder.py`), `hifigan` and `hybrid` are also run with
+it, reported as `hifigan@tuned` and `hybrid@tuned` beside the packaged universal generator's: the before/after
+comparison that decides whether the tuned vocoder becomes the default.
 """
 
 from __future__ import annotations
@@ -67,6 +71,11 @@ def parse_args():
     parser.add_argument("--gate", type=float, default=0.9, help="Played fraction of each note's written length.")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while vocoding.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the corpus order and Griffin-Lim's phase.")
+    parser.add_argument(
+        "--vocoder",
+        default=None,
+        help="A fine-tuned SpeechT5HifiGan folder (train/vocoder.py) to compare with the packaged generator.",
+    )
     parser.add_argument("--output", default="benchmarks/results/vocoder.json", help="Where to write the results.")
     return parser.parse_args()
 
@@ -172,7 +181,14 @@ def main():
     start = time.process_time()
     vocoder = load_vocoder()
     load_cpu_s = time.process_time() - start
-    mel_to_audio(np.zeros((80, 16), np.float32) - 11.5, vocoder=vocoder, method="hybrid")  # warm-up
+    # (label, method, generator): the packaged generator's methods, then the tuned generator's, if any
+    variants = [(method, method, vocoder) for method in METHODS]
+    if args.vocoder:
+        tuned = load_vocoder(args.vocoder)
+        variants += [(f"{method}@tuned", method, tuned) for method in ("hifigan", "hybrid")]
+    for generator in {id(g): g for _, _, g in variants}.values():  # warm up each generator once
+        mel_to_audio(np.zeros((80, 16), np.float32) - 11.5, vocoder=generator, method="hybrid")
+    labels = [label for label, _, _ in variants]
 
     rows = []
     for index, clip in enumerate(clips):
@@ -185,16 +201,20 @@ def main():
             "name": clip["name"], "instrument": clip["instrument"], "num_notes": len(clip["notes"]),
             "original": {"note_f1": note_f1(clip["notes"], original_notes)},
         }  # fmt: skip
-        for method in METHODS:
+        for label, method, generator_model in variants:
             generator = torch.Generator().manual_seed(args.seed)
             start = time.process_time()
             result = mel_to_audio(
-                log_mel, vocoder=vocoder, method=method, griffin_lim_iters=args.griffin_lim_iters, generator=generator
+                log_mel,
+                vocoder=generator_model,
+                method=method,
+                griffin_lim_iters=args.griffin_lim_iters,
+                generator=generator,
             )
             cpu = time.process_time() - start
             notes = extract_notes(result)
             share, voiced = off_pitch_share(pyin_f0(result), original_f0)
-            row[method] = {
+            row[label] = {
                 "log_mel_l1": float(np.abs(log_mel_spectrogram(result) - log_mel).mean()),
                 "mr_stft": mr_stft_distance(result, original),
                 "note_f1": note_f1(clip["notes"], notes),
@@ -205,11 +225,11 @@ def main():
                 "cpu_s_per_audio_s": cpu / duration,
             }
         rows.append(row)
-        summary = ", ".join(f"{m} F1 {row[m]['note_f1']:.2f}" for m in METHODS)
+        summary = ", ".join(f"{m} F1 {row[m]['note_f1']:.2f}" for m in labels)
         print(f"[{index + 1}/{len(clips)}] {clip['name']} ({clip['instrument']}): original F1 "
               f"{row['original']['note_f1']:.2f}, {summary}", flush=True)  # fmt: skip
 
-    metrics = list(rows[0][METHODS[0]])
+    metrics = list(rows[0][labels[0]])
     results = {
         "benchmark": "vocoder",
         "command": "nice -n 10 .venv/bin/python benchmarks/vocoder.py " + " ".join(sys.argv[1:]),
@@ -218,7 +238,7 @@ def main():
         "vocoder_load_cpu_s": load_cpu_s,
         "summary": {
             "original": {"note_f1": mean(r["original"]["note_f1"] for r in rows)},
-            **{m: {k: mean(r[m][k] for r in rows) for k in metrics} for m in METHODS},
+            **{m: {k: mean(r[m][k] for r in rows) for k in metrics} for m in labels},
         },
         "clips": rows,
     }

@@ -4,22 +4,24 @@
 #   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation ship eval
 #
 # Environment knobs (defaults sized for the 2-core CPU; raise them on a GPU machine):
-#   DATA=data/musicset-small RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
+#   DATA=data/musicset-full PRESET=full RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
 #   ALIGN_STEPS VAE_STEPS DIFF_STEPS  (optimizer steps per stage), ALIGN_BS VAE_BS DIFF_BS (batch sizes)
 # Intermediate checkpoints go to $RUNS (git-ignored); only the final small safetensors land in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-DATA=${DATA:-data/musicset-small}
+PRESET=${PRESET:-full}  # synthetic MusicSet preset of the data stage (small: 2,000 clips, full: 10,000)
+DATA=${DATA:-data/musicset-$PRESET}
 RUNS=${RUNS:-runs}
 OUT=${OUT:-checkpoints/mmgen-default}
 THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point elsewhere for trial runs)
-# The defaults are the budget of the shipped v0 default (about 12 + 40 + 2x30 CPU-minutes on 2 shared cores).
-ALIGN_STEPS=${ALIGN_STEPS:-1200}
+# Aligner: 1,800 steps of 32 clips is about one CPU-hour per aligner (tri-modal and bi-modal) on one core.
+# (The v0 default was trained on the small preset with ALIGN_STEPS=1200 ALIGN_BS=16 VAE_STEPS=600 DIFF_STEPS=400.)
+ALIGN_STEPS=${ALIGN_STEPS:-1800}
 VAE_STEPS=${VAE_STEPS:-600}
 DIFF_STEPS=${DIFF_STEPS:-800}
-ALIGN_BS=${ALIGN_BS:-16} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
+ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
@@ -30,15 +32,15 @@ for stage in "${stages[@]}"; do
   echo "=== stage $stage ($(date +%H:%M:%S))"
   case $stage in
     data)
-      $PY -m mmgen data synth --preset small --output "$DATA" --num-proc 2 ;;
+      $PY -m mmgen data synth --preset "$PRESET" --output "$DATA" --num-proc 2 ;;
     aligner)  # tri-modal aligner (paper eq. 6-7)
       $PY train/align.py --dataset "$DATA" --output_dir "$RUNS/aligner" --max_train_steps "$ALIGN_STEPS" \
         --train_batch_size "$ALIGN_BS" --learning_rate 3e-4 --lr_warmup_steps 100 --lr_scheduler cosine \
-        --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}" ;;
+        --alt_caption_prob 0.5 --checkpointing_steps 250 --validation_steps 600 "${COMMON[@]}" ;;
     baseline)  # bi-modal CLAP-style baseline, same code and budget
       $PY train/align.py --dataset "$DATA" --output_dir "$RUNS/aligner-bimodal" --modalities audio,text \
         --max_train_steps "$ALIGN_STEPS" --train_batch_size "$ALIGN_BS" --learning_rate 3e-4 --lr_warmup_steps 100 \
-        --lr_scheduler cosine --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}"
+        --lr_scheduler cosine --alt_caption_prob 0.5 --checkpointing_steps 250 --validation_steps 600 "${COMMON[@]}"
       $PY -m mmgen eval align --model "$RUNS/aligner" --baseline "$RUNS/aligner-bimodal" --dataset "$DATA" \
         --split test --output "$RESULTS/alignment.json" ;;
     retriever)  # choose the index by intersection rate, then index the training melodies
