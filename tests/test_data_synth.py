@@ -48,6 +48,30 @@ def test_plan_spreads_collections(jobs):
         plan_synthetic_jobs(0, 3.0)
 
 
+def _plan_summary(jobs):
+    return [(j.key, j.payload.piece.name, j.payload.piece.parts, j.payload.render) for j in jobs]
+
+
+@pytest.mark.slow
+def test_plan_in_parallel_and_from_its_cache_equals_the_serial_plan(jobs, tmp_path, monkeypatch):
+    cache = tmp_path / "plan.json"
+    parallel = plan_synthetic_jobs(8, 3.0, seed=0, num_proc=2, cache_path=cache)
+    assert _plan_summary(parallel) == _plan_summary(jobs) and cache.exists()
+
+    import mmgen.data.synth as synth
+
+    def no_parsing(request):
+        raise AssertionError(f"the cached plan should have been used, not parsed again: {request}")
+
+    monkeypatch.setattr(synth, "_collection_pieces", no_parsing)
+    assert _plan_summary(plan_synthetic_jobs(8, 3.0, seed=0, cache_path=cache)) == _plan_summary(jobs)
+    with pytest.raises(AssertionError, match="should have been used"):  # other arguments: not this plan
+        plan_synthetic_jobs(8, 3.0, seed=1, cache_path=cache)
+    cache.write_text(cache.read_text()[:100])  # a plan cut short by a kill is ignored (and parsed again)
+    with pytest.raises(AssertionError, match="should have been used"):
+        plan_synthetic_jobs(8, 3.0, seed=0, cache_path=cache)
+
+
 @pytest.mark.slow
 def test_render_clip_is_deterministic_and_consistent(jobs):
     job = jobs[0].payload

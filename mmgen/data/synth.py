@@ -10,13 +10,16 @@ with (seed, piece, rendering), so a build is deterministic whatever the number o
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
 import re
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 import numpy as np
 
@@ -335,13 +338,45 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
+def _collection_pieces(request: tuple[str, int, int]) -> list[CorpusPiece]:
+    """The first `wanted` usable pieces of a collection in the seeded order (a worker of `plan_synthetic_jobs`)."""
+    collection, wanted, seed = request
+    return [
+        p
+        for p in iter_corpus_pieces(collection, limit=wanted + 8, seed=seed)
+        if ".rntxt" not in p.name and len(p.parts[0]) >= 8  # skip roman-numeral analyses and fragments
+    ][:wanted]
+
+
+def _piece_to_json(piece: CorpusPiece) -> dict:
+    return {
+        "name": piece.name, "collection": piece.collection, "key": piece.key, "meter": piece.meter,
+        "title": piece.title, "extra": piece.extra, "parts": [[list(note) for note in part] for part in piece.parts],
+    }  # fmt: skip
+
+
+def _piece_from_json(data: dict) -> CorpusPiece:
+    parts = [[(float(o), float(d), int(p)) for o, d, p in part] for part in data["parts"]]
+    return CorpusPiece(
+        data["name"], data["collection"], parts, data["key"], data["meter"], data["title"], data["extra"]
+    )
+
+
 def plan_synthetic_jobs(
-    num_clips: int, clip_seconds: float, seed: int = 0, renders_per_piece: int = 2, melody_reduction: str = "skyline"
+    num_clips: int,
+    clip_seconds: float,
+    seed: int = 0,
+    renders_per_piece: int = 2,
+    melody_reduction: str = "skyline",
+    num_proc: int = 1,
+    cache_path: str | os.PathLike | None = None,
 ) -> list[Job]:
     """Choose the pieces and renderings of a build (parses the music21 corpus; deterministic for a seed).
 
     Clips are shared among collections by `COLLECTION_WEIGHTS`; each piece gets `renders_per_piece` renderings
-    (more when a collection runs out of pieces).
+    (more when a collection runs out of pieces). Parsing the corpus is the slow part (about 15 CPU-minutes for
+    the `full` preset): collections are parsed in `num_proc` processes, and with `cache_path` the chosen pieces
+    are kept in a JSON file that a resumed build reads instead of parsing again.
     """
     if num_clips < 1:
         raise MusicSetError(f"num_clips must be at least 1, got {num_clips}")
@@ -351,16 +386,21 @@ def plan_synthetic_jobs(
     shares = {c: int(num_clips * COLLECTION_WEIGHTS[c]) for c in names}
     for c in sorted(names, key=lambda c: -COLLECTION_WEIGHTS[c])[: num_clips - sum(shares.values())]:
         shares[c] += 1
+    requests = [(c, math.ceil(shares[c] / renders_per_piece), seed) for c in names if shares[c]]
+    chosen = _read_plan_cache(cache_path, requests)
+    if chosen is None:
+        if num_proc > 1 and len(requests) > 1:
+            # the largest collections first, so that one slow parse does not finish last
+            order = sorted(requests, key=lambda r: -r[1])
+            with ProcessPoolExecutor(max_workers=min(num_proc, len(order)), mp_context=get_context("spawn")) as pool:
+                parsed = dict(zip([r[0] for r in order], pool.map(_collection_pieces, order)))
+        else:
+            parsed = {r[0]: _collection_pieces(r) for r in requests}
+        chosen = {c: parsed[c] for c, _, _ in requests}
+        _write_plan_cache(cache_path, requests, chosen)
     jobs = []
-    for collection in names:
-        if not shares[collection]:
-            continue
-        wanted = math.ceil(shares[collection] / renders_per_piece)
-        pieces = [
-            p
-            for p in iter_corpus_pieces(collection, limit=wanted + 8, seed=seed)
-            if ".rntxt" not in p.name and len(p.parts[0]) >= 8  # skip roman-numeral analyses and fragments
-        ][:wanted]
+    for collection, _, _ in requests:
+        pieces = chosen[collection]
         if not pieces:
             raise MusicSetError(f"no usable pieces in the music21 collection '{collection}'")
         for i in range(shares[collection]):
@@ -368,6 +408,32 @@ def plan_synthetic_jobs(
             clip_id = f"{collection}-{_slug(piece.name.split('/', 1)[-1])}-r{render}"
             jobs.append(Job(clip_id, SynthJob(piece, render, clip_seconds, seed, clip_id, melody_reduction)))
     return jobs
+
+
+def _read_plan_cache(path, requests) -> dict[str, list[CorpusPiece]] | None:
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("requests") != [list(r) for r in requests]:
+            return None  # planned for other arguments
+        return {c: [_piece_from_json(p) for p in pieces] for c, pieces in data["pieces"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable or truncated (killed while writing): plan again
+
+
+def _write_plan_cache(path, requests, chosen) -> None:
+    if path is None:
+        return
+    data = {
+        "requests": [list(r) for r in requests],
+        "pieces": {c: [_piece_to_json(p) for p in ps] for c, ps in chosen.items()},
+    }
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)  # atomic: a killed build never leaves half a plan
 
 
 def build_synthetic_musicset(
@@ -406,7 +472,15 @@ def build_synthetic_musicset(
     output_dir = os.fspath(output_dir)
     work_dir = prepare_output(output_dir, overwrite)
     started = time.perf_counter()
-    jobs = plan_synthetic_jobs(num_clips, clip_seconds, seed, renders, melody_reduction)
+    jobs = plan_synthetic_jobs(
+        num_clips,
+        clip_seconds,
+        seed,
+        renders,
+        melody_reduction,
+        num_proc=num_proc,
+        cache_path=os.path.join(work_dir, "plan.json"),
+    )
     features = musicset_features(SYNTH_COLUMNS)
     run_jobs(jobs, render_clip, work_dir, features, num_proc=num_proc, desc="synth", progress=progress)
     dataset = split_table(load_results(jobs, work_dir, features), seed=seed)
