@@ -226,8 +226,13 @@ def _log_mel_torch(waveform: torch.Tensor, config: AudioConfig) -> torch.Tensor:
     x = torch.nn.functional.pad(x.unsqueeze(1), (config.pad, config.pad), mode="reflect").squeeze(1)
     window = torch.hann_window(config.win_length, device=x.device)
     spec = torch.stft(
-        x, config.n_fft, hop_length=config.hop_length, win_length=config.win_length, window=window,
-        center=False, return_complex=True,
+        x,
+        config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=window,
+        center=False,
+        return_complex=True,
     )
     magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)  # HiFi-GAN's +1e-9 keeps the gradient finite
     mel = torch.from_numpy(mel_filters(config)).to(x.device) @ magnitude

@@ -102,12 +102,17 @@ def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: fl
             f.write((result.melody.tokens or "") + "\n")
     paths["json"] = os.path.join(output_dir, "generated.json")
     with open(paths["json"], "w", encoding="utf-8") as f:
-        summary = {"prompt": prompt, "model": model, "seed": result.seed, "timings": result.timings,
-                   "settings": result.settings,
-                   "melody": None if result.melody is None else {"title": result.melody.title, **result.melody.info}}
+        summary = {
+            "prompt": prompt,
+            "model": model,
+            "seed": result.seed,
+            "timings": result.timings,
+            "settings": result.settings,
+            "melody": None if result.melody is None else {"title": result.melody.title, **result.melody.info},
+        }
         json.dump(summary, f, indent=2, default=str)  # fmt: skip
     shutil.rmtree(os.path.join(output_dir, "_work"), ignore_errors=True)
-    print(f"Text to music with {model}: \"{prompt}\" ({seconds:g} s, {steps} steps, seed {seed})")
+    print(f'Text to music with {model}: "{prompt}" ({seconds:g} s, {steps} steps, seed {seed})')
     print(f"  {result.summary()}")
     for kind, path in paths.items():
         print(f"  wrote {kind:>13}: {path}")
@@ -134,7 +139,8 @@ def register(subparsers) -> None:
     parser.add_argument("--output-dir", default="outputs/demo", help="Folder for the demo's files.")
     parser.add_argument("--model", default="checkpoints/mmgen-default", help="MMGenPipeline folder to generate with.")
     parser.add_argument(
-        "--prompt", default="A gentle Irish folk tune played on a solo flute at a relaxed tempo.",
+        "--prompt",
+        default="A gentle Irish folk tune played on a solo flute at a relaxed tempo.",
         help="Text prompt of the generation step.",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of the generated clip in seconds.")

@@ -17,33 +17,8 @@ import numpy as np
 import torch
 
 from ..audio import HOP_LENGTH, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, log_mel_spectrogram
-from ..melody.notes import Note
-from ..melody.tokenizer import notes_to_string, string_to_notes
+from ..melody.windows import crop_melody
 from .format import MusicSetError, decode_audio, load_musicset
-
-MIN_NOTE_S = 0.03  # a note cut by the crop to less than this is dropped
-
-
-def crop_melody(melody: str, start_s: float, duration_s: float, min_note_s: float = MIN_NOTE_S) -> str:
-    """Tokens of the notes of `melody` that sound inside [start_s, start_s + duration_s), in crop time.
-
-    Notes that straddle a crop edge are cut to it; notes left shorter than `min_note_s` are dropped.
-
-    Args:
-        melody (`str`): official token string (times from the start of the clip).
-        start_s (`float`): crop start in the clip, seconds. duration_s (`float`): crop length, seconds.
-    Returns:
-        `str`, the token string of the kept notes (times from the start of the crop; "" if none).
-    """
-    if not melody:
-        return ""
-    end_s = start_s + duration_s
-    kept = []
-    for note in string_to_notes(melody):
-        onset, offset = max(note.onset, start_s), min(note.offset, end_s)
-        if offset - onset >= min_note_s:
-            kept.append(Note(onset - start_s, offset - start_s, note.pitch, note.velocity))
-    return notes_to_string(kept)
 
 
 class MusicSetTorchDataset(torch.utils.data.Dataset):

@@ -60,7 +60,8 @@ def _corpus_paths(collection: str) -> list[str]:
     folder = COLLECTIONS[collection][2]
     # Scores only: the bach folder also holds Roman-numeral analyses (*.rntxt), which parse as block chords.
     return sorted(
-        str(p) for p in corpus.getPaths()
+        str(p)
+        for p in corpus.getPaths()
         if f"{os.sep}{folder}{os.sep}" in str(p) and str(p).endswith(SCORE_EXTENSIONS)
     )
 

@@ -162,9 +162,7 @@ def inspect_melody(
             waveform = load_audio(source, SAMPLE_RATE, max_duration_s=max_duration_s)
         notes = extract_notes(waveform, SAMPLE_RATE, config, name=name)
         if not notes:
-            raise MelodyError(
-                f"{name}: Basic Pitch found no notes in the audio; try a lower onset or frame threshold"
-            )
+            raise MelodyError(f"{name}: Basic Pitch found no notes in the audio; try a lower onset or frame threshold")
         kind = "audio"
     notes = skyline(notes) if reduction == "skyline" else sort_notes(notes)
     return MelodyInspection(

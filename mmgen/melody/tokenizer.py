@@ -232,4 +232,3 @@ class MelodyTokenizer(PreTrainedTokenizer):
         if groups and groups[-1].count(",") != 2:
             groups = groups[:-1]
         return string_to_notes("|".join(groups))
-

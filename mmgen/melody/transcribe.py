@@ -80,7 +80,8 @@ def _basic_pitch_model():
             options.intra_op_num_threads = int(os.environ.get("MMGEN_BASIC_PITCH_THREADS", "1"))
             options.inter_op_num_threads = 1
             _MODEL.model = ort.InferenceSession(
-                str(build_icassp_2022_model_path(FilenameSuffix.onnx)), sess_options=options,
+                str(build_icassp_2022_model_path(FilenameSuffix.onnx)),
+                sess_options=options,
                 providers=["CPUExecutionProvider"],
             )
     return _MODEL

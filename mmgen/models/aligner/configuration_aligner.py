@@ -160,6 +160,9 @@ class TriModalAlignerConfig(PreTrainedConfig):
             compared by the loss; `["audio", "text"]` is the bi-modal CLAP baseline (its melody tower is unused).
         audio_clip_seconds (`float`, *optional*, defaults to 5.0): the audio window the tower sees; longer audio
             is embedded window by window and averaged (`embed_audio`).
+        melody_window_seconds (`float`, *optional*): the window `embed_melody` cuts melodies into before averaging
+            (None: `audio_clip_seconds`, so that melodies and audio are compared window for window; 0: whole
+            melodies, as the v0 default model was built).
         initializer_range (`float`, *optional*, defaults to 0.02): std of the random initialisation.
         training_summary (`dict`, *optional*): how the weights were trained and scored (rendered into the card).
     """
@@ -179,6 +182,7 @@ class TriModalAlignerConfig(PreTrainedConfig):
     logit_scale_init_value: float = 1 / 0.07
     modalities: list[str] | tuple[str, ...] = MODALITIES
     audio_clip_seconds: float = 5.0
+    melody_window_seconds: float | None = None
     initializer_range: float = 0.02
     training_summary: dict | None = None
 
@@ -207,6 +211,8 @@ class TriModalAlignerConfig(PreTrainedConfig):
             )
         if self.audio_clip_seconds <= 0:
             raise AlignerConfigError(f"audio_clip_seconds must be positive, got {self.audio_clip_seconds}")
+        if self.melody_window_seconds is not None and self.melody_window_seconds < 0:
+            raise AlignerConfigError(f"melody_window_seconds must be >= 0 or None, got {self.melody_window_seconds}")
 
     @property
     def uses_melody(self) -> bool:

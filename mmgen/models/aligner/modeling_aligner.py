@@ -24,6 +24,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
+from ...melody.windows import melody_windows
 from .configuration_aligner import TriModalAlignerConfig, TriModalMelodyConfig, resolve_text_encoder_path
 from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor
 from .loss_aligner import gather_with_grad, multimodal_contrastive_loss, pairwise_logits
@@ -467,15 +468,35 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
 
         return self._batched(run, texts, batch_size)
 
-    def embed_melody(self, melodies: list[str] | str, batch_size: int = 64) -> torch.Tensor:
-        """Melody token strings (`"<G4>,<114>,<79>|..."`) -> `(B, projection_dim)` float32 CPU tensor (no grad)."""
+    def embed_melody(
+        self, melodies: list[str] | str, batch_size: int = 64, window_seconds: float | None = None
+    ) -> torch.Tensor:
+        """Melody token strings (`"<G4>,<114>,<79>|..."`) -> `(B, projection_dim)` float32 CPU tensor (no grad).
+
+        As `embed_audio` does for audio, each melody is cut into windows (`mmgen.melody.melody_windows`) of
+        `window_seconds` (default `config.melody_window_seconds`, itself defaulting to `audio_clip_seconds`, the crop
+        length the towers are trained on), and the window embeddings are averaged and renormalised, so that a 10 s
+        melody and its 10 s recording are compared window for window. A window of 0 embeds every melody whole.
+        """
         melodies = [melodies] if isinstance(melodies, str) else list(melodies)
+        if window_seconds is None:
+            window_seconds = self.config.melody_window_seconds
+        window = self.config.audio_clip_seconds if window_seconds is None else float(window_seconds)
+        pieces, owners = [], []
+        for number, melody in enumerate(melodies):
+            cut = melody_windows(melody, window) if window > 0 else [melody]
+            pieces += cut
+            owners += [number] * len(cut)
 
         def run(chunk):
             tokens = {k: v.to(self.device) for k, v in self.tokenize_melody(chunk).items()}
             return self.get_melody_features(**tokens)
 
-        return self._batched(run, melodies, batch_size)
+        per_window = self._batched(run, pieces, batch_size)
+        if len(pieces) == len(melodies):
+            return per_window
+        summed = torch.zeros(len(melodies), per_window.shape[-1]).index_add_(0, torch.tensor(owners), per_window)
+        return nn.functional.normalize(summed, dim=-1)
 
     def embed_audio(
         self, audios: list[np.ndarray] | np.ndarray | torch.Tensor, sampling_rate: int = 22050, batch_size: int = 32
