@@ -16,9 +16,10 @@ RUNS=${RUNS:-runs}
 OUT=${OUT:-checkpoints/mmgen-default}
 THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point elsewhere for trial runs)
-# Aligner: 1,800 steps of 32 clips is about one CPU-hour per aligner (tri-modal and bi-modal) on one core.
+# Aligner: 2,400 steps of 32 clips is about one CPU-hour for the tri-modal aligner on one core (8 min of caption
+# and spectrogram caching, then ~1.25 s/step; the bi-modal baseline gets the same steps, ~0.8 s/step).
 # (The v0 default was trained on the small preset with ALIGN_STEPS=1200 ALIGN_BS=16 VAE_STEPS=600 DIFF_STEPS=400.)
-ALIGN_STEPS=${ALIGN_STEPS:-1800}
+ALIGN_STEPS=${ALIGN_STEPS:-2400}
 VAE_STEPS=${VAE_STEPS:-600}
 DIFF_STEPS=${DIFF_STEPS:-800}
 ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
