@@ -20,7 +20,7 @@ RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point els
 # and spectrogram caching, then ~1.25 s/step; the bi-modal baseline gets the same steps, ~0.8 s/step).
 # (The v0 default was trained on the small preset with ALIGN_STEPS=1200 ALIGN_BS=16 VAE_STEPS=600 DIFF_STEPS=400.)
 ALIGN_STEPS=${ALIGN_STEPS:-2400}
-VAE_STEPS=${VAE_STEPS:-600}
+VAE_STEPS=${VAE_STEPS:-6000}  # about 5 CPU-hours (~3 s/step): spread over sessions, it resumes
 DIFF_STEPS=${DIFF_STEPS:-800}
 ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
@@ -56,7 +56,7 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
     vae)
       $PY train/vae.py --dataset "$DATA" --output_dir "$RUNS/vae" --max_train_steps "$VAE_STEPS" \
         --train_batch_size "$VAE_BS" --crop_seconds 2 --learning_rate 4.5e-4 --lr_warmup_steps 100 \
-        --disc_start_step $((VAE_STEPS * 2 / 3)) --checkpointing_steps 250 --validation_steps 500 "${COMMON[@]}" ;;
+        --disc_start_step $((VAE_STEPS * 2 / 3)) --checkpointing_steps 100 --validation_steps 1000 "${COMMON[@]}" ;;
     diffusion)
       $PY train/diffusion.py --dataset "$DATA" --aligner "$RUNS/aligner" --vae "$RUNS/vae" --retriever "$RUNS/retriever" \
         --output_dir "$RUNS/mmgen" --max_train_steps "$DIFF_STEPS" --train_batch_size "$DIFF_BS" --clip_seconds 5 \
