@@ -16,8 +16,8 @@ RUNS=${RUNS:-runs}
 OUT=${OUT:-checkpoints/mmgen-default}
 THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-benchmarks/results}  # measured figures of the run (point elsewhere for trial runs)
-# Aligner: 2,400 steps of 32 clips is about one CPU-hour for the tri-modal aligner on one core (8 min of caption
-# caching, then ~0.8-1 s/step: 40 min in all; the bi-modal baseline gets the same steps, 26 min).
+# Aligner: 2,400 steps of 32 clips take the tri-modal aligner 40 min on one core (within one CPU-hour: 8 min of
+# caption caching, then ~0.8-1 s/step); the bi-modal baseline gets the same steps (26 min).
 # (The v0 default was trained on the small preset with ALIGN_STEPS=1200 ALIGN_BS=16 VAE_STEPS=600 DIFF_STEPS=400.)
 ALIGN_STEPS=${ALIGN_STEPS:-2400}
 VAE_STEPS=${VAE_STEPS:-6000}  # about 5 CPU-hours (~3 s/step): spread over sessions, it resumes
