@@ -10,6 +10,7 @@ with (seed, piece, rendering), so a build is deterministic whatever the number o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -348,18 +349,10 @@ def _collection_pieces(request: tuple[str, int, int]) -> list[CorpusPiece]:
     ][:wanted]
 
 
-def _piece_to_json(piece: CorpusPiece) -> dict:
-    return {
-        "name": piece.name, "collection": piece.collection, "key": piece.key, "meter": piece.meter,
-        "title": piece.title, "extra": piece.extra, "parts": [[list(note) for note in part] for part in piece.parts],
-    }  # fmt: skip
-
-
 def _piece_from_json(data: dict) -> CorpusPiece:
+    """Inverse of `dataclasses.asdict` on a `CorpusPiece` read back from JSON (its notes are tuples again)."""
     parts = [[(float(o), float(d), int(p)) for o, d, p in part] for part in data["parts"]]
-    return CorpusPiece(
-        data["name"], data["collection"], parts, data["key"], data["meter"], data["title"], data["extra"]
-    )
+    return CorpusPiece(**{**data, "parts": parts})
 
 
 def plan_synthetic_jobs(
@@ -393,10 +386,9 @@ def plan_synthetic_jobs(
             # the largest collections first, so that one slow parse does not finish last
             order = sorted(requests, key=lambda r: -r[1])
             with ProcessPoolExecutor(max_workers=min(num_proc, len(order)), mp_context=get_context("spawn")) as pool:
-                parsed = dict(zip([r[0] for r in order], pool.map(_collection_pieces, order)))
+                chosen = dict(zip([r[0] for r in order], pool.map(_collection_pieces, order)))
         else:
-            parsed = {r[0]: _collection_pieces(r) for r in requests}
-        chosen = {c: parsed[c] for c, _, _ in requests}
+            chosen = {r[0]: _collection_pieces(r) for r in requests}
         _write_plan_cache(cache_path, requests, chosen)
     jobs = []
     for collection, _, _ in requests:
@@ -428,7 +420,7 @@ def _write_plan_cache(path, requests, chosen) -> None:
         return
     data = {
         "requests": [list(r) for r in requests],
-        "pieces": {c: [_piece_to_json(p) for p in ps] for c, ps in chosen.items()},
+        "pieces": {c: [dataclasses.asdict(p) for p in ps] for c, ps in chosen.items()},
     }
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:

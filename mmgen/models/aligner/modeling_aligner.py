@@ -493,10 +493,9 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
             return self.get_melody_features(**tokens)
 
         per_window = self._batched(run, pieces, batch_size)
-        if len(pieces) == len(melodies):
+        if len(pieces) == len(melodies):  # one window each: nothing to average
             return per_window
-        summed = torch.zeros(len(melodies), per_window.shape[-1]).index_add_(0, torch.tensor(owners), per_window)
-        return nn.functional.normalize(summed, dim=-1)
+        return self._average_windows(per_window, torch.tensor(owners), len(melodies))
 
     def embed_audio(
         self, audios: list[np.ndarray] | np.ndarray | torch.Tensor, sampling_rate: int = 22050, batch_size: int = 32
@@ -512,8 +511,12 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
             lambda chunk: self.get_audio_features(torch.stack(chunk).to(self.device)), windows, batch_size
         )
         index = features["clip_index"]
-        num_clips = int(index.max()) + 1
-        summed = torch.zeros(num_clips, per_window.shape[-1]).index_add_(0, index, per_window)
+        return self._average_windows(per_window, index, int(index.max()) + 1)
+
+    @staticmethod
+    def _average_windows(per_window: torch.Tensor, owners: torch.Tensor, count: int) -> torch.Tensor:
+        """Window embeddings `(W, D)` of `count` items (`owners[w]`: the item of window w) -> `(count, D)`, unit."""
+        summed = torch.zeros(count, per_window.shape[-1]).index_add_(0, owners, per_window)
         return nn.functional.normalize(summed, dim=-1)
 
     def get_config_summary(self) -> dict[str, Any]:
