@@ -17,6 +17,7 @@ from mmgen.models.aligner import (
     TriModalAlignerConfig,
     TriModalAlignerFeatureExtractor,
 )
+from mmgen.models.aligner.configuration_aligner import DEFAULT_AUDIO_CONFIG
 from mmgen.models.aligner.testing_utils import TINY_AUDIO_CONFIG, save_tiny_text_encoder, tiny_aligner_config
 
 MELODIES = [
@@ -134,6 +135,9 @@ def test_config_checks_name_the_wrong_field(text_encoder):
         tiny_aligner_config(text_encoder, audio_config={**TINY_AUDIO_CONFIG, "window_size": 16})
     with pytest.raises(AlignerConfigError, match="hidden_size"):
         tiny_aligner_config(text_encoder, audio_config={**TINY_AUDIO_CONFIG, "hidden_size": 8})
+    with pytest.raises(AlignerConfigError, match="num_mel_bins .80. must be a multiple of .* = 32"):
+        # The default HTS-AT fed the front end's 80 mel rows: caught here, not as a reshape error inside the tower.
+        tiny_aligner_config(text_encoder, audio_config={**DEFAULT_AUDIO_CONFIG, "num_mel_bins": 80, "spec_size": 160})
     with pytest.raises(AlignerConfigError, match="modalities"):
         tiny_aligner_config(text_encoder, modalities=["audio", "video"])
 
@@ -176,7 +180,10 @@ def test_save_and_load_round_trip_is_exact_and_skips_frozen_text_weights(model, 
     assert any(k.startswith("melody_model.") for k in keys)
     card = (tmp_path / "README.md").read_text()
     assert "Apache-2.0" in card and "tri-modal" in card and str(model.config.projection_dim) in card
-    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "trimodal_aligner"
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "trimodal_aligner"
+    # No machine-local path of the resolved text encoder leaks into a publishable config.
+    assert "_name_or_path" not in config["text_config"]["encoder_config"]
 
     reloaded = TriModalAligner.from_pretrained(tmp_path)
     for name in ("embed_text", "embed_melody"):

@@ -81,17 +81,53 @@ def test_two_steps_save_a_loadable_pipeline(frozen_parts, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_and_text_only_ablation(frozen_parts, tmp_path):
-    out = tmp_path / "run"
-    train(frozen_parts, out, "--max_train_steps", "1", "--checkpointing_steps", "1", "--validation_steps", "100")
-    resumed = train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100",
-                    "--validation_steps", "100", "--resume_from_checkpoint", "latest")  # fmt: skip
+def test_resume_and_text_only_ablation_sharing_the_cache(frozen_parts, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    first = train(frozen_parts, out, "--max_train_steps", "1", "--checkpointing_steps", "1",
+                  "--validation_steps", "100", "--cache_dir", str(cache))  # fmt: skip
+    assert "building the frozen-feature cache" in first.stderr
+    assert [p.suffix for p in cache.iterdir()] == [".safetensors"]  # no temporary file left behind
+    resumed = train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100", "--validation_steps",
+                    "100", "--resume_from_checkpoint", "latest", "--cache_dir", str(cache))  # fmt: skip
     assert "resumed from" in resumed.stderr and "checkpoint-1" in resumed.stderr
     assert json.loads((out / "training_args.json").read_text())["global_step"] == 2
 
     ablation = tmp_path / "text_only"
-    train(frozen_parts, ablation, "--max_train_steps", "1", "--checkpointing_steps", "100", "--validation_steps", "1",
-          "--condition", "text_only")  # fmt: skip
+    result = train(frozen_parts, ablation, "--max_train_steps", "1", "--checkpointing_steps", "100",
+                   "--validation_steps", "1", "--condition", "text_only", "--cache_dir", str(cache))  # fmt: skip
+    assert "building the frozen-feature cache" not in result.stderr  # the ablation reused the melody run's cache
+    assert "building the frozen-feature cache" not in resumed.stderr
     pipe = MMGenPipeline.from_pretrained(ablation)
     assert pipe.retriever is None and not pipe.condition_projector.config.use_melody
     assert generate(ablation).melodies == [None]
+
+
+def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(frozen_parts, monkeypatch):
+    """build_cache: one row per crop; the crops of a clip share their caption's query, embedded once."""
+    from diffusers import AutoencoderKL
+
+    from mmgen.data import load_musicset
+    from mmgen.models.aligner import TriModalAligner
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "train"))
+    import diffusion
+
+    args = diffusion.parse_args(["--dataset", str(frozen_parts / "musicset"), "--aligner", "a", "--vae", "v",
+                                 "--output_dir", "o", "--clip_seconds", "1", "--crops_per_clip", "2",
+                                 "--train_batch_size", "3"])  # fmt: skip
+    aligner = TriModalAligner.from_pretrained(frozen_parts / "aligner").eval()
+    vae = AutoencoderKL.from_pretrained(frozen_parts / "vae").eval()
+    split = load_musicset(str(frozen_parts / "musicset"))["train"]
+    embedded = []
+    original = aligner.embed_text
+    monkeypatch.setattr(aligner, "embed_text", lambda texts: embedded.append(list(texts)) or original(texts))
+
+    cache = diffusion.build_cache(args, split, aligner, vae)
+
+    n = 2 * len(split)
+    assert cache["mean"].shape[0] == cache["std"].shape[0] == n and cache["mean"].dtype == torch.float16
+    assert cache["query"].shape == cache["own_melody"].shape == (n, aligner.config.projection_dim)
+    assert len(embedded) == 1 and sorted(embedded[0]) == sorted(set(split["caption"]))  # each caption once
+    torch.testing.assert_close(cache["query"][: len(split)], cache["query"][len(split) :])  # same clip, same q
+    torch.testing.assert_close(cache["query"][: len(split)], original(list(split["caption"])), atol=1e-5, rtol=1e-4)
+    assert not torch.equal(cache["mean"][: len(split)], cache["mean"][len(split) :])  # two different crops

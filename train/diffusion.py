@@ -9,9 +9,12 @@ exactly as at inference (one batched search over the whole split, index loaded o
 `--melody_source own` the aligner's embedding of the clip's own melody. `--condition text_only` trains the
 ablation `c = MLP(q)` with the same code and budget.
 
-Everything frozen is computed once per run and cached (`<output_dir>/cache/*.safetensors`): for each of
+Everything the frozen encoders compute is cached once (`--cache_dir`, default `<output_dir>/cache`): for each of
 `--crops_per_clip` fixed crops of each clip, the VAE posterior (mean, std) — a fresh latent is sampled from it at
-every step — and the (q, r) pair. No encoder runs inside the training step.
+every step —, the query q and the embedding of the crop's own melody. The cache does not depend on `--condition`,
+`--melody_source` or the retriever, so the text-only ablation pointed at the same `--cache_dir` reuses it; the
+retrieved r is one batched search over the cached queries at start-up (a second). No encoder runs inside the
+training step.
 
 Classifier-free guidance: `condition_dropout` of the examples get the null condition `[q_null, r_null]`, exactly
 the input that sampling uses for `eps(x, t)`; `melody_dropout` more get `[q, r_null]` (for `melody_guidance_scale`).
@@ -68,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--condition_dropout", type=float, default=0.1, help="P(whole condition -> null).")
     parser.add_argument("--melody_dropout", type=float, default=0.0,
                         help="P(melody only -> null); > 0 enables melody_guidance_scale at inference.")
+    parser.add_argument("--cache_dir", type=str, default=None,
+                        help="Folder of the frozen-feature cache (default <output_dir>/cache); share it between runs.")
     parser.add_argument("--clip_seconds", type=float, default=5.0, help="Training crop length in seconds.")
     parser.add_argument("--crops_per_clip", type=int, default=4, help="Fixed crops per clip in the latent cache.")
     parser.add_argument("--num_train_timesteps", type=int, default=1000, help="DDPM steps.")
@@ -108,18 +113,16 @@ def load_frozen(args, device):
 
 
 def cache_key(args) -> str:
-    fields = [args.dataset, args.aligner, args.vae, args.retriever, args.condition, args.melody_source,
-              args.clip_seconds, args.crops_per_clip, args.seed]  # fmt: skip
+    fields = [args.dataset, args.aligner, args.vae, args.clip_seconds, args.crops_per_clip, args.seed]
     return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
 
 
 @torch.no_grad()
-def build_cache(args, split, aligner, vae, retriever) -> dict[str, torch.Tensor]:
-    """VAE posteriors and (q, r) for `crops_per_clip` fixed crops of every clip of `split`.
+def build_cache(args, split, aligner, vae) -> dict[str, torch.Tensor]:
+    """VAE posteriors, queries and own-melody embeddings for `crops_per_clip` fixed crops of every clip of `split`.
 
     Returns:
-        dict with `mean`, `std` `(N, 8, T/4, 20)` float16, `query` `(N, D)`, `melody` `(N, D)` (absent for
-        text-only), where N = clips x crops.
+        dict with `mean`, `std` `(N, 8, T/4, 20)` float16, `query` and `own_melody` `(N, D)`, where N = clips x crops.
     """
     from mmgen.data import MusicSetTorchDataset
     from mmgen.models.vae import mel_range, mel_to_vae_input
@@ -135,30 +138,42 @@ def build_cache(args, split, aligner, vae, retriever) -> dict[str, torch.Tensor]
             stds.append(posterior.std.half().cpu())
             captions += [item["caption"] for item in items]
             melodies += [item["melody"] for item in items]
-    cache = {"mean": torch.cat(means), "std": torch.cat(stds)}
-    query = aligner.embed_text(captions).float().cpu()
-    cache["query"] = query
-    if args.condition == "melody":
-        if args.melody_source == "own":
-            cache["melody"] = aligner.embed_melody(melodies).float().cpu()
-        else:  # one batched search with the clip's query, exactly as the pipeline retrieves at inference
-            cache["melody"] = retriever.search(query, k=1).embeddings[:, 0].float().cpu()
-    return cache
+    # Every crop of a clip shares its caption: embed each distinct caption once.
+    distinct = sorted(set(captions))
+    row = {caption: i for i, caption in enumerate(distinct)}
+    query = aligner.embed_text(distinct).float().cpu()[[row[caption] for caption in captions]]
+    return {
+        "mean": torch.cat(means),
+        "std": torch.cat(stds),
+        "query": query,
+        "own_melody": aligner.embed_melody(melodies).float().cpu(),
+    }
 
 
-def load_or_build_cache(args, accelerator, split, aligner, vae, retriever) -> dict[str, torch.Tensor]:
+def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file, save_file
 
-    path = os.path.join(args.output_dir, "cache", f"train-{cache_key(args)}.safetensors")
+    cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
+    path = os.path.join(cache_dir, f"train-{cache_key(args)}.safetensors")
     if accelerator.is_main_process and not os.path.isfile(path):
-        logger.info(f"building the latent/condition cache {path}")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        save_file(build_cache(args, split, aligner, vae, retriever), path)
+        logger.info(f"building the frozen-feature cache {path}")
+        os.makedirs(cache_dir, exist_ok=True)
+        save_file(build_cache(args, split, aligner, vae), path + ".tmp")
+        os.replace(path + ".tmp", path)  # atomic: a run killed mid-write leaves no half cache behind
     accelerator.wait_for_everyone()
     return load_file(path)
 
 
-# ------------------------------------------------------------------------------------------------------- validation
+def melody_condition(args, cache, retriever) -> torch.Tensor | None:
+    """r for every cached crop: None (text-only), the crop's own melody, or the melody its query retrieves."""
+    if args.condition == "text_only":
+        return None
+    if args.melody_source == "own":
+        return cache["own_melody"]
+    # One batched search with each clip's query, exactly as the pipeline retrieves at inference.
+    return retriever.search(cache["query"], k=1).embeddings[:, 0].float().cpu()
+
+
 def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever):
     from mmgen.melody.tokenizer import MelodyTokenizer
     from pipelines.pipeline_mmgen import MMGenPipeline, default_scheduler
@@ -219,8 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         retriever = retriever_cls.build(aligner, dataset["train"], index_type="flat")
 
     # 1. Cache of frozen features (VAE posteriors, q, r), computed once per run
-    cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae, retriever)
-    tensors = [cache["mean"], cache["std"], cache["query"]] + ([cache["melody"]] if "melody" in cache else [])
+    cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae)
+    melody = melody_condition(args, cache, retriever)
+    tensors = [cache["mean"], cache["std"], cache["query"]] + ([melody] if melody is not None else [])
     train_data = torch.utils.data.TensorDataset(*tensors)
     loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
                                          num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip

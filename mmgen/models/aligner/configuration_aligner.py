@@ -88,6 +88,8 @@ class TriModalTextConfig(PreTrainedConfig):
         if self.encoder_config is None:
             path = resolve_text_encoder_path(self.encoder_name_or_path)
             self.encoder_config = AutoConfig.from_pretrained(path).to_dict()
+        # The resolved folder is machine-local (a site-packages path); encoder_name_or_path says where it lives.
+        self.encoder_config = {k: v for k, v in self.encoder_config.items() if k != "_name_or_path"}
         if "model_type" not in self.encoder_config:
             raise AlignerConfigError("text_config.encoder_config must contain 'model_type'")
         if self.trainable_layers < -1:
@@ -208,6 +210,13 @@ class TriModalAlignerConfig(PreTrainedConfig):
         if last_grid < audio.window_size:
             raise AlignerConfigError(
                 f"audio_config.window_size ({audio.window_size}) is larger than the last stage's grid ({last_grid})"
+            )
+        freq_ratio = audio.spec_size // audio.num_mel_bins
+        if last_grid % freq_ratio:  # HTS-AT folds the last grid back into freq_ratio rows of the spectrogram
+            raise AlignerConfigError(
+                f"audio_config.num_mel_bins ({audio.num_mel_bins}) must be a multiple of patch_stride * "
+                f"2**(len(depths) - 1) = {stride * 2 ** (len(audio.depths) - 1)}: HTS-AT folds its last grid "
+                f"({last_grid}) back into spec_size / num_mel_bins = {freq_ratio} rows"
             )
         if self.audio_clip_seconds <= 0:
             raise AlignerConfigError(f"audio_clip_seconds must be positive, got {self.audio_clip_seconds}")
