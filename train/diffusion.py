@@ -174,6 +174,7 @@ def melody_condition(args, cache, retriever) -> torch.Tensor | None:
     return retriever.search(cache["query"], k=1).embeddings[:, 0].float().cpu()
 
 
+# ------------------------------------------------------------------------------------------------------- validation
 def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever):
     from mmgen.melody.tokenizer import MelodyTokenizer
     from pipelines.pipeline_mmgen import MMGenPipeline, default_scheduler
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("building the melody retriever from the train split")
         retriever = retriever_cls.build(aligner, dataset["train"], index_type="flat")
 
-    # 1. Cache of frozen features (VAE posteriors, q, r), computed once per run
+    # 1. Frozen features (VAE posteriors, q, own melodies), cached once and shared via --cache_dir; then r
     cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae)
     melody = melody_condition(args, cache, retriever)
     tensors = [cache["mean"], cache["std"], cache["query"]] + ([melody] if melody is not None else [])
