@@ -36,6 +36,13 @@ PAD = (N_FFT - HOP_LENGTH) // 2  # 384 samples of reflect padding on each side
 FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # about 86.13
 LOG_MEL_SILENCE = float(np.log(LOG_CLAMP))  # value of a silent mel bin
 
+# Semitone spectrogram: the aligner's pitch-resolving input beside the log-mel (80 mel rows below 1 kHz are
+# ~28 Hz apart, two semitones around middle C). A 4096-point STFT (5.4 Hz bins) resolves semitones down to ~E2.
+PITCH_N_FFT = 4096
+PITCH_MIDI_LOW = 36  # C2, 65.4 Hz
+PITCH_BINS = 64  # one row per semitone: C2 .. D#7 (2.5 kHz)
+PITCH_PAD = (PITCH_N_FFT - HOP_LENGTH) // 2  # 1,920 samples of zero padding: frames line up with the log-mel's
+
 SILENCE_PEAK = 1e-4  # a clip whose absolute peak is below this is treated as silent
 DEFAULT_MAX_DURATION_S = 600.0
 
@@ -255,6 +262,60 @@ def log_mel_spectrogram(waveform, config: AudioConfig = DEFAULT_AUDIO_CONFIG):
     if _is_tensor(waveform):
         return _log_mel_torch(waveform, config)
     return _log_mel_numpy(np.asarray(waveform), config)
+
+
+@lru_cache(maxsize=2)
+def semitone_filters(n_fft: int = PITCH_N_FFT, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Filterbank `(PITCH_BINS, n_fft // 2 + 1)` float32: row r averages the STFT bins within a semitone of MIDI
+    `PITCH_MIDI_LOW + r` (triangular weights on the log-frequency axis); rows too narrow to hold a whole bin
+    interpolate linearly between the two bins around their centre frequency. Rows sum to 1."""
+    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    midi = np.full(freqs.shape, -np.inf)
+    midi[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0)
+    filters = np.zeros((PITCH_BINS, freqs.size), dtype=np.float64)
+    for row in range(PITCH_BINS):
+        centre = PITCH_MIDI_LOW + row
+        weights = np.clip(1.0 - np.abs(midi - centre), 0.0, None)
+        if weights.sum() < 1.0:
+            position = 440.0 * 2 ** ((centre - 69) / 12) * n_fft / sample_rate
+            low = int(np.floor(position))
+            weights = np.zeros_like(weights)
+            weights[low], weights[low + 1] = low + 1 - position, position - low
+        filters[row] = weights / weights.sum()
+    return filters.astype(np.float32)
+
+
+def semitone_spectrogram(waveform):
+    """Log-magnitude spectrogram on a semitone axis, frame for frame with `log_mel_spectrogram`.
+
+    Args:
+        waveform (`np.ndarray` or `torch.Tensor` of shape `(..., samples)`): audio at 22,050 Hz.
+    Returns:
+        the same array type, shape `(..., PITCH_BINS, samples // HOP_LENGTH)`, float32: row r is MIDI note
+        `PITCH_MIDI_LOW + r`; silence is `LOG_MEL_SILENCE` as in the log-mel.
+    """
+    import torch
+
+    if waveform.shape[-1] <= PAD:
+        raise AudioError(
+            f"audio of {waveform.shape[-1]} samples is too short for a semitone spectrogram (needs > {PAD})"
+        )
+    is_tensor = _is_tensor(waveform)
+    x = waveform if is_tensor else torch.from_numpy(np.asarray(waveform, dtype=np.float32))
+    lead = x.shape[:-1]
+    x = torch.nn.functional.pad(x.reshape(-1, x.shape[-1]).float(), (PITCH_PAD, PITCH_PAD))
+    spec = torch.stft(
+        x,
+        PITCH_N_FFT,
+        hop_length=HOP_LENGTH,
+        window=torch.hann_window(PITCH_N_FFT, device=x.device),
+        center=False,
+        return_complex=True,
+    )
+    filters = torch.from_numpy(semitone_filters()).to(x.device)
+    pitch = torch.log(torch.clamp(filters @ spec.abs(), min=LOG_CLAMP))
+    pitch = pitch.reshape(*lead, PITCH_BINS, pitch.shape[-1])
+    return pitch if is_tensor else pitch.numpy()
 
 
 def pad_or_trim(array, length: int, *, axis: int = -1, pad_value: float = 0.0):

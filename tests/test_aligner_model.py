@@ -9,16 +9,24 @@ import torch
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModel
 
-from mmgen.audio import SAMPLE_RATE
+from mmgen.audio import LOG_MEL_SILENCE, PITCH_BINS, SAMPLE_RATE, log_mel_spectrogram, semitone_spectrogram
 from mmgen.models.aligner import (
+    PITCH_AUDIO_CONFIG,
     AlignerConfigError,
     AlignerInputError,
+    HTSATInputAdapter,
     TriModalAligner,
     TriModalAlignerConfig,
     TriModalAlignerFeatureExtractor,
+    stack_audio_features,
 )
 from mmgen.models.aligner.configuration_aligner import DEFAULT_AUDIO_CONFIG
-from mmgen.models.aligner.testing_utils import TINY_AUDIO_CONFIG, save_tiny_text_encoder, tiny_aligner_config
+from mmgen.models.aligner.testing_utils import (
+    TINY_AUDIO_CONFIG,
+    TINY_PITCH_AUDIO_CONFIG,
+    save_tiny_text_encoder,
+    tiny_aligner_config,
+)
 
 MELODIES = [
     "<C4>,<114>,<79>|<E4>,<114>,<79>|<G4>,<200>,<79>",
@@ -241,3 +249,47 @@ def test_push_to_hub_uploads_the_folder_with_our_model_card(model, monkeypatch):
     assert model.push_to_hub("user/aligner").endswith("user/aligner")
     assert {"config.json", "model.safetensors", "README.md"} <= set(uploaded)
     assert b"# TriModalAligner" in uploaded["README.md"]
+
+
+# ---- semitone rows beside the log-mel (config.audio_pitch_bins) ---------------------------------------------------
+
+
+@pytest.fixture
+def pitch_model(text_encoder):
+    torch.manual_seed(0)
+    config = tiny_aligner_config(text_encoder, audio_config=dict(TINY_PITCH_AUDIO_CONFIG), audio_pitch_bins=PITCH_BINS)
+    return TriModalAligner.from_text_pretrained(config).eval()
+
+
+def test_pitch_model_takes_log_mel_and_semitone_rows(pitch_model):
+    tune = np.concatenate([np.sin(2 * np.pi * 440 * 2 ** (k / 12) * np.arange(5512) / SAMPLE_RATE) for k in (0, 4, 7)])
+    tune = (0.4 * tune).astype(np.float32)
+    features = pitch_model.feature_extractor(tune)["input_features"]
+    assert features.shape == (1, 80 + PITCH_BINS, 86)  # 0.75 s: 64 frames, padded with silence to the 1 s window
+    torch.testing.assert_close(features[0, :80, :64], torch.from_numpy(log_mel_spectrogram(tune)))
+    torch.testing.assert_close(features[0, 80:, :64], torch.from_numpy(semitone_spectrogram(tune)))
+    assert torch.all(features[0, :, 64:] == LOG_MEL_SILENCE)
+    assert pitch_model.embed_audio([tune]).shape == (1, pitch_model.config.projection_dim)
+    with pytest.raises(ValueError, match=r"\(batch, 144, frames\) \(80 log-mel rows \+ 64 semitone rows"):
+        pitch_model.get_audio_features(torch.randn(2, 80, 86))
+
+
+def test_adapter_keeps_the_semitone_axis_and_only_resizes_time():
+    adapter = HTSATInputAdapter(num_mel_bins=96, time_frames=48, pitch_bins=PITCH_BINS)
+    pitch = torch.randn(2, PITCH_BINS, 1).expand(2, PITCH_BINS, 86)  # constant in time
+    image = adapter(stack_audio_features(torch.randn(2, 80, 86), pitch))
+    assert image.shape == (2, 1, 48, 96)
+    torch.testing.assert_close(image[:, 0, :, 32:], pitch[:, :, :48].transpose(1, 2))  # rows 32.. are the semitones
+
+
+def test_pitch_config_checks_and_round_trip(pitch_model, text_encoder, tmp_path):
+    with pytest.raises(AlignerConfigError, match="audio_pitch_bins must be 0 or 64"):
+        tiny_aligner_config(text_encoder, audio_config=dict(TINY_PITCH_AUDIO_CONFIG), audio_pitch_bins=12)
+    with pytest.raises(AlignerConfigError, match="must exceed audio_pitch_bins"):
+        tiny_aligner_config(text_encoder, audio_pitch_bins=PITCH_BINS)  # 64 rows in all leave none for the mel
+    assert TriModalAlignerConfig(audio_config=PITCH_AUDIO_CONFIG, audio_pitch_bins=64).audio_config.num_mel_bins == 128
+    pitch_model.save_pretrained(tmp_path)
+    loaded = TriModalAligner.from_pretrained(tmp_path).eval()
+    assert loaded.config.audio_pitch_bins == PITCH_BINS
+    wave = 0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32)
+    torch.testing.assert_close(loaded.embed_audio([wave]), pitch_model.embed_audio([wave]))

@@ -12,6 +12,8 @@ from mmgen.audio import (
     HOP_LENGTH,
     LOG_MEL_SILENCE,
     N_MELS,
+    PITCH_BINS,
+    PITCH_MIDI_LOW,
     SAMPLE_RATE,
     AudioConfig,
     AudioError,
@@ -20,6 +22,8 @@ from mmgen.audio import (
     num_frames,
     pad_or_trim,
     save_audio,
+    semitone_filters,
+    semitone_spectrogram,
     validate_waveform,
 )
 
@@ -91,6 +95,35 @@ def test_log_mel_puts_a_tone_in_the_right_band():
 def test_log_mel_rejects_too_short_audio():
     with pytest.raises(AudioError, match="too short"):
         log_mel_spectrogram(np.zeros(100, dtype=np.float32))
+
+
+# ---- semitone spectrogram (the aligner's pitch rows) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("midi", [40, 52, 60, 61, 72, 88, 99])
+def test_semitone_spectrogram_puts_a_tone_on_its_own_row(midi):
+    wave = tone(440.0 * 2 ** ((midi - 69) / 12), 1.0, SAMPLE_RATE)
+    pitch = semitone_spectrogram(wave)
+    assert pitch.shape == (PITCH_BINS, log_mel_spectrogram(wave).shape[-1]) and pitch.dtype == np.float32
+    profile = pitch[:, 20:-20].mean(axis=1)
+    row = midi - PITCH_MIDI_LOW
+    assert int(np.argmax(profile)) == row
+    if 44 <= midi <= 98:  # a semitone away is clearly weaker wherever the STFT resolves semitones
+        assert profile[row] - max(profile[row - 1], profile[row + 1]) > 0.5
+
+
+def test_semitone_spectrogram_numpy_and_torch_agree_and_silence_is_the_clamp(noise):
+    np.testing.assert_allclose(semitone_spectrogram(noise), semitone_spectrogram(torch.from_numpy(noise)).numpy())
+    assert semitone_spectrogram(noise).shape == (2, PITCH_BINS, SAMPLE_RATE // HOP_LENGTH)
+    np.testing.assert_allclose(semitone_spectrogram(np.zeros(4096, np.float32)), LOG_MEL_SILENCE, atol=1e-3)
+    with pytest.raises(AudioError, match="too short"):
+        semitone_spectrogram(np.zeros(100, dtype=np.float32))
+
+
+def test_semitone_filters_cover_every_row_once():
+    filters = semitone_filters()
+    np.testing.assert_allclose(filters.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((filters > 0).sum(axis=1) >= 2) and np.all(filters >= 0)
 
 
 def test_audio_config_defaults():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmgen.audio import HOP_LENGTH, LOG_MEL_SILENCE, SAMPLE_RATE, log_mel_spectrogram
+from mmgen.audio import HOP_LENGTH, LOG_MEL_SILENCE, PITCH_BINS, SAMPLE_RATE, log_mel_spectrogram, semitone_spectrogram
 from mmgen.data import MusicSetCollator, MusicSetTorchDataset, crop_melody
-from mmgen.data.format import MusicSetError, encode_flac, musicset_features, save_musicset, split_table
+from mmgen.data.format import MusicSetError, decode_audio, encode_flac, musicset_features, save_musicset, split_table
 from mmgen.melody import MelodyTokenizer, Note, notes_to_string, string_to_notes
 from mmgen.melody.transcribe import extract_notes
 
@@ -123,6 +123,21 @@ def test_collator_batches_and_masks(split):
         assert torch.all(ids[row, length:] == tokenizer.pad_token_id)
     with pytest.raises(ValueError, match="empty batch"):
         MusicSetCollator()([])
+
+
+def test_pitch_features_are_the_crops_semitone_rows_and_are_batched(split):
+    dataset = MusicSetTorchDataset(split, clip_seconds=2.0, seed=3, pitch_features=True, return_waveform=True)
+    item = dataset[0]
+    frames = dataset.num_frames
+    assert item["pitch"].shape == (PITCH_BINS, frames) and item["mel"].shape == (80, frames)
+    full = semitone_spectrogram(decode_audio(split[0]))
+    start = round(item["start_s"] * SAMPLE_RATE / HOP_LENGTH)
+    assert start > 0  # a random crop, so the rows must come from the right place
+    assert torch.allclose(item["pitch"], torch.from_numpy(full[:, start : start + frames]), atol=0.05)
+    assert torch.all(dataset[3]["pitch"][:, -50:] == LOG_MEL_SILENCE)  # the 1 s clip is padded with silence
+    batch = MusicSetCollator()([dataset[i] for i in range(4)])
+    assert batch["pitch"].shape == (4, PITCH_BINS, frames)
+    assert "pitch" not in MusicSetCollator()([MusicSetTorchDataset(split, 2.0)[0]])
 
 
 def test_path_input_and_errors(split, tmp_path):

@@ -86,7 +86,8 @@ def test_resume_and_text_only_ablation_sharing_the_cache(frozen_parts, tmp_path)
     first = train(frozen_parts, out, "--max_train_steps", "1", "--checkpointing_steps", "1",
                   "--validation_steps", "100", "--cache_dir", str(cache))  # fmt: skip
     assert "building the frozen-feature cache" in first.stderr
-    assert [p.suffix for p in cache.iterdir()] == [".safetensors"]  # no temporary file left behind
+    files = sorted(p.name.split("-")[0] + p.suffix for p in cache.iterdir())
+    assert files == ["conditions.safetensors", "latents.json", "latents.safetensors"]  # no temporary file left
     resumed = train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100", "--validation_steps",
                     "100", "--resume_from_checkpoint", "latest", "--cache_dir", str(cache))  # fmt: skip
     assert "resumed from" in resumed.stderr and "checkpoint-1" in resumed.stderr
@@ -102,8 +103,10 @@ def test_resume_and_text_only_ablation_sharing_the_cache(frozen_parts, tmp_path)
     assert generate(ablation).melodies == [None]
 
 
-def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(frozen_parts, monkeypatch):
-    """build_cache: one row per crop; the crops of a clip share their caption's query, embedded once."""
+def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(frozen_parts, monkeypatch, tmp_path):
+    """One row per crop; the crops of a clip share their caption's query, embedded once; a new aligner reuses the
+    VAE posteriors."""
+    from accelerate import PartialState
     from diffusers import AutoencoderKL
 
     from mmgen.data import load_musicset
@@ -113,7 +116,7 @@ def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(froz
     import diffusion
 
     args = diffusion.parse_args(["--dataset", str(frozen_parts / "musicset"), "--aligner", "a", "--vae", "v",
-                                 "--output_dir", "o", "--clip_seconds", "1", "--crops_per_clip", "2",
+                                 "--output_dir", str(tmp_path), "--clip_seconds", "1", "--crops_per_clip", "2",
                                  "--train_batch_size", "3"])  # fmt: skip
     aligner = TriModalAligner.from_pretrained(frozen_parts / "aligner").eval()
     vae = AutoencoderKL.from_pretrained(frozen_parts / "vae").eval()
@@ -122,7 +125,8 @@ def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(froz
     original = aligner.embed_text
     monkeypatch.setattr(aligner, "embed_text", lambda texts: embedded.append(list(texts)) or original(texts))
 
-    cache = diffusion.build_cache(args, split, aligner, vae)
+    accelerator = PartialState()  # what load_or_build_cache uses of an Accelerator (and what its logger needs)
+    cache = diffusion.load_or_build_cache(args, accelerator, split, aligner, vae)
 
     n = 2 * len(split)
     assert cache["mean"].shape[0] == cache["std"].shape[0] == n and cache["mean"].dtype == torch.float16
@@ -131,3 +135,13 @@ def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(froz
     torch.testing.assert_close(cache["query"][: len(split)], cache["query"][len(split) :])  # same clip, same q
     torch.testing.assert_close(cache["query"][: len(split)], original(list(split["caption"])), atol=1e-5, rtol=1e-4)
     assert not torch.equal(cache["mean"][: len(split)], cache["mean"][len(split) :])  # two different crops
+    texts = json.loads((tmp_path / "cache" / os.path.basename(diffusion.cache_paths(args)[0])).with_suffix(".json")
+                       .read_text())  # fmt: skip
+    assert texts["captions"] == 2 * list(split["caption"]) and len(texts["melodies"]) == n
+
+    # Another aligner: only its embeddings are computed again; the VAE is not run.
+    args.aligner = "another"
+    monkeypatch.setattr(diffusion, "build_latent_cache", lambda *a: pytest.fail("the VAE posteriors were rebuilt"))
+    again = diffusion.load_or_build_cache(args, accelerator, split, aligner, vae)
+    assert len(embedded) == 2 and torch.equal(again["mean"], cache["mean"])
+    assert len(list((tmp_path / "cache").glob("conditions-*.safetensors"))) == 2

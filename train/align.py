@@ -69,12 +69,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="0 keeps the text encoder frozen (default), N tunes its top N layers, -1 tunes all of it.",
     )
     parser.add_argument("--projection_dim", type=int, default=None, help="Joint embedding size (default 256).")
+    parser.add_argument(
+        "--audio_pitch_bins",
+        type=int,
+        default=0,
+        choices=(0, 64),
+        help="Semitone-spectrogram rows fed to the audio tower beside the log-mel ('default'/'tiny' configs): 0 "
+        "(default, the shipped tower) or 64. Measured on the full MusicSet, 64 did not help audio-melody recall "
+        "(benchmarks/results/alignment-pitch-frontend.json).",
+    )
     parser.add_argument("--clip_seconds", type=float, default=5.0, help="Length of the random audio crops, seconds.")
     parser.add_argument(
         "--alt_caption_prob",
         type=float,
         default=0.0,
         help="Probability of training on one of a row's alternative captions instead of its main one.",
+    )
+    parser.add_argument(
+        "--batch_grouping",
+        type=str,
+        default=None,
+        help="A MusicSet column (e.g. 'key'): each batch is drawn from --groups_per_batch groups of clips sharing its "
+        "value, so contrastive negatives share it too (hard negatives). Default: uniformly random batches.",
+    )
+    parser.add_argument(
+        "--groups_per_batch", type=int, default=4, help="Distinct --batch_grouping values in each batch."
     )
     parser.add_argument("--num_train_epochs", type=int, default=None, help="Overrides --max_train_steps when set.")
     parser.add_argument(
@@ -95,13 +114,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_config(args):
-    from mmgen.models.aligner import TriModalAlignerConfig
-    from mmgen.models.aligner.testing_utils import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG
+    from mmgen.models.aligner import DEFAULT_AUDIO_CONFIG, PITCH_AUDIO_CONFIG, TriModalAlignerConfig
+    from mmgen.models.aligner.testing_utils import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG, TINY_PITCH_AUDIO_CONFIG
 
-    kwargs = {}
+    pitch = args.audio_pitch_bins
+    kwargs = {"audio_pitch_bins": pitch, "audio_config": dict(PITCH_AUDIO_CONFIG if pitch else DEFAULT_AUDIO_CONFIG)}
     if args.model_config == "tiny":
         kwargs = {
-            "audio_config": dict(TINY_AUDIO_CONFIG),
+            "audio_pitch_bins": pitch,
+            "audio_config": dict(TINY_PITCH_AUDIO_CONFIG if pitch else TINY_AUDIO_CONFIG),
             "melody_config": dict(TINY_MELODY_CONFIG),
             "projection_dim": 32,
         }
@@ -133,9 +154,11 @@ def cache_text_features(model, captions: list[str], batch_size: int = 64) -> dic
 
 
 def model_inputs(model, batch, modalities, text_cache, device) -> dict:
+    from mmgen.models.aligner import stack_audio_features
+
     inputs = {}
     if "audio" in modalities:
-        inputs["input_features"] = batch["mel"]
+        inputs["input_features"] = stack_audio_features(batch["mel"], batch.get("pitch"))
     if "melody" in modalities:
         inputs["melody_input_ids"] = batch["melody_input_ids"]
         inputs["melody_attention_mask"] = batch["melody_attention_mask"]
@@ -169,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from diffusers.optimization import get_scheduler
 
-    from mmgen.data import MusicSetCollator, MusicSetTorchDataset, load_musicset
+    from mmgen.data import GroupedBatchSampler, MusicSetCollator, MusicSetTorchDataset, load_musicset
     from mmgen.models.aligner import TriModalAligner
 
     # 1. Model
@@ -191,18 +214,23 @@ def main(argv: list[str] | None = None) -> None:
         random_crop=True,
         seed=args.seed,
         alt_caption_prob=args.alt_caption_prob,
+        pitch_features=bool(model.config.audio_pitch_bins),
     )
     collator = MusicSetCollator(max_melody_tokens=model.config.melody_config.max_position_embeddings)
     global_batch = args.train_batch_size * accelerator.num_processes
     if len(train_set) < global_batch:
         raise ValueError(f"the train split has {len(train_set)} rows, fewer than one global batch ({global_batch})")
+    batching = {"batch_size": args.train_batch_size, "shuffle": True, "drop_last": True}
+    if args.batch_grouping:
+        if args.batch_grouping not in train_split.column_names:
+            raise ValueError(f"--batch_grouping: the train split has no column '{args.batch_grouping}'")
+        labels = [str(v) for v in train_split[args.batch_grouping]]
+        sampler = GroupedBatchSampler(labels, args.train_batch_size, args.groups_per_batch, args.seed)
+        batching = {"batch_sampler": sampler}
+    else:
+        sampler = None
     train_dataloader = torch.utils.data.DataLoader(
-        train_set,
-        batch_size=args.train_batch_size,
-        shuffle=True,
-        drop_last=True,
-        collate_fn=collator,
-        num_workers=args.dataloader_num_workers,
+        train_set, collate_fn=collator, num_workers=args.dataloader_num_workers, **batching
     )
     val_split = dataset[args.validation_split] if args.validation_split in dataset else None
     text_cache = None
@@ -240,7 +268,14 @@ def main(argv: list[str] | None = None) -> None:
         while models:
             target = accelerator.unwrap_model(models.pop())
             loaded = TriModalAligner.from_pretrained(os.path.join(input_dir, "aligner"))
-            target.load_state_dict(loaded.state_dict())
+            try:
+                target.load_state_dict(loaded.state_dict())
+            except RuntimeError as err:
+                raise ValueError(
+                    f"{input_dir} holds an aligner of another architecture than this run builds (model flags such "
+                    "as --model_config, --audio_pitch_bins or --projection_dim differ from the run that saved it); "
+                    f"resume with the same flags. {str(err).splitlines()[0]}"
+                ) from err
 
     accelerator.register_save_state_pre_hook(save_model_hook)
     accelerator.register_load_state_pre_hook(load_model_hook)
@@ -272,6 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         if skip_batches:
             loader = accelerator.skip_first_batches(train_dataloader, skip_batches)
             skip_batches = 0
+        if args.batch_grouping:  # the grouped batches of epoch N are seeded by N, so a resumed run sees the same ones
+            loader.set_epoch(epoch)
+            sampler.set_epoch(epoch)  # also behind skip_first_batches' wrapper, which set_epoch does not reach
         for batch in loader:
             with accelerator.accumulate(model):
                 inputs = model_inputs(unwrapped, batch, args.modalities, text_cache, accelerator.device)

@@ -9,12 +9,13 @@ exactly as at inference (one batched search over the whole split, index loaded o
 `--melody_source own` the aligner's embedding of the clip's own melody. `--condition text_only` trains the
 ablation `c = MLP(q)` with the same code and budget.
 
-Everything the frozen encoders compute is cached once (`--cache_dir`, default `<output_dir>/cache`): for each of
-`--crops_per_clip` fixed crops of each clip, the VAE posterior (mean, std) — a fresh latent is sampled from it at
-every step —, the query q and the embedding of the crop's own melody. The cache does not depend on `--condition`,
-`--melody_source` or the retriever, so the text-only ablation pointed at the same `--cache_dir` reuses it; the
-retrieved r is one batched search over the cached queries at start-up (a second). No encoder runs inside the
-training step.
+Everything the frozen encoders compute is cached once (`--cache_dir`, default `<output_dir>/cache`), in two files:
+the VAE posteriors (mean, std) of `--crops_per_clip` fixed crops of each clip — a fresh latent is sampled from them
+at every step — with each crop's caption and melody (`latents-*`), and the aligner's query q and own-melody
+embedding of each crop (`conditions-*`). A new aligner rebuilds only the second file; `--condition`,
+`--melody_source` and the retriever change neither, so the text-only ablation pointed at the same `--cache_dir`
+reuses both; the retrieved r is one batched search over the cached queries at start-up (a second). No encoder runs
+inside the training step.
 
 Classifier-free guidance: `condition_dropout` of the examples get the null condition `[q_null, r_null]`, exactly
 the input that sampling uses for `eps(x, t)`; `melody_dropout` more get `[q, r_null]` (for `melody_guidance_scale`).
@@ -112,17 +113,28 @@ def load_frozen(args, device):
     return aligner, vae, vocoder, retriever, MelodyRetriever
 
 
-def cache_key(args) -> str:
-    fields = [args.dataset, args.aligner, args.vae, args.clip_seconds, args.crops_per_clip, args.seed]
+def _key(fields) -> str:
     return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
 
 
+def cache_paths(args) -> tuple[str, str]:
+    """The two cache files: VAE posteriors of the crops (which do not depend on the aligner, so a new aligner reuses
+    them) and the aligner's embeddings of those crops' captions and melodies."""
+    cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
+    latents = _key([args.dataset, args.vae, args.clip_seconds, args.crops_per_clip, args.seed])
+    conditions = _key([latents, args.aligner])
+    return (
+        os.path.join(cache_dir, f"latents-{latents}.safetensors"),
+        os.path.join(cache_dir, f"conditions-{conditions}.safetensors"),
+    )
+
+
 @torch.no_grad()
-def build_cache(args, split, aligner, vae) -> dict[str, torch.Tensor]:
-    """VAE posteriors, queries and own-melody embeddings for `crops_per_clip` fixed crops of every clip of `split`.
+def build_latent_cache(args, split, vae) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """VAE posteriors of `crops_per_clip` fixed crops of every clip of `split`, and each crop's caption and melody.
 
     Returns:
-        dict with `mean`, `std` `(N, 8, T/4, 20)` float16, `query` and `own_melody` `(N, D)`, where N = clips x crops.
+        (`{"mean", "std"}` `(N, 8, T/4, 20)` float16, `{"captions", "melodies"}` N strings each), N = clips x crops.
     """
     from mmgen.data import MusicSetTorchDataset
     from mmgen.models.vae import mel_range, mel_to_vae_input
@@ -138,30 +150,49 @@ def build_cache(args, split, aligner, vae) -> dict[str, torch.Tensor]:
             stds.append(posterior.std.half().cpu())
             captions += [item["caption"] for item in items]
             melodies += [item["melody"] for item in items]
+    return {"mean": torch.cat(means), "std": torch.cat(stds)}, {"captions": captions, "melodies": melodies}
+
+
+@torch.no_grad()
+def build_condition_cache(aligner, texts: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+    """`query` (caption) and `own_melody` `(N, D)` aligner embeddings of the cached crops."""
     # Every crop of a clip shares its caption: embed each distinct caption once.
-    distinct = sorted(set(captions))
+    distinct = sorted(set(texts["captions"]))
     row = {caption: i for i, caption in enumerate(distinct)}
-    query = aligner.embed_text(distinct).float().cpu()[[row[caption] for caption in captions]]
-    return {
-        "mean": torch.cat(means),
-        "std": torch.cat(stds),
-        "query": query,
-        "own_melody": aligner.embed_melody(melodies).float().cpu(),
-    }
+    query = aligner.embed_text(distinct).float().cpu()[[row[caption] for caption in texts["captions"]]]
+    return {"query": query, "own_melody": aligner.embed_melody(texts["melodies"]).float().cpu()}
+
+
+def _save_atomic(path: str, tensors: dict[str, torch.Tensor], texts: dict | None = None) -> None:
+    """Write `path` (and its strings beside it, `.json`) via temporary files, the tensors last: a run killed
+    mid-write leaves no half cache behind."""
+    from safetensors.torch import save_file
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if texts is not None:
+        texts_path = path[: -len(".safetensors")] + ".json"
+        write_json(texts_path + ".tmp", texts)
+        os.replace(texts_path + ".tmp", texts_path)
+    save_file(tensors, path + ".tmp")
+    os.replace(path + ".tmp", path)
 
 
 def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file, save_file
+    """`mean`, `std`, `query`, `own_melody` of every cached crop, built where missing (main process only)."""
+    from safetensors.torch import load_file
 
-    cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
-    path = os.path.join(cache_dir, f"train-{cache_key(args)}.safetensors")
-    if accelerator.is_main_process and not os.path.isfile(path):
-        logger.info(f"building the frozen-feature cache {path}")
-        os.makedirs(cache_dir, exist_ok=True)
-        save_file(build_cache(args, split, aligner, vae), path + ".tmp")
-        os.replace(path + ".tmp", path)  # atomic: a run killed mid-write leaves no half cache behind
+    latents_path, conditions_path = cache_paths(args)
+    texts_path = latents_path[: -len(".safetensors")] + ".json"
+    if accelerator.is_main_process:
+        if not os.path.isfile(latents_path):
+            logger.info(f"building the frozen-feature cache {latents_path} (VAE posteriors)")
+            _save_atomic(latents_path, *build_latent_cache(args, split, vae))
+        if not os.path.isfile(conditions_path):
+            logger.info(f"building the frozen-feature cache {conditions_path} (aligner embeddings)")
+            with open(texts_path, encoding="utf-8") as f:
+                _save_atomic(conditions_path, build_condition_cache(aligner, json.load(f)))
     accelerator.wait_for_everyone()
-    return load_file(path)
+    return {**load_file(latents_path), **load_file(conditions_path)}
 
 
 def melody_condition(args, cache, retriever) -> torch.Tensor | None:

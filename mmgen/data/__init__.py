@@ -21,6 +21,7 @@ _LAZY = {
     "build_synthetic_musicset": "mmgen.data.synth",
     "build_musicset_from_audio": "mmgen.data.build",
     "read_caption_file": "mmgen.data.build",
+    "GroupedBatchSampler": "mmgen.data.samplers",
     "MusicSetCollator": "mmgen.data.torch_dataset",
     "MusicSetTorchDataset": "mmgen.data.torch_dataset",
     "crop_melody": "mmgen.data.torch_dataset",

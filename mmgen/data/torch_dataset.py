@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from ..audio import HOP_LENGTH, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, log_mel_spectrogram
+from ..audio import HOP_LENGTH, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, log_mel_spectrogram, semitone_spectrogram
 from ..melody.windows import crop_melody
 from .format import MusicSetError, decode_audio, load_musicset
 
@@ -37,8 +37,11 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
             epochs skip FLAC decoding and the STFT (about 80 kB per 10 s clip).
         alt_caption_prob (`float`): probability of returning one of the row's `alt_captions` instead of its
             `caption` (text augmentation; 0 disables).
+        pitch_features (`bool`): also return the crop's semitone spectrogram (`mmgen.audio.semitone_spectrogram`,
+            the aligner's pitch rows), cached like the mels.
     Item:
-        dict with `mel` float32 tensor `(80, frames)`, optionally `waveform` float32 `(frames * 256,)`, `caption`
+        dict with `mel` float32 tensor `(80, frames)`, optionally `pitch` float32 `(64, frames)` and `waveform`
+        float32 `(frames * 256,)`, `caption`
         `str`, `melody` `str` (tokens of the notes inside the crop), `id` `str`, `start_s` `float`.
     """
 
@@ -53,6 +56,7 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
         split_name: str = "train",
         cache_mels: bool = True,
         alt_caption_prob: float = 0.0,
+        pitch_features: bool = False,
     ):
         if isinstance(split, (str, os.PathLike)):
             split = load_musicset(split)[split_name]
@@ -73,6 +77,7 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.cache_mels = cache_mels
         self.alt_caption_prob = alt_caption_prob
+        self.pitch_features = pitch_features
         self._mel_cache: dict[int, np.ndarray] = {}
         self._rng = None
 
@@ -87,13 +92,16 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
         return self._rng
 
     def _full_mel(self, index: int, row: dict) -> tuple[np.ndarray, np.ndarray | None]:
-        """The whole clip's log-mel `(80, frames)` (cached) and, when needed, its waveform."""
+        """The whole clip's log-mel `(80, frames)`, with its semitone rows below when `pitch_features` (cached), and,
+        when needed, its waveform."""
         wave = None
         mel = self._mel_cache.get(index)
         if mel is None or self.return_waveform:
             wave = decode_audio(row)
         if mel is None:
             mel = log_mel_spectrogram(wave).astype(np.float32)
+            if self.pitch_features:
+                mel = np.concatenate([mel, semitone_spectrogram(wave)])
             if self.cache_mels:
                 self._mel_cache[index] = mel.astype(np.float16)
         return mel.astype(np.float32), wave
@@ -107,7 +115,7 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
             if self.random_crop and total > self.num_frames
             else 0
         )
-        crop = np.full((N_MELS, self.num_frames), LOG_MEL_SILENCE, dtype=np.float32)
+        crop = np.full((mel.shape[0], self.num_frames), LOG_MEL_SILENCE, dtype=np.float32)
         piece = mel[:, start : start + self.num_frames]
         crop[:, : piece.shape[-1]] = piece
         start_s = start * HOP_LENGTH / SAMPLE_RATE
@@ -115,12 +123,14 @@ class MusicSetTorchDataset(torch.utils.data.Dataset):
         if self.alt_caption_prob and row.get("alt_captions") and self.rng.random() < self.alt_caption_prob:
             caption = row["alt_captions"][int(self.rng.integers(len(row["alt_captions"])))]
         item = {
-            "mel": torch.from_numpy(crop),
+            "mel": torch.from_numpy(crop[:N_MELS]),
             "caption": caption,
             "melody": crop_melody(row["melody"], start_s, self.num_samples / SAMPLE_RATE),
             "id": row["id"],
             "start_s": start_s,
         }
+        if self.pitch_features:
+            item["pitch"] = torch.from_numpy(crop[N_MELS:])
         if self.return_waveform:
             segment = np.zeros(self.num_samples, dtype=np.float32)
             chunk = wave[start * HOP_LENGTH : start * HOP_LENGTH + self.num_samples]
@@ -136,7 +146,8 @@ class MusicSetCollator:
         tokenizer (`MelodyTokenizer`, *optional*): defaults to a fresh `MelodyTokenizer()`.
         max_melody_tokens (`int`): truncate melody ids to this length (ids are padded to the batch's longest).
     Returns (from `__call__`):
-        dict with `mel` `(B, 80, T)`, `waveform` `(B, S)` when the items have it, `captions` `list[str]`,
+        dict with `mel` `(B, 80, T)`, `pitch` `(B, 64, T)` and `waveform` `(B, S)` when the items have them,
+        `captions` `list[str]`,
         `melody_input_ids` `(B, L)` long, `melody_attention_mask` `(B, L)` long, `ids` `list[str]`,
         `melodies` `list[str]` and `start_s` `(B,)` float.
     """
@@ -171,6 +182,11 @@ class MusicSetCollator:
             "melodies": melodies,
             "start_s": torch.tensor([float(item.get("start_s", 0.0)) for item in items]),
         }
+        if all("pitch" in item for item in items):
+            pitch = torch.full((len(items), items[0]["pitch"].shape[0], frames), LOG_MEL_SILENCE)
+            for i, item in enumerate(items):
+                pitch[i, :, : item["pitch"].shape[-1]] = item["pitch"]
+            batch["pitch"] = pitch
         if all("waveform" in item for item in items):
             samples = max(item["waveform"].shape[-1] for item in items)
             batch["waveform"] = torch.stack(

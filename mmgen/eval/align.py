@@ -62,11 +62,18 @@ def embed_split(model, split, clip_seconds: float | None = None, batch_size: int
     from torch.utils.data import DataLoader
 
     from mmgen.data import MusicSetCollator, MusicSetTorchDataset
+    from mmgen.models.aligner import stack_audio_features
 
     if max_items is not None:
         split = split.select(range(min(max_items, len(split))))
     clip_seconds = clip_seconds or model.config.audio_clip_seconds
-    dataset = MusicSetTorchDataset(split, clip_seconds=clip_seconds, random_crop=False, cache_mels=False)
+    dataset = MusicSetTorchDataset(
+        split,
+        clip_seconds=clip_seconds,
+        random_crop=False,
+        cache_mels=False,
+        pitch_features=bool(model.config.audio_pitch_bins),
+    )
     collator = MusicSetCollator(max_melody_tokens=model.config.melody_config.max_position_embeddings)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collator)
     modalities = model.config.modalities
@@ -77,7 +84,8 @@ def embed_split(model, split, clip_seconds: float | None = None, batch_size: int
         with torch.no_grad():
             for batch in loader:
                 if "audio" in modalities:
-                    out["audio"].append(model.get_audio_features(batch["mel"].to(model.device)).float().cpu())
+                    features = stack_audio_features(batch["mel"], batch.get("pitch")).to(model.device)
+                    out["audio"].append(model.get_audio_features(features).float().cpu())
                 if "melody" in modalities:
                     ids = batch["melody_input_ids"].to(model.device)
                     mask = batch["melody_attention_mask"].to(model.device)

@@ -5,12 +5,13 @@ from transformers import AutoConfig, AutoModel
 from .configuration_aligner import (
     DEFAULT_AUDIO_CONFIG,
     DEFAULT_TEXT_ENCODER,
+    PITCH_AUDIO_CONFIG,
     AlignerConfigError,
     TriModalAlignerConfig,
     TriModalMelodyConfig,
     TriModalTextConfig,
 )
-from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor
+from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor, stack_audio_features
 from .loss_aligner import contrastive_loss, gather_with_grad, multimodal_contrastive_loss, pairwise_logits
 from .modeling_aligner import AlignerInputError, TriModalAligner, TriModalAlignerOutput
 
@@ -20,6 +21,7 @@ AutoModel.register(TriModalAlignerConfig, TriModalAligner, exist_ok=True)
 __all__ = [
     "DEFAULT_AUDIO_CONFIG",
     "DEFAULT_TEXT_ENCODER",
+    "PITCH_AUDIO_CONFIG",
     "AlignerConfigError",
     "AlignerInputError",
     "HTSATInputAdapter",
@@ -33,4 +35,5 @@ __all__ = [
     "gather_with_grad",
     "multimodal_contrastive_loss",
     "pairwise_logits",
+    "stack_audio_features",
 ]

@@ -13,6 +13,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, ClapAudioConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...audio import PITCH_BINS
 from ...melody.tokenizer import VOCAB
 
 PACKAGE_PREFIX = "package:"
@@ -31,6 +32,9 @@ DEFAULT_AUDIO_CONFIG = {
     "num_attention_heads": [2, 4, 8, 8],
     "hidden_dropout_prob": 0.1,
 }
+# The same tower fed 64 mel rows plus the 64-row semitone spectrogram (`audio_pitch_bins=64`): a 128 x 128 image
+# of 128 time frames x 128 rows (no folding), so it costs what the log-mel-only tower costs.
+PITCH_AUDIO_CONFIG = {**DEFAULT_AUDIO_CONFIG, "num_mel_bins": 128}
 
 
 class AlignerConfigError(ValueError):
@@ -165,6 +169,10 @@ class TriModalAlignerConfig(PreTrainedConfig):
         melody_window_seconds (`float`, *optional*): the window `embed_melody` cuts melodies into before averaging
             (None: `audio_clip_seconds`, so that melodies and audio are compared window for window; 0: whole
             melodies, as the v0 default model was built).
+        audio_pitch_bins (`int`, *optional*, defaults to 0):
+            Rows of the semitone spectrogram (`mmgen.audio.semitone_spectrogram`) fed to HTS-AT below the
+            log-mel: 0 (log-mel only, as the v1 default was built) or `PITCH_BINS` (64). `audio_config.num_mel_bins`
+            counts both kinds of row (`PITCH_AUDIO_CONFIG`: 64 mel + 64 semitone rows).
         initializer_range (`float`, *optional*, defaults to 0.02): std of the random initialisation.
         training_summary (`dict`, *optional*): how the weights were trained and scored (rendered into the card).
     """
@@ -185,6 +193,7 @@ class TriModalAlignerConfig(PreTrainedConfig):
     modalities: list[str] | tuple[str, ...] = MODALITIES
     audio_clip_seconds: float = 5.0
     melody_window_seconds: float | None = None
+    audio_pitch_bins: int = 0
     initializer_range: float = 0.02
     training_summary: dict | None = None
 
@@ -217,6 +226,13 @@ class TriModalAlignerConfig(PreTrainedConfig):
                 f"audio_config.num_mel_bins ({audio.num_mel_bins}) must be a multiple of patch_stride * "
                 f"2**(len(depths) - 1) = {stride * 2 ** (len(audio.depths) - 1)}: HTS-AT folds its last grid "
                 f"({last_grid}) back into spec_size / num_mel_bins = {freq_ratio} rows"
+            )
+        if self.audio_pitch_bins not in (0, PITCH_BINS):
+            raise AlignerConfigError(f"audio_pitch_bins must be 0 or {PITCH_BINS}, got {self.audio_pitch_bins}")
+        if self.audio_pitch_bins and audio.num_mel_bins <= self.audio_pitch_bins:
+            raise AlignerConfigError(
+                f"audio_config.num_mel_bins ({audio.num_mel_bins}) counts the mel rows plus the "
+                f"{self.audio_pitch_bins} semitone rows, so it must exceed audio_pitch_bins"
             )
         if self.audio_clip_seconds <= 0:
             raise AlignerConfigError(f"audio_clip_seconds must be positive, got {self.audio_clip_seconds}")

@@ -1,17 +1,19 @@
-"""Audio front end of the TriModalAligner: waveforms -> project log-mels -> the HTS-AT input.
+"""Audio front end of the TriModalAligner: waveforms -> project log-mels (+ semitone rows) -> the HTS-AT input.
 
-Two steps, so that training can feed the MusicSet collator's mels directly:
+Two steps, so that training can feed the MusicSet collator's spectrograms directly:
 
-1. `TriModalAlignerFeatureExtractor` (waveforms, 22,050 Hz) -> `input_features` of shape `(N, 80, frames)`: the
-   project's HiFi-GAN log-mel (`mmgen.audio.log_mel_spectrogram`), cut into windows of `clip_seconds`
-   (`frames = clip_seconds * 86.13`). A shorter clip is padded with log-mel silence; a longer one is cut into
-   consecutive windows, the last one aligned to the clip's end, and `clip_index` says which clip each window
+1. `TriModalAlignerFeatureExtractor` (waveforms, 22,050 Hz) -> `input_features` of shape `(N, 80 + P, frames)`:
+   the project's HiFi-GAN log-mel (`mmgen.audio.log_mel_spectrogram`), followed, when the model has
+   `audio_pitch_bins = P = 64`, by the semitone spectrogram (`mmgen.audio.semitone_spectrogram`), cut into windows
+   of `clip_seconds` (`frames = clip_seconds * 86.13`). A shorter clip is padded with silence; a longer one is cut
+   into consecutive windows, the last one aligned to the clip's end, and `clip_index` says which clip each window
    belongs to (`TriModalAligner.embed_audio` averages their embeddings).
-2. `HTSATInputAdapter` (inside the model, no weights): `(B, 80, T)` -> `(B, 1, spec_size * freq_ratio,
-   num_mel_bins)`, resized with antialiased bilinear interpolation over (mel, time). HTS-AT needs exactly
-   `num_mel_bins` (64) frequency rows and at most `spec_size * freq_ratio` time frames, so the 80 mel rows
-   (Slaney scale, 0-8 kHz) are interpolated to 64 on the same mel axis and 5 s (431 frames) become 256 frames
-   for the default `spec_size` 128. The encoder's own BatchNorm normalises each mel row.
+2. `HTSATInputAdapter` (inside the model, no weights): `(B, 80 + P, T)` -> `(B, 1, time_frames, num_mel_bins)`,
+   resized with antialiased bilinear interpolation. HTS-AT needs exactly `num_mel_bins` frequency rows and at most
+   `spec_size * freq_ratio` time frames: the 80 mel rows (Slaney scale, 0-8 kHz) are interpolated to
+   `num_mel_bins - P` rows on the same mel axis, the P semitone rows are kept, and 5 s (431 frames) become
+   `time_frames` (256 for the log-mel-only default, 128 with the semitone rows). The encoder's own BatchNorm
+   normalises each row.
 """
 
 from __future__ import annotations
@@ -21,56 +23,79 @@ import torch
 from torch import nn
 from transformers import BatchFeature, FeatureExtractionMixin
 
-from ...audio import LOG_MEL_SILENCE, SAMPLE_RATE, AudioError, log_mel_spectrogram, num_frames, resample
+from ...audio import (
+    LOG_MEL_SILENCE,
+    N_MELS,
+    SAMPLE_RATE,
+    AudioError,
+    log_mel_spectrogram,
+    num_frames,
+    resample,
+    semitone_spectrogram,
+)
 
-N_MELS = 80
+
+def stack_audio_features(log_mel: torch.Tensor, semitones: torch.Tensor | None = None) -> torch.Tensor:
+    """The aligner's `input_features`: log-mel rows `(..., 80, T)`, then semitone rows `(..., P, T)` when given."""
+    return log_mel if semitones is None else torch.cat([log_mel, semitones], dim=-2)
 
 
 class HTSATInputAdapter(nn.Module):
-    """Resize project log-mels `(B, 80, T)` to the HTS-AT input `(B, 1, time_frames, num_mel_bins)`.
+    """Resize `input_features` `(B, 80 + pitch_bins, T)` to the HTS-AT input `(B, 1, time_frames, num_mel_bins)`.
 
     Args:
-        num_mel_bins (`int`): frequency rows HTS-AT expects (`audio_config.num_mel_bins`).
+        num_mel_bins (`int`): frequency rows HTS-AT expects (`audio_config.num_mel_bins`): the resized mel rows
+            plus the `pitch_bins` semitone rows.
         time_frames (`int`): time frames HTS-AT expects (`spec_size * spec_size // num_mel_bins`).
+        pitch_bins (`int`): semitone rows after the 80 log-mel rows (`config.audio_pitch_bins`; 0: none).
     """
 
-    def __init__(self, num_mel_bins: int, time_frames: int):
+    def __init__(self, num_mel_bins: int, time_frames: int, pitch_bins: int = 0):
         super().__init__()
         self.num_mel_bins = num_mel_bins
         self.time_frames = time_frames
+        self.pitch_bins = pitch_bins
 
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        if log_mel.ndim != 3 or log_mel.shape[1] != N_MELS:
-            raise AudioError(
-                f"input_features must be log-mels of shape (batch, {N_MELS}, frames), got {tuple(log_mel.shape)}"
-            )
-        if log_mel.shape[-1] < 2:
-            raise AudioError(f"input_features has {log_mel.shape[-1]} frame(s); at least 2 are needed")
-        image = nn.functional.interpolate(
-            log_mel.float().unsqueeze(1),
-            size=(self.num_mel_bins, self.time_frames),
-            mode="bilinear",
-            align_corners=False,
+    def _resize(self, rows: torch.Tensor, height: int) -> torch.Tensor:
+        return nn.functional.interpolate(
+            rows.float().unsqueeze(1), size=(height, self.time_frames), mode="bilinear", align_corners=False,
             antialias=True,
         )
-        return image.transpose(-1, -2).to(log_mel.dtype)
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        rows = N_MELS + self.pitch_bins
+        if input_features.ndim != 3 or input_features.shape[1] != rows:
+            what = f"{N_MELS} log-mel rows" + (f" + {self.pitch_bins} semitone rows" if self.pitch_bins else "")
+            raise AudioError(
+                f"input_features must have shape (batch, {rows}, frames) ({what}; see "
+                f"TriModalAlignerFeatureExtractor), got {tuple(input_features.shape)}"
+            )
+        if input_features.shape[-1] < 2:
+            raise AudioError(f"input_features has {input_features.shape[-1]} frame(s); at least 2 are needed")
+        image = self._resize(input_features[:, :N_MELS], self.num_mel_bins - self.pitch_bins)
+        if self.pitch_bins:  # semitone rows keep their pitch axis; only time is resized
+            image = torch.cat([image, self._resize(input_features[:, N_MELS:], self.pitch_bins)], dim=-2)
+        return image.transpose(-1, -2).to(input_features.dtype)
 
 
 class TriModalAlignerFeatureExtractor(FeatureExtractionMixin):
     r"""
-    Turns waveforms into the aligner's `input_features`: windows of project log-mels.
+    Turns waveforms into the aligner's `input_features`: windows of project log-mels (and semitone rows).
 
     Args:
         sampling_rate (`int`, *optional*, defaults to 22050): the rate the log-mel front end works at.
         clip_seconds (`float`, *optional*, defaults to 5.0): the window length the audio tower was trained on.
+        pitch_bins (`int`, *optional*, defaults to 0): append the semitone spectrogram's rows (the model's
+            `config.audio_pitch_bins`: 0 or 64).
     """
 
     model_input_names = ["input_features"]
 
-    def __init__(self, sampling_rate: int = SAMPLE_RATE, clip_seconds: float = 5.0, **kwargs):
+    def __init__(self, sampling_rate: int = SAMPLE_RATE, clip_seconds: float = 5.0, pitch_bins: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.sampling_rate = sampling_rate
         self.clip_seconds = clip_seconds
+        self.pitch_bins = pitch_bins
 
     @property
     def window_frames(self) -> int:
@@ -88,8 +113,8 @@ class TriModalAlignerFeatureExtractor(FeatureExtractionMixin):
                 arrays of any lengths): mono audio.
             sampling_rate (`int`, *optional*): the rate of `raw_audio`; resampled to 22,050 Hz when it differs.
         Returns:
-            `BatchFeature` with `input_features` `(num_windows, 80, window_frames)` float32 and `clip_index`
-            `(num_windows,)` long: the input each window came from.
+            `BatchFeature` with `input_features` `(num_windows, 80 + pitch_bins, window_frames)` float32 and
+            `clip_index` `(num_windows,)` long: the input each window came from.
         """
         if return_tensors != "pt":
             raise ValueError(f"TriModalAlignerFeatureExtractor returns PyTorch tensors only, got '{return_tensors}'")
@@ -102,8 +127,10 @@ class TriModalAlignerFeatureExtractor(FeatureExtractionMixin):
             wave = resample(wave.astype(np.float32), sampling_rate, self.sampling_rate)
             if wave.size <= 384:  # shorter than the STFT padding: pad with silence first
                 wave = np.pad(wave, (0, 385 - wave.size))
-            mel = torch.from_numpy(log_mel_spectrogram(wave))
-            for window in split_windows(mel, self.window_frames):
+            features = torch.from_numpy(log_mel_spectrogram(wave))
+            if self.pitch_bins:
+                features = stack_audio_features(features, torch.from_numpy(semitone_spectrogram(wave)))
+            for window in split_windows(features, self.window_frames):
                 windows.append(window)
                 index.append(i)
         return BatchFeature(
@@ -112,8 +139,8 @@ class TriModalAlignerFeatureExtractor(FeatureExtractionMixin):
 
 
 def split_windows(log_mel: torch.Tensor, frames: int) -> list[torch.Tensor]:
-    """Cut a log-mel `(80, T)` into windows `(80, frames)`: pad a short one, tile a long one (last window flush
-    with the end)."""
+    """Cut features `(rows, T)` into windows `(rows, frames)`: pad a short one with silence, tile a long one (last
+    window flush with the end)."""
     total = log_mel.shape[-1]
     if total <= frames:
         return [nn.functional.pad(log_mel, (0, frames - total), value=LOG_MEL_SILENCE)]

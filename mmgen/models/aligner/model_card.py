@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from ...audio import PITCH_MIDI_LOW
+
 TEMPLATE = Path(__file__).resolve().parents[3] / "model_cards" / "trimodal_aligner.md"
 _FALLBACK = (
     "# TriModalAligner\n\nMMGen tri-modal aligner ({{ modalities }}).\n\n## Training data\n{{ training_data }}\n"
@@ -48,7 +50,7 @@ def render_model_card(model) -> str:
     sizes = model.get_config_summary()
     training_data, procedure, evaluation = _describe_training(config.training_summary)
     trainable = config.text_config.trainable_layers
-    audio = config.audio_config
+    audio, pitch = config.audio_config, config.audio_pitch_bins
     values = {
         "variant": "tri-modal" if config.uses_melody else "bi-modal baseline",
         "modalities": ", ".join(config.modalities),
@@ -59,7 +61,13 @@ def render_model_card(model) -> str:
         "audio_depths": list(audio.depths),
         "audio_width": audio.patch_embeds_hidden_size,
         "audio_spec_size": audio.spec_size,
-        "audio_mels": audio.num_mel_bins,
+        "audio_input": (
+            f"80-bin HiFi-GAN log-mels resized to {audio.num_mel_bins - pitch} mel rows, then a {pitch}-row semitone "
+            f"spectrogram (MIDI {PITCH_MIDI_LOW}-{PITCH_MIDI_LOW + pitch - 1}, 4096-point STFT) that resolves the "
+            "pitches melodies are made of"
+            if pitch
+            else f"80-bin HiFi-GAN log-mels resized to {audio.num_mel_bins} mel rows"
+        ),
         "audio_clip_seconds": config.audio_clip_seconds,
         "audio_params": f"{sizes['audio_params']:,}",
         "melody_layers": config.melody_config.num_hidden_layers,

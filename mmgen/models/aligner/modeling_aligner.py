@@ -172,7 +172,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         if "audio" in modalities:
             audio = config.audio_config
             self.audio_input_adapter = HTSATInputAdapter(
-                audio.num_mel_bins, audio.spec_size * audio.spec_size // audio.num_mel_bins
+                audio.num_mel_bins, audio.spec_size * audio.spec_size // audio.num_mel_bins, config.audio_pitch_bins
             )
             self.audio_model = ClapAudioModel(audio)
             self.audio_projection = TriModalProjection(audio.hidden_size, dim, act)
@@ -339,8 +339,10 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
     def get_audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
         r"""
         Args:
-            input_features (`torch.Tensor` of shape `(B, 80, frames)`): project log-mels (`mmgen.audio`), best of
-                `config.audio_clip_seconds` (the MusicSet collator's `mel`, or `TriModalAlignerFeatureExtractor`).
+            input_features (`torch.Tensor` of shape `(B, 80 + config.audio_pitch_bins, frames)`): project log-mels
+                (`mmgen.audio`), then semitone rows when the model has them, best of `config.audio_clip_seconds`
+                (`TriModalAlignerFeatureExtractor`, or `stack_audio_features` of the MusicSet collator's `mel` and
+                `pitch`).
         Returns:
             `torch.Tensor` of shape `(B, projection_dim)`, L2-normalised.
         """
@@ -380,7 +382,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
 
         Args:
             input_ids, attention_mask (`(B, L)`): captions tokenized by `text_tokenizer` (or `text_encoder_embeds`).
-            input_features (`(B, 80, frames)`): project log-mels.
+            input_features (`(B, 80 + config.audio_pitch_bins, frames)`): log-mels (+ semitone rows).
             melody_input_ids, melody_attention_mask (`(B, L_m)`): melody tokens.
             return_loss (`bool`, *optional*): compute the mean InfoNCE loss; under torch.distributed the
                 embeddings of all processes are gathered first (with gradients), so the loss is the global batch's.
@@ -425,7 +427,9 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
 
     @property
     def feature_extractor(self) -> TriModalAlignerFeatureExtractor:
-        return TriModalAlignerFeatureExtractor(clip_seconds=self.config.audio_clip_seconds)
+        return TriModalAlignerFeatureExtractor(
+            clip_seconds=self.config.audio_clip_seconds, pitch_bins=self.config.audio_pitch_bins
+        )
 
     def tokenize_text(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Captions -> `input_ids`, `attention_mask` `(B, L)` (padded to the longest, truncated to max_length)."""

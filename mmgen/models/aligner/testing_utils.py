@@ -15,6 +15,8 @@ TINY_AUDIO_CONFIG = {
     "depths": [1, 1],
     "num_attention_heads": [1, 2],
 }
+# 32 mel rows + 64 semitone rows (`audio_pitch_bins=64`)
+TINY_PITCH_AUDIO_CONFIG = {**TINY_AUDIO_CONFIG, "num_mel_bins": 96, "spec_size": 96}
 TINY_MELODY_CONFIG = {
     "hidden_size": 16,
     "num_hidden_layers": 2,

@@ -1,0 +1,28 @@
+"""benchmarks/alignment_errors.py: the shared-attribute profile of wrong top-1 matches."""
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+from alignment_errors import error_profile  # noqa: E402
+
+
+def row(key, register="middle", group="g"):
+    return {"key": key, "register": register, "meter": "4/4", "bpm": 100.0, "programs": [0], "accompaniment": "none",
+            "group": group}  # fmt: skip
+
+
+def test_errors_that_always_pick_the_same_key_are_profiled_as_such():
+    keys = ["C major", "C major", "a minor", "a minor", "G major", "G major"]
+    rows = [row(k, group=f"p{i}") for i, k in enumerate(keys)]
+    similarity = np.eye(6)
+    similarity[0] = [0, 1, 0, 0, 0, 0]  # clip 0 matches clip 1: same key
+    similarity[2] = [0, 0, 0, 1, 0, 0]  # clip 2 matches clip 3: same key
+    profile = error_profile(similarity, rows, chance_samples=50, seed=0)
+    assert profile["top1_correct"] == 4 and profile["top1_wrong"] == 2
+    assert profile["shared"]["key"]["wrong_match"] == 1.0 and profile["shared"]["key"]["chance"] < 0.5
+    assert profile["shared"]["register"] == {"wrong_match": 1.0, "chance": 1.0}  # every clip shares it
+    assert profile["shared"]["same_piece"]["wrong_match"] == 0.0
