@@ -6,6 +6,10 @@ an attribute with the true one (key, tonic, register, meter, tempo within 10%, l
 same source piece), next to the same rate for random other clips of the split (chance). An attribute the errors share
 far above chance is one the aligner uses in place of the melody itself.
 
+Two more measures of how finely the melody tower tells melodies apart: `melody_to_score_R@1`, the top-1 rate of
+matching each clip's Basic Pitch melody to the ground-truth lead line of the score (`melody_gt`, same 5 s) among all
+the split's lead lines, and the median cosine between each melody embedding and its nearest other one.
+
     # benchmarks/results/alignment_errors.json (about 4 minutes on one core)
     python benchmarks/alignment_errors.py --aligner checkpoints/mmgen-default/aligner --dataset data/musicset-full
 """
@@ -59,6 +63,25 @@ def error_profile(similarity: np.ndarray, rows: list[dict], chance_samples: int,
     return {"items": n, "top1_correct": int(n - wrong.size), "top1_wrong": int(wrong.size), "shared": profile}
 
 
+def melody_tower_spread(aligner, split, melody_embeds) -> dict:
+    """`melody_to_score_R@1` (Basic Pitch melody -> score lead line, when the split has `melody_gt`) and the median
+    nearest-other-melody cosine."""
+    import torch
+
+    from mmgen.data import crop_melody
+
+    seconds = aligner.config.audio_clip_seconds
+    others = melody_embeds @ melody_embeds.T
+    others.fill_diagonal_(-1.0)
+    result = {"melody_nearest_other_cosine_median": float(others.max(dim=1).values.median())}
+    if "melody_gt" in split.column_names:
+        transcribed = aligner.embed_melody([crop_melody(m, 0.0, seconds) for m in split["melody"]])
+        score = aligner.embed_melody([crop_melody(m, 0.0, seconds) for m in split["melody_gt"]])
+        top = (transcribed @ score.T).argmax(dim=1)
+        result["melody_to_score_R@1"] = float((top == torch.arange(len(top))).float().mean())
+    return result
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
@@ -85,6 +108,7 @@ def main(argv=None) -> dict:
         "split": args.split,
         "direction": "A2M",
         **error_profile(similarity, rows, args.chance_samples, args.seed),
+        **melody_tower_spread(aligner, split, embeds["melody"]),
     }
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:

@@ -7,7 +7,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
-from alignment_errors import error_profile  # noqa: E402
+from alignment_errors import error_profile, melody_tower_spread  # noqa: E402
 
 
 def row(key, register="middle", group="g"):
@@ -26,3 +26,21 @@ def test_errors_that_always_pick_the_same_key_are_profiled_as_such():
     assert profile["shared"]["key"]["wrong_match"] == 1.0 and profile["shared"]["key"]["chance"] < 0.5
     assert profile["shared"]["register"] == {"wrong_match": 1.0, "chance": 1.0}  # every clip shares it
     assert profile["shared"]["same_piece"]["wrong_match"] == 0.0
+
+
+def test_melody_tower_spread_matches_identical_melodies(tmp_path):
+    import datasets
+    import torch
+
+    from mmgen.models.aligner import TriModalAligner
+    from mmgen.models.aligner.testing_utils import save_tiny_text_encoder, tiny_aligner_config
+
+    torch.manual_seed(0)
+    aligner = TriModalAligner(tiny_aligner_config(save_tiny_text_encoder(tmp_path / "text"))).eval()
+    melodies = [f"<{p}4>,<114>,<79>|<{q}4>,<200>,<79>" for p, q in ["CE", "DF", "EG", "FA", "GB", "AC"]]
+    split = datasets.Dataset.from_dict({"melody": melodies, "melody_gt": melodies})
+    spread = melody_tower_spread(aligner, split, aligner.embed_melody(melodies))
+    assert spread["melody_to_score_R@1"] == 1.0  # the same notes embed the same
+    assert -1.0 <= spread["melody_nearest_other_cosine_median"] <= 1.0
+    assert "melody_to_score_R@1" not in melody_tower_spread(aligner, split.remove_columns("melody_gt"),
+                                                            aligner.embed_melody(melodies))  # fmt: skip
