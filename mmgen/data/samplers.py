@@ -73,5 +73,6 @@ class GroupedBatchSampler:
             # at the very end of an epoch the last chunks may all come from too few groups: take them anyway
             picked += [p for p in range(len(pending)) if p not in picked][: self.groups_per_batch - len(picked)]
             batch = [pending[p][1] for p in picked]
-            pending = [chunk for p, chunk in enumerate(pending) if p not in set(picked)]
+            taken = set(picked)
+            pending = [chunk for p, chunk in enumerate(pending) if p not in taken]
             yield np.concatenate(batch).tolist()

@@ -166,15 +166,12 @@ class MusicSetCollator:
         if not items:
             raise ValueError("cannot collate an empty batch")
         frames = max(item["mel"].shape[-1] for item in items)
-        mel = torch.full((len(items), N_MELS, frames), LOG_MEL_SILENCE)
-        for i, item in enumerate(items):
-            mel[i, :, : item["mel"].shape[-1]] = item["mel"]
         melodies = [item["melody"] for item in items]
         tokens = self.tokenizer(
             melodies, padding="longest", max_length=self.max_melody_tokens, truncation=True, return_tensors="pt"
         )
         batch = {
-            "mel": mel,
+            "mel": _stack_with_silence([item["mel"] for item in items], frames),
             "captions": [item["caption"] for item in items],
             "melody_input_ids": tokens["input_ids"].long(),
             "melody_attention_mask": tokens["attention_mask"].long(),
@@ -183,10 +180,7 @@ class MusicSetCollator:
             "start_s": torch.tensor([float(item.get("start_s", 0.0)) for item in items]),
         }
         if all("pitch" in item for item in items):
-            pitch = torch.full((len(items), items[0]["pitch"].shape[0], frames), LOG_MEL_SILENCE)
-            for i, item in enumerate(items):
-                pitch[i, :, : item["pitch"].shape[-1]] = item["pitch"]
-            batch["pitch"] = pitch
+            batch["pitch"] = _stack_with_silence([item["pitch"] for item in items], frames)
         if all("waveform" in item for item in items):
             samples = max(item["waveform"].shape[-1] for item in items)
             batch["waveform"] = torch.stack(
@@ -196,3 +190,11 @@ class MusicSetCollator:
                 ]
             )
         return batch
+
+
+def _stack_with_silence(spectrograms: list[torch.Tensor], frames: int) -> torch.Tensor:
+    """Stack `(rows, T_i)` log spectrograms into `(B, rows, frames)`, padding the short ones with silence."""
+    batch = torch.full((len(spectrograms), spectrograms[0].shape[0], frames), LOG_MEL_SILENCE)
+    for i, spectrogram in enumerate(spectrograms):
+        batch[i, :, : spectrogram.shape[-1]] = spectrogram
+    return batch
