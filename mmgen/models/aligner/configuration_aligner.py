@@ -170,7 +170,7 @@ class TriModalAlignerConfig(PreTrainedConfig):
             (None: `audio_clip_seconds`, so that melodies and audio are compared window for window; 0: whole
             melodies, as the v0 default model was built).
         audio_pitch_bins (`int`, *optional*, defaults to 0):
-            Rows of the semitone spectrogram (`mmgen.audio.semitone_spectrogram`) fed to HTS-AT below the
+            Rows of the semitone spectrogram (`mmgen.audio.semitone_spectrogram`) fed to HTS-AT after the
             log-mel: 0 (log-mel only, as the v1 default was built) or `PITCH_BINS` (64). `audio_config.num_mel_bins`
             counts both kinds of row (`PITCH_AUDIO_CONFIG`: 64 mel + 64 semitone rows).
         initializer_range (`float`, *optional*, defaults to 0.02): std of the random initialisation.
