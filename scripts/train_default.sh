@@ -29,7 +29,7 @@ VAE_DISC_START=${VAE_DISC_START:-1000000}
 # UNet: 1,200 steps x 16 cached 5 s crops, ~3.2 s/step on one core (64 min) with the ablation on the other; the
 # frozen-feature cache (VAE posteriors, q, own melodies of 2 crops per clip) takes 42 min once and both runs share it.
 # The VAE posteriors are the bulk of it and are kept apart from the aligner's embeddings: a new aligner recomputes only
-# q and the own-melody embeddings.
+# q and the own-melody embeddings (4 min on one core, measured with runs-v2/aligner-keygroups).
 DIFF_STEPS=${DIFF_STEPS:-1200}
 ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
