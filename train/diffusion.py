@@ -163,6 +163,11 @@ def build_condition_cache(aligner, texts: dict[str, list[str]]) -> dict[str, tor
     return {"query": query, "own_melody": aligner.embed_melody(texts["melodies"]).float().cpu()}
 
 
+def _texts_path(latents_path: str) -> str:
+    """The JSON beside a latents file: each cached crop's caption and melody."""
+    return latents_path[: -len(".safetensors")] + ".json"
+
+
 def _save_atomic(path: str, tensors: dict[str, torch.Tensor], texts: dict | None = None) -> None:
     """Write `path` (and its strings beside it, `.json`) via temporary files, the tensors last: a run killed
     mid-write leaves no half cache behind."""
@@ -170,7 +175,7 @@ def _save_atomic(path: str, tensors: dict[str, torch.Tensor], texts: dict | None
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if texts is not None:
-        texts_path = path[: -len(".safetensors")] + ".json"
+        texts_path = _texts_path(path)
         write_json(texts_path + ".tmp", texts)
         os.replace(texts_path + ".tmp", texts_path)
     save_file(tensors, path + ".tmp")
@@ -182,14 +187,13 @@ def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, tor
     from safetensors.torch import load_file
 
     latents_path, conditions_path = cache_paths(args)
-    texts_path = latents_path[: -len(".safetensors")] + ".json"
     if accelerator.is_main_process:
         if not os.path.isfile(latents_path):
             logger.info(f"building the frozen-feature cache {latents_path} (VAE posteriors)")
             _save_atomic(latents_path, *build_latent_cache(args, split, vae))
         if not os.path.isfile(conditions_path):
             logger.info(f"building the frozen-feature cache {conditions_path} (aligner embeddings)")
-            with open(texts_path, encoding="utf-8") as f:
+            with open(_texts_path(latents_path), encoding="utf-8") as f:
                 _save_atomic(conditions_path, build_condition_cache(aligner, json.load(f)))
     accelerator.wait_for_everyone()
     return {**load_file(latents_path), **load_file(conditions_path)}
