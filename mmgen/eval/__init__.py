@@ -29,6 +29,8 @@ _EXPORTS = {
     "chroma_cosine": "melody",
     "melody_note_f1": "melody",
     "note_f1": "melody",
+    "audiocraft_chroma_cosine": "adherence",
+    "melody_accuracy": "adherence",
     "evaluate_generation": "generation",
     "markdown_table": "generation",
 }

@@ -3,8 +3,12 @@
 `chroma_cosine` compares the chroma of the generated audio with a chroma built directly from the conditioning
 notes (each frame: the pitch classes sounding at its centre), or with the chroma of a reference recording.
 The generated audio's chroma is argmax-quantised by default (one-hot dominant pitch class per frame, as
-MusicGen's chroma conditioner does), which makes the score insensitive to timbre and harmonics: a rendering
-of the melody itself scores near 1, a rendering transposed by a few semitones near 0.
+MusicGen's chroma conditioner does): a sine rendering of the melody itself scores near 1, one transposed by a few
+semitones near 0. The argmax follows the strongest harmonic, not necessarily the fundamental, so the score does
+depend on timbre and register: an instrument whose 3rd partial (the fifth) or 5th partial (the major third)
+outweighs its fundamental and octaves loses those frames even when it plays exactly the right notes (a GM clarinet
+scores near chance). `benchmarks/results/adherence_ceilings.json` measures this ceiling per instrument
+(`benchmarks/adherence_ceilings.py`). For the papers' own definitions see `mmgen.eval.adherence`.
 """
 
 # Adapted from audiocraft/audiocraft/modules/chroma.py and audiocraft/metrics/chroma_cosinesim.py (the idea:
