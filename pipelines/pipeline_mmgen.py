@@ -20,18 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils import BaseOutput, logging
+from diffusers.utils import BaseOutput, logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizer, SpeechT5HifiGan
 
 from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, validate_waveform
 from mmgen.melody.notes import MelodyError, Note, read_midi
+from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, sketch_log_mel
 from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string, string_to_notes
 from mmgen.models.aligner import TriModalAligner
 from mmgen.models.condition import ConditionProjector, classifier_free_guidance
-from mmgen.models.unet import unet_downsample_factor
-from mmgen.models.vae import decode_latents
+from mmgen.models.unet import unet_downsample_factor, unet_sketch_channels
+from mmgen.models.vae import decode_latents, encode_mels
 from mmgen.models.vocoder import mel_to_audio
 from mmgen.retrieval import MelodyRetriever
 
@@ -44,6 +46,8 @@ logger = logging.get_logger(__name__)
 MIN_AUDIO_LENGTH_S = 0.5
 MAX_AUDIO_LENGTH_S = 300.0
 OUTPUT_TYPES = ("np", "pt", "latent", "mel")
+# Output waveforms are peak-limited to this (-0.9 dBFS) when they exceed it: a whole-clip gain, never clipping.
+OUTPUT_PEAK = 0.9
 MIDI_EXTENSIONS = (".mid", ".midi")
 
 EXAMPLE_DOC_STRING = """
@@ -64,6 +68,14 @@ EXAMPLE_DOC_STRING = """
         >>> out = pipe("a jazz piano trio", melody="tune.mid", generator=generator)
         >>> # music-to-music: the reference audio's embedding is the query
         >>> out = pipe(audio="reference.wav", num_candidates=3, generator=generator)
+
+        >>> # precomputed queries, and a callback that raises the guidance (the paper's w) after step 10
+        >>> q, neg = pipe.aligner.embed_text(["a calm folk melody"]), pipe.aligner.embed_text(["noise"])
+        >>> def stronger(pipe, i, t, callback_kwargs):
+        ...     if i == 10:
+        ...         pipe._guidance_scale = 5.0
+        ...     return callback_kwargs
+        >>> out = pipe(prompt_embeds=q, negative_prompt_embeds=neg, callback_on_step_end=stronger)
         ```
 """
 
@@ -76,11 +88,15 @@ class MMGenPipelineOutput(BaseOutput):
     Args:
         audios (`np.ndarray` or `torch.Tensor`):
             `output_type="np"`/`"pt"`: waveforms of shape `(batch_size * num_waveforms_per_prompt, samples)` at
-            22,050 Hz; `"mel"`: log-mels `(batch, 80, frames)`; `"latent"`: latents `(batch, C, frames / 4, 20)`.
+            22,050 Hz, in [-0.9, 0.9] (a clip whose peak exceeds 0.9 is scaled down as a whole: `limit_peak`);
+            `"mel"`: log-mels `(batch, 80, frames)`; `"latent"`: latents `(batch, C, frames / 4, 20)`.
         melodies (`list[dict]`):
             For each output, the melody that guided it: `id`, `caption`, `source` (the retrieved database entry,
-            or `"user"` / `"melody_embeds"`), `tokens` (official token string), `notes` (`list[Note]`) and the
-            retrieval `score` (cosine; `None` for a user melody). `None` entries for a text-only model.
+            or `"user"` / `"melody_embeds"`, or `"null"`: no retriever and no melody, the model's null melody),
+            `tokens` (official token string), `notes` (`list[Note]`) and the retrieval `score` (cosine; `None` for a
+            melody not retrieved). With the frame-aligned melody input, `notes` and
+            `tokens` are exactly what the sketch rendered (from t = 0, cut or repeated to the length) and
+            `source_tokens` the melody as given or stored. `None` entries for a text-only model.
         scores (`np.ndarray` of shape `(batch,)`, *optional*):
             The aligner score of each output (cosine of its audio embedding and the query), when
             `num_candidates > 1` re-ranked the candidates; else `None`.
@@ -134,6 +150,11 @@ def melody_to_tokens(melody: Any, name: str = "melody") -> tuple[str, list[Note]
     return notes_to_string(notes), notes
 
 
+def _melody_info(source: str, tokens: str | None = None, notes: list[Note] | None = None) -> dict:
+    """An output's melody entry for a melody that is not a database entry (`MMGenPipelineOutput.melodies`)."""
+    return {"id": None, "caption": None, "source": source, "tokens": tokens, "notes": notes, "score": None}
+
+
 class MMGenPipeline(DiffusionPipeline):
     r"""
     Pipeline for melody-guided text-to-music and music-to-music generation (MMGen, paper 4.2).
@@ -159,11 +180,20 @@ class MMGenPipeline(DiffusionPipeline):
         melody_tokenizer ([`~transformers.PreTrainedTokenizer`], *optional*):
             The `MelodyTokenizer`, saved with the pipeline so that melody token strings stay decodable.
         retriever ([`~diffusers.ModelMixin`], *optional*):
-            The `MelodyRetriever` (melody database). Not needed by a text-only model or when every call passes a
-            melody.
+            The `MelodyRetriever` (melody database). Not needed by a text-only model, nor by calls that pass a
+            `melody` (or `melody_embeds`). Without it, a call with no melody runs with the null melody (the input of
+            the melody-dropped training examples; a warning says so and `melodies[i]["source"]` is `"null"`) when
+            the model was trained with melody-only dropout (`condition_projector.config.melody_dropout > 0`), and
+            raises otherwise: such a model never saw a prompt without its melody.
         vocoder_method (`str`, *optional*, defaults to `"hybrid"`):
             `mmgen.models.vocoder.mel_to_audio` method: `"hybrid"` (HiFi-GAN + Griffin-Lim: measured best on music,
             `benchmarks/results/vocoder.json`), `"hifigan"` or `"griffinlim"`.
+
+    Precision: `from_pretrained` loads float32 unless `dtype` says otherwise (a `torch.dtype`, or a dict per component
+    name with an optional `"default"`). The retriever always keeps its embeddings in float32, on purpose: they are the
+    FAISS index's vectors and the retrieved `r` (`pipe.to(dtype=...)` moves it between devices but never casts it).
+    Variants (`save_pretrained(..., variant="fp16")`) name the weight files of every component but the retriever,
+    whose folder format has no variant.
     """
 
     model_cpu_offload_seq = "aligner->condition_projector->unet->vae->vocoder"
@@ -197,12 +227,16 @@ class MMGenPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """`DiffusionPipeline.from_pretrained`, loading float32 unless `torch_dtype` says otherwise.
+        """`DiffusionPipeline.from_pretrained`, loading float32 when neither `dtype` nor `torch_dtype` is given.
 
         The shipped default stores its UNet, VAE and condition projector in float16 to keep the repository small;
-        on CPU they must run in float32.
+        on CPU they must run in float32. `dtype` works as in diffusers: `dtype=torch.bfloat16` for every component, or
+        `dtype={"unet": torch.float16, "default": torch.float32}` per component. The retriever ignores it (its FAISS
+        vectors stay float32).
         """
-        kwargs.setdefault("torch_dtype", torch.float32)
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs.pop("torch_dtype", None)
+            kwargs["dtype"] = torch.float32
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @property
@@ -216,6 +250,40 @@ class MMGenPipeline(DiffusionPipeline):
     @property
     def uses_melody(self) -> bool:
         return bool(self.condition_projector.config.use_melody)
+
+    @property
+    def uses_melody_sketch(self) -> bool:
+        """Whether the UNet takes the frame-aligned melody sketch beside the noisy latent (the v2 design)."""
+        return unet_sketch_channels(self.unet) > 0
+
+    # Per-call state, set by `__call__` and readable (or, with the underscore names, writable) by a
+    # `callback_on_step_end`: e.g. `pipe._guidance_scale = 5.0` changes the guidance from the next step on.
+    @property
+    def guidance_scale(self) -> float:
+        """The paper's `w` of the running call (not diffusers' scale: see `__call__`'s `guidance_scale`)."""
+        return self._guidance_scale
+
+    @property
+    def melody_guidance_scale(self) -> float | None:
+        return self._melody_guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """`guidance_scale > 0`: the paper's `w`, where 0 disables guidance (diffusers' pipelines test `> 1`)."""
+        return self._guidance_scale > 0
+
+    @property
+    def attention_kwargs(self) -> dict | None:
+        return self._attention_kwargs
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` (e.g. from a callback) to skip the remaining denoising steps."""
+        return self._interrupt
 
     # ----------------------------------------------------------------------------------------------- inputs
     def check_inputs(
@@ -234,18 +302,25 @@ class MMGenPipeline(DiffusionPipeline):
         melody_embeds,
         output_type,
         callback_on_step_end_tensor_inputs=None,
+        negative_prompt_embeds=None,
+        melody_from_audio=False,
     ):
-        if prompt is None and audio is None and melody is None and prompt_embeds is None and melody_embeds is None:
+        has_melody = melody is not None or melody_embeds is not None or melody_from_audio
+        if prompt is None and audio is None and prompt_embeds is None and not has_melody:
             raise ValueError(
                 "Nothing to generate from: pass `prompt` (text-to-music), `audio` (music-to-music), `melody` or "
                 "`prompt_embeds`."
             )
         if prompt is not None and prompt_embeds is not None:
             raise ValueError("Pass either `prompt` or `prompt_embeds`, not both.")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("Pass either `negative_prompt` or `negative_prompt_embeds`, not both.")
         if audio is not None and (prompt is not None or prompt_embeds is not None):
             raise ValueError("Pass either `prompt`/`prompt_embeds` (text-to-music) or `audio` (music-to-music).")
         if melody is not None and melody_embeds is not None:
             raise ValueError("Pass either `melody` or `melody_embeds`, not both.")
+        if melody_from_audio and (audio is None or melody is not None or melody_embeds is not None):
+            raise ValueError("`melody_from_audio=True` needs `audio` and no `melody`: it transcribes the audio.")
         for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
             if value is None:
                 continue
@@ -267,8 +342,10 @@ class MMGenPipeline(DiffusionPipeline):
             raise ValueError(f"`guidance_scale` must be >= 0 (0 disables guidance), got {guidance_scale}.")
         if melody_guidance_scale is not None and not self.uses_melody:
             raise ValueError("`melody_guidance_scale` needs a melody-conditioned model; this one is text-only.")
-        if (melody is not None or melody_embeds is not None) and not self.uses_melody:
+        if has_melody and not self.uses_melody:
             raise ValueError("This pipeline's condition projector is text-only (`use_melody=False`): no melody input.")
+        if prompt is None and audio is None and prompt_embeds is None and not self.uses_melody:
+            raise ValueError("A text-only model needs `prompt`, `audio` or `prompt_embeds`.")
         counts = (("num_waveforms_per_prompt", num_waveforms_per_prompt), ("num_candidates", num_candidates))
         for name, value in counts:
             if not isinstance(value, int) or value < 1:
@@ -277,18 +354,59 @@ class MMGenPipeline(DiffusionPipeline):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
         cfg = self.condition_projector.config
         for name, embeds, dim in (("prompt_embeds", prompt_embeds, cfg.query_dim),
+                                  ("negative_prompt_embeds", negative_prompt_embeds, cfg.query_dim),
                                   ("melody_embeds", melody_embeds, cfg.melody_dim)):  # fmt: skip
             if embeds is not None and (embeds.ndim != 2 or embeds.shape[-1] != dim):
                 raise ValueError(
                     f"`{name}` must have shape (batch_size, {dim}) to match the condition projector, "
                     f"got {tuple(embeds.shape)}."
                 )
+        self._check_batch_sizes(prompt, audio, melody, prompt_embeds, melody_embeds, negative_prompt,
+                                negative_prompt_embeds)  # fmt: skip
+        negative = guidance_scale > 0 and (negative_prompt is not None or negative_prompt_embeds is not None)
+        needs_retrieval = self.uses_melody and (not has_melody or negative)
+        if needs_retrieval and self.retriever is None and not cfg.melody_dropout > 0:
+            raise ValueError(
+                "This pipeline has no `retriever`, and its model was trained without melody-only dropout "
+                "(`condition_projector.config.melody_dropout == 0`), so it never learned to generate without a "
+                "melody: pass `melody` (or `melody_embeds`), no negative prompt, or load the pipeline with its "
+                "retriever."
+            )
         if callback_on_step_end_tensor_inputs is not None and not all(
             k in self._callback_tensor_inputs for k in callback_on_step_end_tensor_inputs
         ):
             raise ValueError(
                 f"`callback_on_step_end_tensor_inputs` has to be in {self._callback_tensor_inputs}, "
                 f"got {callback_on_step_end_tensor_inputs}."
+            )
+
+    def _check_batch_sizes(self, prompt, audio, melody, prompt_embeds, melody_embeds, negative_prompt,
+                           negative_prompt_embeds) -> None:  # fmt: skip
+        """One melody per prompt (or one for all), one negative prompt per prompt (or one for all)."""
+        if isinstance(melody, (list, tuple)) and not melody:
+            raise MelodyError("`melody` is empty: the melody has no notes.")
+        num_prompts = None
+        if prompt is not None:
+            num_prompts = 1 if isinstance(prompt, str) else len(prompt)
+        elif prompt_embeds is not None:
+            num_prompts = prompt_embeds.shape[0]
+        elif audio is not None:
+            num_prompts = len(self._audio_items(audio))
+        num_melodies = None
+        if melody is not None:
+            num_melodies = len(self._melody_items(melody))
+        elif melody_embeds is not None:
+            num_melodies = melody_embeds.shape[0]
+        if num_prompts is not None and num_melodies is not None and num_melodies not in (1, num_prompts):
+            raise ValueError(
+                f"Got {num_melodies} melodies for {num_prompts} prompts; pass one melody per prompt (or one for all)."
+            )
+        batch_size = num_prompts or num_melodies
+        if isinstance(negative_prompt, list) and len(negative_prompt) != batch_size:
+            raise ValueError(f"Got {len(negative_prompt)} negative prompts for {batch_size} prompts.")
+        if negative_prompt_embeds is not None and negative_prompt_embeds.shape[0] not in (1, batch_size):
+            raise ValueError(
+                f"Got `negative_prompt_embeds` for {negative_prompt_embeds.shape[0]} prompts, not 1 or {batch_size}."
             )
 
     @staticmethod
@@ -298,7 +416,10 @@ class MMGenPipeline(DiffusionPipeline):
             return None
         return [value] if is_item(value) else list(value)
 
-    def _load_waveforms(self, audio) -> list[np.ndarray]:
+    @classmethod
+    def _audio_items(cls, audio) -> list | None:
+        """`audio` as a list of per-prompt references (a path or a 1-D waveform each; a 2-D array is a batch)."""
+
         def is_item(a):
             return isinstance(a, (str, os.PathLike, bytes)) or (
                 isinstance(a, (np.ndarray, torch.Tensor)) and a.ndim == 1
@@ -306,8 +427,24 @@ class MMGenPipeline(DiffusionPipeline):
 
         if isinstance(audio, (np.ndarray, torch.Tensor)) and audio.ndim == 2:
             audio = list(audio)
+        return cls._as_batch(audio, is_item)
+
+    @classmethod
+    def _melody_items(cls, melody) -> list | None:
+        """`melody` as a list of per-prompt melodies (a path, a waveform, a `list[Note]` or a token string each)."""
+
+        def is_item(m):
+            return (
+                isinstance(m, (str, os.PathLike))
+                or (isinstance(m, (np.ndarray, torch.Tensor)) and m.ndim == 1)
+                or (isinstance(m, (list, tuple)) and len(m) > 0 and isinstance(m[0], Note))
+            )
+
+        return cls._as_batch(melody, is_item)
+
+    def _load_waveforms(self, audio) -> list[np.ndarray]:
         waveforms = []
-        for i, item in enumerate(self._as_batch(audio, is_item)):
+        for i, item in enumerate(self._audio_items(audio)):
             if isinstance(item, (str, os.PathLike, bytes)):
                 waveforms.append(load_audio(item, SAMPLE_RATE, allow_silent=False))
             elif isinstance(item, (np.ndarray, torch.Tensor)):
@@ -316,6 +453,98 @@ class MMGenPipeline(DiffusionPipeline):
             else:
                 raise AudioError(f"audio[{i}]: expected a path or a mono waveform array, got {type(item).__name__}.")
         return waveforms
+
+    # ---------------------------------------------------------------------------------------------- encoding
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None = None,
+        audio: Any = None,
+        melody: Any = None,
+        device: torch.device | None = None,
+        num_waveforms_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True,
+        negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        melody_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        separate_melody_guidance: bool = False,
+        audio_length_in_s: float | None = None,
+    ) -> tuple[torch.Tensor, list[dict | None], torch.Tensor]:
+        r"""
+        Everything the denoising loop needs from the inputs: the condition `c = MLP([q, r])`, stacked for guidance,
+        and the melody that guides each output.
+
+        Args:
+            prompt, audio, melody, negative_prompt, prompt_embeds, melody_embeds: as in `__call__` (the query `q` is
+                `prompt_embeds`, else the aligner's embedding of `prompt` or `audio`, else of the melody alone; the
+                melody `r` is `melody_embeds`, else the user melody's embedding, else the retriever's best match for
+                `q`, else, with no retriever, the null melody).
+            device (`torch.device`, *optional*): defaults to the pipeline's execution device.
+            num_waveforms_per_prompt (`int`): outputs per prompt (`__call__` passes `num_waveforms_per_prompt *
+                num_candidates`); every returned row is repeated this many times, consecutively.
+            do_classifier_free_guidance (`bool`): stack the unconditional condition first (see `encode_condition`).
+            negative_prompt_embeds (`torch.Tensor` of shape `(batch_size or 1, query_dim)`, *optional*): a
+                precomputed negative query (the aligner's embedding of `negative_prompt`); its melody is retrieved
+                as `negative_prompt`'s is.
+            separate_melody_guidance (`bool`): also stack the query-only condition `[q, r_null]` (for
+                `melody_guidance_scale`).
+            audio_length_in_s (`float`, *optional*): with the frame-aligned melody input, the output length: each
+                melody is then fitted to it (`fit_melodies`), so that the returned notes are the ones the sketch
+                renders.
+
+        Returns:
+            `(condition_embeds, melodies, query_embeds)`: `condition_embeds` of shape `(k * batch_size * n,
+            condition_dim)` in the UNet's dtype, `k` blocks of `batch_size * n` rows as `encode_condition` stacks
+            them (`n = num_waveforms_per_prompt`); `melodies`, one dict (or `None` for a text-only model) per output
+            row (`id`, `caption`, `source`, `tokens`, `notes`, `score`; see `MMGenPipelineOutput.melodies`);
+            `query_embeds` `(batch_size * n, query_dim)`, float32, for the candidates' aligner score.
+        """
+        device = device or self._execution_device
+        query = self.encode_query(prompt, audio, device, prompt_embeds)
+        r, melodies = self.encode_melody(melody, query, device, melody_embeds)
+        if query is None:  # a melody alone: its own joint-space embedding is the query
+            query = r
+        if query is None:
+            raise ValueError("Nothing to encode: pass `prompt`, `audio`, `prompt_embeds` or a melody.")
+        batch_size = query.shape[0]
+        if r is not None and r.shape[0] == 1 and batch_size > 1:  # one melody for every prompt
+            r, melodies = r.expand(batch_size, -1), melodies * batch_size
+        if r is not None and r.shape[-1] != self.condition_projector.config.melody_dim:
+            raise ValueError(
+                f"The melody embeddings have dimension {r.shape[-1]}, the condition projector expects "
+                f"{self.condition_projector.config.melody_dim}."
+            )
+        if audio_length_in_s is not None and self.uses_melody_sketch:
+            melodies = self.fit_melodies(melodies, audio_length_in_s)
+
+        negative_condition = negative_melody = None
+        if do_classifier_free_guidance and (negative_prompt is not None or negative_prompt_embeds is not None):
+            negative_condition, negative_melody = self._encode_negative(
+                negative_prompt, negative_prompt_embeds, batch_size, device
+            )
+        if any(info is not None and info["source"] == "null" for info in [*melodies, negative_melody]):
+            logger.warning(
+                "No `retriever` in this pipeline: where no `melody` is given (for the prompt, or for the negative "
+                "prompt), the null melody is used (the input of the melody-dropped training examples), so that "
+                "condition follows its query only; such outputs have `melodies[i]['source'] == 'null'`."
+            )
+        condition = self.encode_condition(
+            query, r, do_classifier_free_guidance, separate_melody_guidance, negative_condition
+        )
+        n = num_waveforms_per_prompt
+        condition_embeds = condition.repeat_interleave(n, dim=0).to(self.unet.dtype)
+        melodies = [info for info in melodies for _ in range(n)]
+        return condition_embeds, melodies, query.repeat_interleave(n, dim=0)
+
+    def _encode_negative(
+        self, negative_prompt, negative_prompt_embeds, batch_size: int, device: torch.device
+    ) -> tuple[torch.Tensor, dict | None]:
+        """The negative condition (the guidance's unconditional input): the negative query with its retrieved melody;
+        returns it and that melody's info."""
+        negatives = [negative_prompt] * batch_size if isinstance(negative_prompt, str) else negative_prompt
+        negative_query = self.encode_query(negatives, None, device, negative_prompt_embeds).expand(batch_size, -1)
+        negative_melody, info = self.encode_melody(None, negative_query, device)
+        return self._project(negative_query, negative_melody), info[0]
 
     def encode_query(
         self,
@@ -349,36 +578,31 @@ class MMGenPipeline(DiffusionPipeline):
         melody_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, list[dict | None]]:
         r"""
-        The melody embedding `r` and what it is: a user melody (no retrieval) or the best match of `query` in the
-        retriever's database.
+        The melody embedding `r` and what it is: `melody_embeds`, a user melody (no retrieval), the best match of
+        `query` in the retriever's database, or, with no retriever, the null melody.
 
         Returns:
-            `(r, info)`: `r` of shape `(batch_size, melody_dim)` or `None` for a text-only model, and one dict per
-            prompt (`id`, `caption`, `source`, `tokens`, `notes`, `score`).
+            `(r, info)`: `r` of shape `(batch_size, melody_dim)`, or `None` for a text-only model and for the null
+            melody (`ConditionProjector` then uses its learned `null_melody`); and one dict per prompt (`id`,
+            `caption`, `source`, `tokens`, `notes`, `score`), `source` being `"user"`, `"melody_embeds"`, `"null"`
+            or the retrieved entry's.
         """
         if not self.uses_melody:
             return None, [None] * (0 if query is None else query.shape[0])
         if melody_embeds is not None:
-            info = [{"id": None, "caption": None, "source": "melody_embeds", "tokens": None, "notes": None,
-                     "score": None} for _ in range(melody_embeds.shape[0])]  # fmt: skip
-            return melody_embeds.to(device=device, dtype=torch.float32), info
+            return melody_embeds.to(device=device, dtype=torch.float32), [
+                _melody_info("melody_embeds") for _ in range(melody_embeds.shape[0])
+            ]
         if melody is not None:
-            is_item = lambda m: (  # noqa: E731
-                isinstance(m, (str, os.PathLike))
-                or (isinstance(m, (np.ndarray, torch.Tensor)) and m.ndim == 1)
-                or (isinstance(m, (list, tuple)) and len(m) > 0 and isinstance(m[0], Note))
-            )
-            melodies = self._as_batch(melody, is_item)
+            melodies = self._melody_items(melody)
             if not melodies:
                 raise MelodyError("`melody` is empty: the melody has no notes.")
             parsed = [melody_to_tokens(m, name=f"melody[{i}]") for i, m in enumerate(melodies)]
-            tokens = [t for t, _ in parsed]
-            info = [{"id": None, "caption": None, "source": "user", "tokens": t, "notes": n, "score": None}
-                    for t, n in parsed]  # fmt: skip
-            r = self.aligner.embed_melody(tokens)
+            info = [_melody_info("user", tokens=tokens, notes=notes) for tokens, notes in parsed]
+            r = self.aligner.embed_melody([tokens for tokens, _ in parsed])
             return r.to(device=device, dtype=torch.float32), info
         if self.retriever is None:
-            raise ValueError("No `retriever` in this pipeline: pass `melody` or `melody_embeds`, or load a retriever.")
+            return None, [_melody_info("null") for _ in range(query.shape[0])]
         result = self.retriever.search(query.detach().float().cpu(), k=1)
         r = torch.as_tensor(result.embeddings)[:, 0].to(device=device, dtype=torch.float32)
         info = []
@@ -392,6 +616,14 @@ class MMGenPipeline(DiffusionPipeline):
             info.append({"id": meta.get("id"), "caption": meta.get("caption"), "source": meta.get("source"),
                          "tokens": tokens, "notes": notes, "score": float(result.scores[i][0])})  # fmt: skip
         return r, info
+
+    def _project(self, query: torch.Tensor, melody: torch.Tensor | None, drop_melody: bool = False) -> torch.Tensor:
+        """`c = MLP([q, r])`; `melody=None` on a melody model is the null melody `[q, r_null]`."""
+        projector = self.condition_projector
+        dtype = projector.null_query.dtype
+        melody = melody.to(dtype) if melody is not None else None
+        drop_melody = drop_melody or (melody is None and self.uses_melody)
+        return projector(query.to(dtype), melody, drop_melody=drop_melody)
 
     def encode_condition(
         self,
@@ -407,20 +639,18 @@ class MMGenPipeline(DiffusionPipeline):
         Returns:
             `torch.Tensor` of shape `(k * batch_size, condition_dim)`: `k = 1` without guidance, `[uncond, c]`
             (`k = 2`), or `[uncond, c_query_only, c]` (`k = 3`) with `separate_melody_guidance`. `uncond` is the
-            null condition (the same input as the dropped training examples) or `negative_condition`.
+            null condition (the same input as the dropped training examples) or `negative_condition`. The
+            conditional block is always last.
         """
-        projector = self.condition_projector
-        dtype = projector.null_query.dtype
-        query = query.to(dtype)
-        melody = melody.to(dtype) if melody is not None else None
-        cond = projector(query, melody)
+        cond = self._project(query, melody)
         if not do_classifier_free_guidance:
             return cond
-        batch = query.shape[0]
-        uncond = negative_condition if negative_condition is not None else projector.null_condition(batch)
+        uncond = negative_condition
+        if uncond is None:
+            uncond = self.condition_projector.null_condition(query.shape[0])
         parts = [uncond]
         if separate_melody_guidance:
-            parts.append(projector(query, melody, drop_melody=True))
+            parts.append(self._project(query, melody, drop_melody=True))
         parts.append(cond)
         return torch.cat(parts)
 
@@ -448,7 +678,7 @@ class MMGenPipeline(DiffusionPipeline):
             raise ValueError(
                 f"The latent frequency axis ({width}) is not a multiple of the UNet's down-sampling factor ({factor})."
             )
-        shape = (batch_size, self.unet.config.in_channels, height, width)
+        shape = (batch_size, self.unet.config.out_channels, height, width)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(f"Got {len(generator)} generators for a batch of {batch_size} waveforms.")
         if latents is None:
@@ -459,6 +689,58 @@ class MMGenPipeline(DiffusionPipeline):
             latents = latents.to(device=device, dtype=dtype)
         return latents * self.scheduler.init_noise_sigma, num_frames
 
+    def fit_melodies(self, melody_info: list[dict | None], audio_length_in_s: float) -> list[dict | None]:
+        r"""
+        Each guiding melody placed from t = 0 and cut or repeated to the requested length: `notes` and `tokens` of the
+        returned dicts are exactly the notes the melody sketch renders (the original ones stay under
+        `source_tokens`).
+
+        Raises:
+            `MelodyError` for a user melody with no note inside `audio_length_in_s` or a pitch the sketch cannot
+            render.
+        """
+        fitted = []
+        for i, info in enumerate(melody_info):
+            if info is None or not info.get("notes"):
+                fitted.append(info)
+                continue
+            name = f"melody[{i}]" if info["source"] == "user" else f"retrieved melody {info['id']!r}"
+            notes = info["notes"]
+            if info["source"] == "user":
+                check_sketch_pitches(notes, name=name)
+            try:
+                notes = fit_to_length(notes, audio_length_in_s)
+            except MelodyError as error:
+                raise MelodyError(f"{name}: {error}") from None
+            fitted.append({**info, "source_tokens": info["tokens"], "tokens": notes_to_string(notes), "notes": notes})
+        return fitted
+
+    def prepare_melody_latents(
+        self, melody_info: list[dict | None], height: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
+        r"""
+        The frame-aligned melody condition: each melody's sketch (`mmgen.melody.sketch`) encoded by the pipeline's VAE.
+
+        Args:
+            melody_info: one dict per generated waveform with the `notes` to render (see `fit_melodies`); an entry
+                without notes gets the null sketch (zeros, the input of training examples whose melody was dropped).
+            height (`int`): latent frames; the sketch covers `height * vae_scale_factor` log-mel frames.
+        Returns:
+            `torch.Tensor` of shape `(len(melody_info), latent_channels, height, 80 / vae_scale_factor)`.
+        """
+        num_frames = height * self.vae_scale_factor
+        mels, rows = [], []
+        for i, info in enumerate(melody_info):
+            if info is not None and info.get("notes"):
+                mels.append(torch.from_numpy(sketch_log_mel(info["notes"], num_frames)))
+                rows.append(i)
+        width = N_MELS // self.vae_scale_factor
+        shape = (len(melody_info), self.unet.config.out_channels, height, width)
+        sketch = torch.zeros(shape, device=device, dtype=dtype)
+        if mels:
+            sketch[rows] = encode_mels(self.vae, torch.stack(mels)).to(device=device, dtype=dtype)
+        return sketch
+
     def prepare_extra_step_kwargs(self, generator, eta: float = 0.0) -> dict:
         params = set(inspect.signature(self.scheduler.step).parameters)
         kwargs = {}
@@ -468,6 +750,61 @@ class MMGenPipeline(DiffusionPipeline):
             kwargs["generator"] = generator
         return kwargs
 
+    # -------------------------------------------------------------------------------------------- denoising
+    def predict_noise(
+        self,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        condition_embeds: torch.Tensor,
+        melody_latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        r"""
+        One guided noise prediction: the UNet on every guidance branch of `condition_embeds` (as `encode_prompt`
+        stacks them, the conditional block last), combined with the current `guidance_scale` and
+        `melody_guidance_scale`.
+
+        The branch count is read from `condition_embeds` at each step, so a `callback_on_step_end` can change the
+        guidance mid-run: a new `pipe._guidance_scale` applies from the next step (0 keeps the passes but uses the
+        conditional prediction alone, as a run without guidance does), and returning `condition_embeds.chunk(2)[-1]`
+        as `condition_embeds` drops the unconditional pass. Guidance cannot be turned on in a run that started
+        without it (there is no unconditional input to guide with).
+
+        Args:
+            melody_latents (`torch.Tensor`, *optional*): the melody sketch of each output (`prepare_melody_latents`);
+                the unconditional branches get the null sketch (zeros).
+        """
+        num_branches, rest = divmod(condition_embeds.shape[0], latents.shape[0])
+        if rest or num_branches not in (1, 2, 3):
+            raise ValueError(
+                f"`condition_embeds` has {condition_embeds.shape[0]} rows for {latents.shape[0]} latents: expected "
+                "1, 2 or 3 guidance branches."
+            )
+        if num_branches == 1 and self.do_classifier_free_guidance:
+            raise ValueError(
+                "`guidance_scale` > 0 but `condition_embeds` has no unconditional branch: guidance cannot be turned "
+                "on in a run that started without it."
+            )
+        latent_model_input = torch.cat([latents] * num_branches) if num_branches > 1 else latents
+        latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
+        if melody_latents is not None:
+            sketch = torch.cat([torch.zeros_like(melody_latents)] * (num_branches - 1) + [melody_latents])
+            latent_model_input = torch.cat([latent_model_input, sketch], dim=1)
+        noise_pred = self.unet(
+            latent_model_input,
+            t,
+            encoder_hidden_states=None,
+            class_labels=condition_embeds,
+            cross_attention_kwargs=self.attention_kwargs,
+            return_dict=False,
+        )[0]
+        if num_branches == 1 or not self.do_classifier_free_guidance:  # w = 0: the conditional prediction alone
+            return noise_pred.chunk(num_branches)[-1]
+        beta = None
+        if num_branches == 3:  # [uncond, query only, cond]; beta = 1 is the plain formula
+            beta = 1.0 if self.melody_guidance_scale is None else self.melody_guidance_scale
+        return classifier_free_guidance(noise_pred, self.guidance_scale, beta)
+
+    # ------------------------------------------------------------------------------------------------ output
     def decode_latents(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Latents -> natural-log mels of shape `(batch, 80, num_frames)`."""
         return decode_latents(self.vae, latents, num_frames=num_frames)
@@ -484,8 +821,27 @@ class MMGenPipeline(DiffusionPipeline):
         query = torch.nn.functional.normalize(query.float().cpu(), dim=-1)
         return (torch.nn.functional.normalize(embeds, dim=-1) * query).sum(-1)
 
+    def select_best_candidates(
+        self, waveforms: torch.Tensor, query_embeds: torch.Tensor, num_candidates: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        The `num_candidates` re-ranking: in each group of `num_candidates` consecutive waveforms (the candidates of
+        one output), the one with the best aligner score (`score_audio` against its query).
+
+        Args:
+            waveforms (`torch.Tensor` of shape `(num_outputs * num_candidates, samples)`).
+            query_embeds (`torch.Tensor` of shape `(num_outputs * num_candidates, query_dim)`): each row's query.
+        Returns:
+            `(keep, scores)`: the rows to keep `(num_outputs,)` and their scores `(num_outputs,)`.
+        """
+        scores = self.score_audio(waveforms, query_embeds)
+        best = scores.view(-1, num_candidates).argmax(dim=1)
+        keep = torch.arange(best.shape[0]) * num_candidates + best
+        return keep, scores[keep]
+
     # ------------------------------------------------------------------------------------------------ call
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -502,9 +858,12 @@ class MMGenPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         prompt_embeds: torch.Tensor | None = None,
         melody_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        melody_from_audio: bool = False,
         output_type: str = "np",
         return_dict: bool = True,
-        callback_on_step_end: Callable | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+        callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> MMGenPipelineOutput | tuple:
         r"""
@@ -519,7 +878,9 @@ class MMGenPipeline(DiffusionPipeline):
             melody (*optional*):
                 A melody to follow instead of a retrieved one: a MIDI path, a `list[Note]`, an official token string,
                 or audio (path or waveform) transcribed with Basic Pitch; or a list of these, one per prompt. Without
-                `prompt` or `audio`, the melody's own embedding is also the query.
+                `prompt` or `audio`, the melody's own embedding is also the query. Needed when the pipeline has no
+                `retriever` and its model was trained without melody-only dropout; with melody-only dropout, no
+                retriever and no melody mean the null melody (see the class docstring).
             negative_prompt (`str` or `list[str]`, *optional*):
                 Replaces the null condition of the guidance's unconditional branch by this text's condition
                 (with its retrieved melody).
@@ -528,7 +889,10 @@ class MMGenPipeline(DiffusionPipeline):
             num_inference_steps (`int`, *optional*, defaults to 100):
                 Denoising steps (the paper uses DDIM with 100-200; DPM-Solver++ needs about 20-25).
             guidance_scale (`float`, *optional*, defaults to 3.0):
-                The paper's `w`: `eps = (w + 1) * eps(x, t, c) - w * eps(x, t, null)`; 0 disables guidance.
+                The paper's `w`, **not** diffusers' guidance scale: `eps = (w + 1) * eps(x, t, c) - w * eps(x, t,
+                null)`. 0 disables guidance (one UNet pass; `do_classifier_free_guidance` is `guidance_scale > 0`);
+                diffusers' scale `s` (`eps_null + s * (eps_c - eps_null)`, guidance above 1) is `w = s - 1`. The
+                paper's convention is kept because the trained models' settings and the paper's results are in `w`.
             melody_guidance_scale (`float`, *optional*):
                 Weighs the melody against the query (audiocraft's `cfg_coef_beta`, one more UNet pass per step):
                 `eps = eps_null + (w + 1) * (eps_q + beta * (eps_qr - eps_q) - eps_null)`; 1 equals the default.
@@ -537,144 +901,109 @@ class MMGenPipeline(DiffusionPipeline):
                 Waveforms returned per prompt.
             num_candidates (`int`, *optional*, defaults to 1):
                 Candidates generated per returned waveform; the ones with the best aligner score (cosine of their
-                audio embedding and the query) are kept. The official setting is 3.
+                audio embedding and the query) are kept (`select_best_candidates`). The official setting is 3.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
                 Makes generation deterministic (a list: one per generated candidate).
             latents (`torch.Tensor`, *optional*):
                 Initial noise of shape `(batch * num_waveforms_per_prompt * num_candidates, C, T, F)`.
             prompt_embeds (`torch.Tensor` of shape `(batch_size, query_dim)`, *optional*):
-                A precomputed query `q` (instead of `prompt`/`audio`).
+                A precomputed query `q` (instead of `prompt`/`audio`): `pipe.aligner.embed_text(prompts)`.
             melody_embeds (`torch.Tensor` of shape `(batch_size, melody_dim)`, *optional*):
-                A precomputed melody embedding `r` (skips retrieval).
+                A precomputed melody embedding `r` (skips retrieval). It has no notes, so a model with the
+                frame-aligned melody input gets the null sketch and follows only the global vector.
+            negative_prompt_embeds (`torch.Tensor` of shape `(batch_size or 1, query_dim)`, *optional*):
+                A precomputed negative query (instead of `negative_prompt`): `pipe.aligner.embed_text([negative])`.
+            melody_from_audio (`bool`, *optional*, defaults to `False`):
+                Music-to-music: follow the reference's own melody (transcribed with Basic Pitch) instead of the one
+                its embedding retrieves (the paper's behaviour).
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` or `"pt"` waveforms, `"mel"` log-mels, or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
-                Return an [`MMGenPipelineOutput`] instead of a tuple `(audios, melodies)`.
-            callback_on_step_end (`Callable`, *optional*):
+                Return an [`MMGenPipelineOutput`] instead of a tuple `(audios, melodies, scores)`.
+            attention_kwargs (`dict`, *optional*):
+                Passed to the UNet as `cross_attention_kwargs` (e.g. `{"scale": 0.5}` for a LoRA's scale). diffusers'
+                blocks without cross-attention, which this UNet has, give them to no attention processor.
+            callback_on_step_end (`Callable`, `PipelineCallback` or `MultiPipelineCallbacks`, *optional*):
                 Called after each step as `callback_on_step_end(self, i, t, callback_kwargs)` with the tensors named
-                in `callback_on_step_end_tensor_inputs`; may return a dict replacing them.
+                in `callback_on_step_end_tensor_inputs`; may return a dict replacing them. It can read
+                `guidance_scale`, `do_classifier_free_guidance`, `num_timesteps`, set `pipe._guidance_scale` (see
+                `predict_noise`) or stop the run with `pipe._interrupt = True`.
             callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to `["latents"]`):
-                Tensors passed to the callback, from `_callback_tensor_inputs`.
+                Tensors passed to the callback, from `_callback_tensor_inputs` (`"latents"`, `"condition_embeds"`).
 
         Examples:
 
         Returns:
-            [`MMGenPipelineOutput`] or `tuple`: the audio and, for each output, the melody that guided it.
+            [`MMGenPipelineOutput`] or `tuple` `(audios, melodies, scores)`: the audio and, for each output, the melody
+            that guided it and (with `num_candidates > 1`) its aligner score.
         """
+        if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
-        # 1. Check inputs
+
+        # 1. Check inputs; per-call state for callbacks
         self.check_inputs(
-            prompt,
-            audio,
-            melody,
-            negative_prompt,
-            audio_length_in_s,
-            num_inference_steps,
-            guidance_scale,
-            melody_guidance_scale,
-            num_waveforms_per_prompt,
-            num_candidates,
-            prompt_embeds,
-            melody_embeds,
-            output_type,
-            callback_on_step_end_tensor_inputs,
-        )
+            prompt, audio, melody, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
+            melody_guidance_scale, num_waveforms_per_prompt, num_candidates, prompt_embeds, melody_embeds,
+            output_type, callback_on_step_end_tensor_inputs, negative_prompt_embeds=negative_prompt_embeds,
+            melody_from_audio=melody_from_audio,
+        )  # fmt: skip
+        self._guidance_scale, self._attention_kwargs, self._interrupt = guidance_scale, attention_kwargs, False
+        self._melody_guidance_scale = melody_guidance_scale if self.do_classifier_free_guidance else None
         device = self._execution_device
-        do_cfg = guidance_scale > 0
-        separate_melody_guidance = do_cfg and melody_guidance_scale is not None
 
-        # 2. Encode the query q and the melody r (user melody, or retrieval with q)
-        query = self.encode_query(prompt, audio, device, prompt_embeds)
-        if query is None and self.uses_melody:
-            r, melody_info = self.encode_melody(melody, None, device, melody_embeds)
-            query = r  # a melody alone: its own joint-space embedding is the query
-        elif query is None:
-            raise ValueError("A text-only model needs `prompt`, `audio` or `prompt_embeds`.")
-        else:
-            r, melody_info = self.encode_melody(melody, query, device, melody_embeds)
-        batch_size = query.shape[0]
-        if r is not None and r.shape[0] == 1 and batch_size > 1:  # one melody for every prompt
-            r, melody_info = r.expand(batch_size, -1), melody_info * batch_size
-        if r is not None and r.shape[0] != batch_size:
-            raise ValueError(f"Got {r.shape[0]} melodies for {batch_size} prompts; pass one melody per prompt.")
-        if self.uses_melody and r.shape[-1] != self.condition_projector.config.melody_dim:
-            raise ValueError(
-                f"The melody embeddings have dimension {r.shape[-1]}, the condition projector expects "
-                f"{self.condition_projector.config.melody_dim}."
-            )
+        # 2. Encode: the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
+        if melody_from_audio:  # the reference is the query and, transcribed, the melody
+            audio = melody = self._load_waveforms(audio)
+        condition_embeds, melodies, query_embeds = self.encode_prompt(
+            prompt, audio, melody, device, num_waveforms_per_prompt * num_candidates, self.do_classifier_free_guidance,
+            negative_prompt, prompt_embeds, melody_embeds, negative_prompt_embeds,
+            separate_melody_guidance=self.melody_guidance_scale is not None, audio_length_in_s=audio_length_in_s,
+        )  # fmt: skip
 
-        # 3. Condition c = MLP([q, r]) and the guidance's unconditional input
-        negative_condition = None
-        if do_cfg and negative_prompt is not None:
-            negatives = [negative_prompt] * batch_size if isinstance(negative_prompt, str) else negative_prompt
-            if len(negatives) != batch_size:
-                raise ValueError(f"Got {len(negatives)} negative prompts for {batch_size} prompts.")
-            neg_q = self.encode_query(negatives, None, device)
-            neg_r, _ = self.encode_melody(None, neg_q, device)
-            negative_condition = self.condition_projector(neg_q, neg_r)
-        condition = self.encode_condition(query, r, do_cfg, separate_melody_guidance, negative_condition)
-        repeats = num_waveforms_per_prompt * num_candidates
-        num_branches = condition.shape[0] // batch_size
-        condition = condition.repeat_interleave(repeats, dim=0)
-        total = batch_size * repeats
-        condition_embeds = condition.to(self.unet.dtype)
-
-        # 4. Timesteps
+        # 3. Timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
 
-        # 5. Initial latents
+        # 4. Initial latents and the frame-aligned melody (sketch) of each output
         latents, num_frames = self.prepare_latents(
-            total, audio_length_in_s, self.unet.dtype, device, generator, latents
+            query_embeds.shape[0], audio_length_in_s, self.unet.dtype, device, generator, latents
         )
+        melody_latents = None
+        if self.uses_melody_sketch:
+            melody_latents = self.prepare_melody_latents(melodies, latents.shape[2], device, latents.dtype)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator)
 
-        # 6. Denoising loop
+        # 5. Denoising loop
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
-                latent_model_input = torch.cat([latents] * num_branches) if num_branches > 1 else latents
-                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
-                noise_pred = self.unet(
-                    latent_model_input,
-                    t,
-                    encoder_hidden_states=None,
-                    class_labels=condition_embeds,
-                    return_dict=False,
-                )[0]
-                if do_cfg:
-                    noise_pred = classifier_free_guidance(
-                        noise_pred, guidance_scale, melody_guidance_scale if separate_melody_guidance else None
-                    )
+                if self.interrupt:
+                    continue
+                noise_pred = self.predict_noise(latents, t, condition_embeds, melody_latents)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
-
                 if callback_on_step_end is not None:
-                    callback_kwargs = {}
-                    for k in callback_on_step_end_tensor_inputs:
-                        callback_kwargs[k] = locals()[k]
+                    tensors = {"latents": latents, "condition_embeds": condition_embeds}
+                    callback_kwargs = {k: tensors[k] for k in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
                     latents = callback_outputs.pop("latents", latents)
                     condition_embeds = callback_outputs.pop("condition_embeds", condition_embeds)
-
                 if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
                     progress_bar.update()
 
-        # 7. Decode: latents -> log-mel -> waveform; keep the best candidates by aligner score
-        num_samples = int(round(audio_length_in_s * SAMPLE_RATE))
+        # 6. Decode (latents -> log-mel -> waveform) and keep the best of each output's candidates
         mels = waveforms = scores = None
         if output_type != "latent" or num_candidates > 1:
             mels = self.decode_latents(latents, num_frames)
         if output_type in ("np", "pt") or num_candidates > 1:
-            waveforms = self.mel_to_waveform(mels, num_samples)
+            waveforms = limit_peak(self.mel_to_waveform(mels, int(round(audio_length_in_s * SAMPLE_RATE))))
         if num_candidates > 1:
-            scores = self.score_audio(waveforms, query.repeat_interleave(repeats, dim=0))
-            best = scores.view(batch_size * num_waveforms_per_prompt, num_candidates).argmax(dim=1)
-            keep = torch.arange(batch_size * num_waveforms_per_prompt) * num_candidates + best
+            keep, scores = self.select_best_candidates(waveforms, query_embeds, num_candidates)
             latents, mels, waveforms = latents[keep.to(latents.device)], mels[keep.to(mels.device)], waveforms[keep]
-            scores = scores[keep].numpy()
-        melodies = [melody_info[i] for i in range(batch_size) for _ in range(num_waveforms_per_prompt)]
+            melodies, scores = [melodies[k] for k in keep.tolist()], scores.numpy()
 
-        # 8. Post-processing
+        # 7. Post-processing
         if output_type == "latent":
             audios = latents
         elif output_type == "mel":
@@ -683,8 +1012,15 @@ class MMGenPipeline(DiffusionPipeline):
             audios = waveforms.numpy() if output_type == "np" else waveforms
         self.maybe_free_model_hooks()
         if not return_dict:
-            return (audios, melodies)
+            return (audios, melodies, scores)
         return MMGenPipelineOutput(audios=audios, melodies=melodies, scores=scores)
+
+
+def limit_peak(waveforms: torch.Tensor, peak: float = OUTPUT_PEAK) -> torch.Tensor:
+    """Scale each waveform `(batch, samples)` whose absolute peak exceeds `peak` down to it (one gain per clip, so
+    nothing is clipped and the dynamics stay); quieter clips are returned unchanged."""
+    top = waveforms.abs().amax(dim=-1, keepdim=True)
+    return waveforms * torch.where(top > peak, peak / top.clamp_min(1e-12), torch.ones_like(top))
 
 
 def default_scheduler(beta_schedule: str = "scaled_linear") -> DDIMScheduler:

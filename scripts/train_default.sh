@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Train the shipped default model, stage by stage, on the synthetic MusicSet; every stage resumes.
 #
-#   bash scripts/train_default.sh [STAGE ...]      # stages: data aligner baseline retriever vae diffusion ablation ship eval
+#   bash scripts/train_default.sh [STAGE ...]
+#   stages: data aligner baseline retriever vae diffusion ablation melody melody-ablations ship eval
+#   (`diffusion` trains the v1 UNet, the paper's global-vector design; `melody` warm-starts the v2 default from it
+#   with the frame-aligned melody sketch; `melody-ablations` trains the global-vector-only and text-only ablations
+#   from the same start, on the same crops and budget)
 #
 # Environment knobs (defaults sized for the 2-core CPU; raise them on a GPU machine):
 #   DATA=data/musicset-full PRESET=full RUNS=runs OUT=checkpoints/mmgen-default THREADS=1
@@ -31,11 +35,21 @@ VAE_DISC_START=${VAE_DISC_START:-1000000}
 # The VAE posteriors are the bulk of it and are kept apart from the aligner's embeddings: a new aligner recomputes only
 # q and the own-melody embeddings (4 min on one core, measured with runs-v2/aligner-keygroups).
 DIFF_STEPS=${DIFF_STEPS:-1200}
+# v2 (frame-aligned melody sketch): MELODY_STEPS x 16 cached 5 s crops in fp32 (this CPU has no AVX-512: bf16 autocast
+# ran several times slower here; add --mixed_precision bf16 on GPUs), warm-started from INIT_FROM (the
+# v1 pipeline: its UNet gains 8 zero-initialised conv_in input channels for the sketch latent). The ablations get the
+# same start, crops and steps. ALIGNER / VAE / RETRIEVER: the frozen parts (default: this recipe's own runs).
+# Each step trains on a random TRAIN_CROP_S window of the cached 5 s crops (half the compute of a whole crop).
+MELODY_STEPS=${MELODY_STEPS:-1200} TRAIN_CROP_S=${TRAIN_CROP_S:-2.8}
+INIT_FROM=${INIT_FROM:-$RUNS/mmgen}
+ALIGNER=${ALIGNER:-$RUNS/aligner} VAE=${VAE:-$RUNS/vae} RETRIEVER=${RETRIEVER:-$RUNS/retriever}
+SHIP_FROM=${SHIP_FROM:-$RUNS/mmgen-v2}
+EVAL_CLIPS=${EVAL_CLIPS:-32}
 ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROPS:-2}
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
-((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation ship eval)
+((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation melody melody-ablations ship eval)
 mkdir -p "$RUNS" "$RESULTS"
 
 for stage in "${stages[@]}"; do
@@ -76,16 +90,35 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
         --output_dir "$RUNS/mmgen-text-only" --cache_dir "$RUNS/diffusion-cache" --condition text_only --max_train_steps "$DIFF_STEPS" \
         --train_batch_size "$DIFF_BS" --clip_seconds 5 --learning_rate 3e-4 --lr_warmup_steps 100 \
         --crops_per_clip "$CROPS" --checkpointing_steps 200 --validation_steps 100000 "${COMMON[@]}" ;;
-    eval)  # measures the shipped folder (float16-stored weights), as benchmarks/results/generation.json did
-      $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-text-only" --threads "$THREADS" \
-        --dataset "$DATA" --num_clips 16 --steps 50 --latency_steps 50 100 --latency_repeats 1 \
+    melody)  # the v2 default: frame-aligned melody sketch + the global c = MLP([q, r]) of the clip's own melody
+      $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
+        --output_dir "$RUNS/mmgen-v2" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
+        --melody_input sketch --sketch_notes mixed --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" \
+        --train_batch_size "$DIFF_BS" --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 \
+        --lr_warmup_steps 50 --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" ;;
+    melody-ablations)  # same start, crops, steps: melody only as the global vector (retrieved r), and text only
+      $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
+        --output_dir "$RUNS/mmgen-v2-global" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
+        --melody_input none --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
+        --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
+        --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" &
+      $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
+        --output_dir "$RUNS/mmgen-v2-text-only" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
+        --condition text_only --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
+        --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
+        --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}"
+      wait ;;
+    eval)  # measures the shipped folder (float16-stored weights) against the v2 ablations
+      $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-v2-text-only" \
+        --global_only_pipeline "$RUNS/mmgen-v2-global" --threads "$THREADS" --dataset "$DATA" \
+        --num_clips "$EVAL_CLIPS" --steps 50 --latency_steps 50 100 --latency_repeats 1 \
         --output "$RESULTS/generation.json" ;;
     ship)  # the final pipeline, weights only, UNet/VAE/projector in float16 (they load as float32)
       rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")"
       $PY -c "
 import torch
 from pipelines import MMGenPipeline
-pipe = MMGenPipeline.from_pretrained('$RUNS/mmgen')
+pipe = MMGenPipeline.from_pretrained('$SHIP_FROM')
 for name in ('unet', 'vae', 'condition_projector'):
     getattr(pipe, name).to(torch.float16)
 pipe.save_pretrained('$OUT')"

@@ -61,15 +61,18 @@ def tiny_vocoder() -> SpeechT5HifiGan:
     return SpeechT5HifiGan(config).eval()
 
 
-def get_dummy_components(use_melody: bool = True, melody_dropout: float = 0.1) -> dict:
-    """Seeded tiny components of an `MMGenPipeline` (keyword arguments of its constructor)."""
+def get_dummy_components(use_melody: bool = True, melody_dropout: float = 0.1, melody_sketch: bool = False) -> dict:
+    """Seeded tiny components of an `MMGenPipeline` (keyword arguments of its constructor); `melody_sketch`: the
+    UNet takes the frame-aligned melody sketch beside the noisy latent (the v2 design)."""
     from pipelines.pipeline_mmgen import default_scheduler
 
     aligner = tiny_aligner()
     torch.manual_seed(0)
     vae = build_vae("tiny").eval()
     torch.manual_seed(0)
-    unet = make_unet("cpu", condition_dim=EMBED_DIM, block_out_channels=(8, 16), attention_head_dim=4).eval()
+    sketch_channels = vae.config.latent_channels if melody_sketch else 0
+    unet = make_unet("cpu", condition_dim=EMBED_DIM, block_out_channels=(8, 16), attention_head_dim=4,
+                     sketch_channels=sketch_channels).eval()  # fmt: skip
     torch.manual_seed(0)
     projector = ConditionProjector(
         query_dim=EMBED_DIM,

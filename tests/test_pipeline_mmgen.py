@@ -292,3 +292,73 @@ def test_unet_presets_take_the_20_wide_latent():
     assert set(UNET_PRESETS) >= {"cpu", "gpu-base"}
     with pytest.raises(ValueError, match="Unknown UNet preset"):
         make_unet("huge")
+
+
+# --- frame-aligned melody (the melody sketch beside the noisy latent) ----------------------------------------------
+@pytest.fixture(scope="module")
+def sketch_pipe():
+    pipeline = MMGenPipeline(**get_dummy_components(melody_sketch=True))
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def test_sketch_pipeline_follows_the_notes_it_reports(sketch_pipe):
+    assert sketch_pipe.uses_melody_sketch and sketch_pipe.unet.config.in_channels == 16
+    out = run(sketch_pipe, prompt="a tune", melody=MELODY, audio_length_in_s=2.0)
+    assert out.audios.shape == (1, 2 * SAMPLE_RATE)
+    info = out.melodies[0]
+    # the melody moved to t = 0 and repeated over the 2 s: exactly the notes the sketch rendered
+    assert info["notes"][0].onset == 0.0 and [n.pitch for n in info["notes"][:5]] == [60, 64, 67, 72, 60]
+    assert max(n.offset for n in info["notes"]) <= 2.0 and info["source_tokens"] == notes_to_string(MELODY)
+    retrieved = run(sketch_pipe, prompt="a tune").melodies[0]
+    assert retrieved["source"] == "dummy" and retrieved["notes"][0].onset == 0.0
+
+
+def test_sketch_changes_the_output_and_the_unconditional_branch_gets_the_null_sketch(sketch_pipe):
+    seen = []
+    original = sketch_pipe.unet.forward
+
+    def spy(sample, *args, **kwargs):
+        seen.append(sample[:, 8:].clone())
+        return original(sample, *args, **kwargs)
+
+    sketch_pipe.unet.forward = spy
+    try:
+        a = run(sketch_pipe, prompt="a tune", melody=MELODY)
+        low = [Note(n.onset, n.offset, n.pitch - 24) for n in MELODY]
+        b = run(sketch_pipe, prompt="a tune", melody=low)
+    finally:
+        del sketch_pipe.unet.forward
+    assert not np.allclose(a.audios, b.audios)  # same seed and prompt, another melody: other music
+    uncond, cond = seen[0].chunk(2)
+    assert torch.count_nonzero(uncond) == 0 and torch.count_nonzero(cond) > 0
+
+
+def test_sketch_same_seed_same_audio_and_output_peak_limited(sketch_pipe):
+    a = run(sketch_pipe, prompt="a tune", melody=MELODY, seed=3)
+    b = run(sketch_pipe, prompt="a tune", melody=MELODY, seed=3)
+    np.testing.assert_array_equal(a.audios, b.audios)
+    assert np.abs(a.audios).max() <= 0.9 + 1e-6
+
+
+def test_sketch_melody_errors_are_clear(sketch_pipe):
+    with pytest.raises(MelodyError, match=r"melody\[0\]: note 120 .* outside the range"):
+        run(sketch_pipe, prompt="a tune", melody=[Note(0.0, 0.5, 120)])
+    with pytest.raises(MelodyError, match=r"melody\[0\]: the melody has no note inside the requested 1.00 s"):
+        run(sketch_pipe, prompt="a tune", melody=[Note(0.0, 0.02, 60)])
+    with pytest.raises(ValueError, match="melody_from_audio"):
+        run(sketch_pipe, prompt="a tune", melody_from_audio=True)
+
+
+def test_music_to_music_can_keep_the_references_own_melody(sketch_pipe, scale_wav):
+    out = run(sketch_pipe, audio=str(scale_wav), melody_from_audio=True)
+    assert out.melodies[0]["source"] == "user" and out.melodies[0]["notes"]
+
+
+def test_limit_peak_scales_loud_clips_only():
+    from pipelines.pipeline_mmgen import limit_peak
+
+    loud = torch.tensor([[0.0, 3.0, -1.5], [0.1, -0.2, 0.3]])
+    out = limit_peak(loud)
+    torch.testing.assert_close(out[0], loud[0] * 0.3)  # one gain for the clip: shape kept, peak 0.9
+    torch.testing.assert_close(out[1], loud[1])

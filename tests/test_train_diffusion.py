@@ -87,7 +87,7 @@ def test_resume_and_text_only_ablation_sharing_the_cache(frozen_parts, tmp_path)
                   "--validation_steps", "100", "--cache_dir", str(cache))  # fmt: skip
     assert "building the frozen-feature cache" in first.stderr
     files = sorted(p.name.split("-")[0] + p.suffix for p in cache.iterdir())
-    assert files == ["conditions.safetensors", "latents.json", "latents.safetensors"]  # no temporary file left
+    assert files == ["conditions.safetensors", "latents.json", "latents.safetensors", "sketches.safetensors"]
     resumed = train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100", "--validation_steps",
                     "100", "--resume_from_checkpoint", "latest", "--cache_dir", str(cache))  # fmt: skip
     assert "resumed from" in resumed.stderr and "checkpoint-1" in resumed.stderr
@@ -145,3 +145,45 @@ def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(froz
     again = diffusion.load_or_build_cache(args, accelerator, split, aligner, vae)
     assert len(embedded) == 2 and torch.equal(again["mean"], cache["mean"])
     assert len(list((tmp_path / "cache").glob("conditions-*.safetensors"))) == 2
+
+
+def test_warm_start_grows_conv_in_with_zeros_so_the_trained_unet_is_unchanged(monkeypatch, tmp_path):
+    """InstructPix2Pix-style warm start: the sketch channels start at zero, the v1 UNet's output is kept exactly."""
+    from pipeline_dummies import get_dummy_components
+
+    from mmgen.models.condition import ConditionProjector
+    from mmgen.models.unet import make_unet
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "train"))
+    import diffusion
+
+    v1 = MMGenPipeline(**get_dummy_components())
+    v1.save_pretrained(tmp_path / "v1")
+    unet = make_unet("cpu", condition_dim=16, block_out_channels=(8, 16), attention_head_dim=4, sketch_channels=8)
+    projector = ConditionProjector(query_dim=16, melody_dim=16, hidden_dim=32, condition_dim=16)
+    diffusion.warm_start(str(tmp_path / "v1"), unet, projector)
+
+    torch.manual_seed(0)
+    x, sketch, c = torch.randn(2, 8, 8, 20), torch.randn(2, 8, 8, 20), torch.randn(2, 16)
+    with torch.no_grad():
+        expected = v1.unet(x, 10, encoder_hidden_states=None, class_labels=c).sample
+        got = unet.eval()(torch.cat([x, sketch], 1), 10, encoder_hidden_states=None, class_labels=c).sample
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(projector.null_query, v1.condition_projector.null_query)
+    assert unet.conv_in.weight[:, 8:].abs().sum() == 0
+
+
+def test_sketch_training_step_feeds_the_sketch_and_drops_it_with_the_melody(frozen_parts, tmp_path):
+    out = tmp_path / "run"
+    train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100", "--validation_steps", "100",
+          "--sketch_notes", "mixed", "--melody_dropout", "0.1")  # fmt: skip
+    pipe = MMGenPipeline.from_pretrained(out)
+    assert pipe.uses_melody_sketch and pipe.unet.config.in_channels == 2 * pipe.unet.config.out_channels
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["melody_source"] == "own" and args["melody_input"] == "sketch"
+    ablation = tmp_path / "global"
+    train(frozen_parts, ablation, "--max_train_steps", "1", "--checkpointing_steps", "100", "--validation_steps",
+          "100", "--melody_input", "none")  # fmt: skip
+    pipe = MMGenPipeline.from_pretrained(ablation)
+    assert not pipe.uses_melody_sketch
+    assert json.loads((ablation / "training_args.json").read_text())["melody_source"] == "retrieved"

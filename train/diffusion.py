@@ -46,7 +46,7 @@ from training_utils import (
     write_json,
 )
 
-from mmgen.audio import SAMPLE_RATE, save_audio
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
 
 logger = get_logger(__name__)
 
@@ -62,8 +62,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="MelodyRetriever folder; default: built from the train split with the aligner.")
     parser.add_argument("--condition", choices=["melody", "text_only"], default="melody",
                         help="'melody': c = MLP([q, r]) (MMGen); 'text_only': c = MLP(q) (the ablation).")
-    parser.add_argument("--melody_source", choices=["retrieved", "own"], default="retrieved",
-                        help="r from retrieval with the clip's query (as at inference) or the clip's own melody.")
+    parser.add_argument("--melody_source", choices=["retrieved", "own"], default=None,
+                        help="r from retrieval with the clip's query or the clip's own melody (default: own with the "
+                             "sketch, whose notes are the clip's own; retrieved without it, the paper's design).")
+    parser.add_argument("--melody_input", choices=["sketch", "none"], default="sketch",
+                        help="'sketch': the frame-aligned melody sketch latent joins the noisy latent on the channel "
+                             "axis (v2); 'none': the melody reaches the UNet only through c (the paper's design).")
+    parser.add_argument("--sketch_notes", choices=["transcribed", "score", "mixed"], default="mixed",
+                        help="Notes the training sketch is drawn from: the Basic Pitch transcription (`melody`), the "
+                             "score's lead line (`melody_gt`, synthetic sets), or a per-example coin flip.")
+    parser.add_argument("--score_notes_prob", type=float, default=0.5,
+                        help="With --sketch_notes mixed: probability of the score's notes.")
+    parser.add_argument("--init_from", type=str, default=None,
+                        help="Warm start from an MMGenPipeline folder: its UNet (new sketch input channels of "
+                             "conv_in start at zero) and, when its configuration matches, its condition projector.")
     parser.add_argument("--unet_preset", type=str, default="cpu", help="mmgen.models.unet preset.")
     parser.add_argument("--unet_block_out_channels", type=str, default=None,
                         help="Override the preset's channels, e.g. '8,16' (tests).")
@@ -76,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Folder of the frozen-feature cache (default <output_dir>/cache); share it between runs.")
     parser.add_argument("--clip_seconds", type=float, default=5.0, help="Training crop length in seconds.")
     parser.add_argument("--crops_per_clip", type=int, default=4, help="Fixed crops per clip in the latent cache.")
+    parser.add_argument("--train_crop_seconds", type=float, default=None,
+                        help="Train on a random window of this length of each cached crop (one offset per batch, "
+                             "a multiple of the UNet's 4 latent frames): less compute per step; default: the whole "
+                             "crop. The UNet is convolutional in time, so it still generates any length.")
     parser.add_argument("--num_train_timesteps", type=int, default=1000, help="DDPM steps.")
     parser.add_argument("--beta_start", type=float, default=0.0015, help="First beta.")
     parser.add_argument("--beta_end", type=float, default=0.0195, help="Last beta.")
@@ -94,6 +110,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.condition == "text_only" and args.melody_dropout:
         parser.error("--melody_dropout needs --condition melody")
+    if args.condition == "text_only":
+        args.melody_input = "none"
+    if args.melody_source is None:
+        args.melody_source = "own" if args.melody_input == "sketch" else "retrieved"
+    if not 0.0 <= args.score_notes_prob <= 1.0:
+        parser.error("--score_notes_prob must be in [0, 1]")
     return args
 
 
@@ -117,40 +139,73 @@ def _key(fields) -> str:
     return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
 
 
-def cache_paths(args) -> tuple[str, str]:
-    """The two cache files: VAE posteriors of the crops (which do not depend on the aligner, so a new aligner reuses
-    them) and the aligner's embeddings of those crops' captions and melodies."""
+def cache_paths(args) -> tuple[str, str, str]:
+    """The cache files: VAE posteriors of the crops (which do not depend on the aligner, so a new aligner reuses
+    them), the aligner's embeddings of those crops' captions and melodies, and the crops' melody sketch latents
+    (which depend on the VAE and the crops only)."""
     cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
     latents = _key([args.dataset, args.vae, args.clip_seconds, args.crops_per_clip, args.seed])
     conditions = _key([latents, args.aligner])
     return (
         os.path.join(cache_dir, f"latents-{latents}.safetensors"),
         os.path.join(cache_dir, f"conditions-{conditions}.safetensors"),
+        os.path.join(cache_dir, f"sketches-{latents}.safetensors"),
     )
 
 
 @torch.no_grad()
 def build_latent_cache(args, split, vae) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """VAE posteriors of `crops_per_clip` fixed crops of every clip of `split`, and each crop's caption and melody.
+    """VAE posteriors of `crops_per_clip` fixed crops of every clip of `split`, and each crop's caption and melodies.
 
     Returns:
-        (`{"mean", "std"}` `(N, 8, T/4, 20)` float16, `{"captions", "melodies"}` N strings each), N = clips x crops.
+        (`{"mean", "std"}` `(N, 8, T/4, 20)` float16, `{"captions", "melodies", "score_melodies"}` N strings each),
+        N = clips x crops. `melodies` are the crop's Basic Pitch notes, `score_melodies` the score's lead line
+        (`melody_gt`) where the set has one, else the transcription again.
     """
     from mmgen.data import MusicSetTorchDataset
+    from mmgen.melody.windows import crop_melody
     from mmgen.models.vae import mel_range, mel_to_vae_input
 
     dataset = MusicSetTorchDataset(split, clip_seconds=args.clip_seconds, random_crop=True, seed=args.seed)
-    means, stds, captions, melodies = [], [], [], []
+    scores = split["melody_gt"] if "melody_gt" in split.column_names else None
+    crop_s = dataset.num_samples / SAMPLE_RATE
+    means, stds, captions, melodies, score_melodies = [], [], [], [], []
     for _ in range(args.crops_per_clip):
         for start in range(0, len(dataset), args.train_batch_size):
-            items = [dataset[i] for i in range(start, min(start + args.train_batch_size, len(dataset)))]
+            indices = range(start, min(start + args.train_batch_size, len(dataset)))
+            items = [dataset[i] for i in indices]
             mel = torch.stack([item["mel"] for item in items]).to(vae.device)
             posterior = vae.encode(mel_to_vae_input(mel, *mel_range(vae)).to(vae.dtype)).latent_dist
             means.append(posterior.mean.half().cpu())
             stds.append(posterior.std.half().cpu())
             captions += [item["caption"] for item in items]
             melodies += [item["melody"] for item in items]
-    return {"mean": torch.cat(means), "std": torch.cat(stds)}, {"captions": captions, "melodies": melodies}
+            score_melodies += [crop_melody(scores[i], item["start_s"], crop_s) if scores else item["melody"]
+                               for i, item in zip(indices, items)]  # fmt: skip
+    texts = {"captions": captions, "melodies": melodies, "score_melodies": score_melodies}
+    return {"mean": torch.cat(means), "std": torch.cat(stds)}, texts
+
+
+@torch.no_grad()
+def build_sketch_cache(vae, texts: dict[str, list[str]], num_frames: int, batch_size: int) -> dict[str, torch.Tensor]:
+    """The melody sketch latents of every cached crop, from its transcribed and its score notes.
+
+    Returns:
+        `{"sketch_transcribed", "sketch_score"}`, each `(N, 8, T/4, 20)` float16, scaled as the UNet sees them.
+    """
+    from mmgen.melody.sketch import sketch_log_mel
+    from mmgen.melody.tokenizer import string_to_notes
+    from mmgen.models.vae import encode_mels
+
+    out = {}
+    for key, column in (("sketch_transcribed", "melodies"), ("sketch_score", "score_melodies")):
+        latents = []
+        for start in range(0, len(texts[column]), batch_size):
+            mels = [sketch_log_mel(string_to_notes(tokens) if tokens else [], num_frames)
+                    for tokens in texts[column][start : start + batch_size]]  # fmt: skip
+            latents.append(encode_mels(vae, torch.from_numpy(np.stack(mels))).half().cpu())
+        out[key] = torch.cat(latents)
+    return out
 
 
 @torch.no_grad()
@@ -183,20 +238,30 @@ def _save_atomic(path: str, tensors: dict[str, torch.Tensor], texts: dict | None
 
 
 def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, torch.Tensor]:
-    """`mean`, `std`, `query`, `own_melody` of every cached crop, built where missing (main process only)."""
+    """`mean`, `std`, `query`, `own_melody` (and the sketch latents with `--melody_input sketch`) of every cached crop,
+    built where missing (main process only)."""
     from safetensors.torch import load_file
 
-    latents_path, conditions_path = cache_paths(args)
+    latents_path, conditions_path, sketches_path = cache_paths(args)
+    paths = [latents_path, conditions_path] + ([sketches_path] if args.melody_input == "sketch" else [])
     if accelerator.is_main_process:
         if not os.path.isfile(latents_path):
             logger.info(f"building the frozen-feature cache {latents_path} (VAE posteriors)")
             _save_atomic(latents_path, *build_latent_cache(args, split, vae))
+        with open(_texts_path(latents_path), encoding="utf-8") as f:
+            texts = json.load(f)
         if not os.path.isfile(conditions_path):
             logger.info(f"building the frozen-feature cache {conditions_path} (aligner embeddings)")
-            with open(_texts_path(latents_path), encoding="utf-8") as f:
-                _save_atomic(conditions_path, build_condition_cache(aligner, json.load(f)))
+            _save_atomic(conditions_path, build_condition_cache(aligner, texts))
+        if sketches_path in paths and not os.path.isfile(sketches_path):
+            logger.info(f"building the frozen-feature cache {sketches_path} (melody sketch latents)")
+            num_frames = int(args.clip_seconds * SAMPLE_RATE) // HOP_LENGTH
+            _save_atomic(sketches_path, build_sketch_cache(vae, texts, num_frames, args.train_batch_size))
     accelerator.wait_for_everyone()
-    return {**load_file(latents_path), **load_file(conditions_path)}
+    cache = {}
+    for path in paths:
+        cache.update(load_file(path))
+    return cache
 
 
 def melody_condition(args, cache, retriever) -> torch.Tensor | None:
@@ -207,6 +272,56 @@ def melody_condition(args, cache, retriever) -> torch.Tensor | None:
         return cache["own_melody"]
     # One batched search with each clip's query, exactly as the pipeline retrieves at inference.
     return retriever.search(cache["query"], k=1).embeddings[:, 0].float().cpu()
+
+
+def time_window(args, frames: int) -> slice:
+    """The latent frames trained on this step: all of them, or a random `--train_crop_seconds` window whose length is
+    a multiple of 4 (the UNet's down-sampling factor)."""
+    if not args.train_crop_seconds:
+        return slice(None)
+    length = int(args.train_crop_seconds * SAMPLE_RATE / HOP_LENGTH / 4) // 4 * 4
+    length = max(4, min(length, frames // 4 * 4))
+    start = int(torch.randint(0, frames - length + 1, ()).item())
+    return slice(start, start + length)
+
+
+def pick_sketch_notes(args, transcribed: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Per example, the sketch of the transcribed or of the score's notes (`--sketch_notes`): mixing both makes the
+    model robust to transcription errors while the score's notes teach it clean pitch."""
+    if args.sketch_notes == "transcribed":
+        return transcribed
+    if args.sketch_notes == "score":
+        return score
+    use_score = torch.rand(transcribed.shape[0], device=transcribed.device) < args.score_notes_prob
+    return torch.where(use_score[:, None, None, None], score, transcribed)
+
+
+def warm_start(folder: str, unet, projector) -> None:
+    """Load a trained pipeline's UNet (and projector, when its configuration matches) into the new models.
+
+    The UNet may gain input channels (the melody sketch): as in diffusers' InstructPix2Pix training, the new
+    `conv_in` input channels start at zero, so the warm-started UNet computes exactly what the trained one did.
+    """
+    from diffusers import UNet2DConditionModel
+
+    from mmgen.models.condition import ConditionProjector
+
+    trained = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    state = trained.state_dict()
+    weight = state["conv_in.weight"]
+    if weight.shape[1] < unet.config.in_channels:
+        grown = torch.zeros(weight.shape[0], unet.config.in_channels, *weight.shape[2:], dtype=weight.dtype)
+        grown[:, : weight.shape[1]] = weight
+        state["conv_in.weight"] = grown
+    unet.load_state_dict(state)
+    logger.info(f"UNet warm-started from {folder} (conv_in {weight.shape[1]} -> {unet.config.in_channels} inputs)")
+    old = ConditionProjector.from_pretrained(folder, subfolder="condition_projector", torch_dtype=torch.float32)
+    shapes = {k: v.shape for k, v in old.state_dict().items()}
+    if shapes == {k: v.shape for k, v in projector.state_dict().items()}:
+        projector.load_state_dict(old.state_dict())
+        logger.info(f"condition projector warm-started from {folder}")
+    else:
+        logger.info(f"condition projector of {folder} has another shape: trained from scratch")
 
 
 # ------------------------------------------------------------------------------------------------------- validation
@@ -273,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae)
     melody = melody_condition(args, cache, retriever)
     tensors = [cache["mean"], cache["std"], cache["query"]] + ([melody] if melody is not None else [])
+    if args.melody_input == "sketch":
+        tensors += [cache["sketch_transcribed"], cache["sketch_score"]]
     train_data = torch.utils.data.TensorDataset(*tensors)
     loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
                                          num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip
@@ -292,7 +409,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.unet_block_out_channels:
         overrides["block_out_channels"] = tuple(int(c) for c in args.unet_block_out_channels.split(","))
         overrides["attention_head_dim"] = min(overrides["block_out_channels"])
-    unet = make_unet(args.unet_preset, args.condition_dim, vae.config.latent_channels, **overrides)
+    latent_channels = vae.config.latent_channels
+    sketch_channels = latent_channels if args.melody_input == "sketch" else 0
+    unet = make_unet(args.unet_preset, args.condition_dim, latent_channels, sketch_channels=sketch_channels,
+                     **overrides)  # fmt: skip
+    if args.init_from:
+        warm_start(args.init_from, unet, projector)
     noise_scheduler = DDPMScheduler(
         num_train_timesteps=args.num_train_timesteps,
         beta_start=args.beta_start,
@@ -357,7 +479,9 @@ def main(argv: list[str] | None = None) -> None:
     while not finished:  # a resumed run starts a fresh pass over the (reshuffled) data
         for batch in loader:
             mean, std, query = batch[0].float(), batch[1].float(), batch[2].float()
-            melody = batch[3].float() if len(batch) > 3 else None
+            melody = batch[3].float() if args.condition == "melody" else None
+            window = time_window(args, mean.shape[2])
+            mean, std = mean[:, :, window], std[:, :, window]
             with accelerator.accumulate(unet, projector):
                 latents = (mean + std * torch.randn_like(std)) * scaling_factor
                 noise = torch.randn_like(latents)
@@ -367,6 +491,12 @@ def main(argv: list[str] | None = None) -> None:
                 drop_condition, drop_melody = accelerator.unwrap_model(projector).sample_drop_masks(
                     latents.shape[0], device=latents.device
                 )
+                if args.melody_input == "sketch":
+                    # The sketch is dropped with the melody (null = zeros), so that eps(x, t) and eps(x, t, q) of
+                    # guidance see the same inputs as the dropped training examples.
+                    sketch = pick_sketch_notes(args, batch[4][:, :, window].float(), batch[5][:, :, window].float())
+                    keep = ~(drop_condition | drop_melody)
+                    noisy = torch.cat([noisy, sketch * keep[:, None, None, None].to(sketch.dtype)], dim=1)
                 with accelerator.autocast():
                     condition = projector(query, melody, drop_condition=drop_condition, drop_melody=drop_melody)
                     pred = unet(noisy, timesteps, encoder_hidden_states=None, class_labels=condition).sample

@@ -4,6 +4,10 @@ The condition `c` (from [`~mmgen.models.condition.ConditionProjector`]) is proje
 timestep embedding (`class_embed_type="simple_projection"`, `class_embeddings_concat=True`); there is no
 cross-attention (`DownBlock2D`/`UpBlock2D`, with self-attention only at the lowest resolution where it is cheap).
 
+With a frame-aligned melody (`sketch_channels`), the melody sketch latent (`mmgen.melody.sketch`, encoded by the
+same VAE) is concatenated to the noisy latent on the channel axis, as diffusers' inpainting and InstructPix2Pix
+UNets take their extra image: `in_channels = 2 * 8`, `out_channels = 8`.
+
 Latent layout: `(batch, 8, frames / 4, 20)` — the VAE's latents of `(batch, 1, frames, 80)` log-mels, time on the
 height axis and mel frequency on the width axis. Every preset has three resolution levels (two down-samplings), so
 the frequency axis goes 20 -> 10 -> 5 without padding; the time axis must be a multiple of
@@ -37,6 +41,7 @@ def unet_config(
     condition_dim: int = 512,
     latent_channels: int = 8,
     attention: bool = True,
+    sketch_channels: int = 0,
     **overrides,
 ) -> dict:
     r"""
@@ -49,6 +54,9 @@ def unet_config(
             Dimension of the condition `c` (the projector's `condition_dim`).
         latent_channels (`int`, defaults to 8):
             Channels of the VAE latent.
+        sketch_channels (`int`, defaults to 0):
+            Channels of the frame-aligned melody condition concatenated to the noisy latent (the melody sketch
+            latent: `latent_channels`); 0 for the paper's design, where the melody reaches the UNet only through `c`.
         attention (`bool`, defaults to `True`):
             Self-attention at the lowest resolution (down, mid and up blocks); `False` makes it purely convolutional.
         **overrides:
@@ -68,7 +76,7 @@ def unet_config(
         down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
     config.update(
         sample_size=None,
-        in_channels=latent_channels,
+        in_channels=latent_channels + sketch_channels,
         out_channels=latent_channels,
         down_block_types=tuple(down),
         up_block_types=tuple(up),
@@ -84,9 +92,18 @@ def unet_config(
     return config
 
 
-def make_unet(preset: str = "cpu", condition_dim: int = 512, latent_channels: int = 8, **overrides):
+def make_unet(
+    preset: str = "cpu", condition_dim: int = 512, latent_channels: int = 8, sketch_channels: int = 0, **overrides
+):
     """A freshly initialised `UNet2DConditionModel` from [`unet_config`] (same arguments)."""
-    return UNet2DConditionModel(**unet_config(preset, condition_dim, latent_channels, **overrides))
+    return UNet2DConditionModel(
+        **unet_config(preset, condition_dim, latent_channels, sketch_channels=sketch_channels, **overrides)
+    )
+
+
+def unet_sketch_channels(unet) -> int:
+    """Input channels beyond the noisy latent: the melody sketch's (0 for a UNet without the frame-aligned path)."""
+    return unet.config.in_channels - unet.config.out_channels
 
 
 def unet_downsample_factor(unet) -> int:

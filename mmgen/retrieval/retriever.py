@@ -253,6 +253,12 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
         if self._index is not None:
             set_search_params(self._index, self.config.index_type, merged)
 
+    def to(self, *args, **kwargs) -> MelodyRetriever:
+        """`nn.Module.to` for the device only: the embeddings stay float32 whatever dtype is asked, on purpose (they
+        are the FAISS index's vectors and the retrieved `r`), so `pipe.to(dtype=torch.float16)` leaves them float32."""
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        return super().to(device) if device is not None else self
+
     def __len__(self) -> int:
         return len(self.metadata)
 
@@ -319,7 +325,9 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
             push_to_hub (`bool`, defaults to `False`): then upload the folder with [`~MelodyRetriever.push_to_hub`];
                 `repo_id`, `token`, `private` and `commit_message` are taken from `kwargs`.
             kwargs: other arguments diffusers passes to components (`safe_serialization`, `variant`, ...) are ignored:
-                the format is always safetensors + JSON.
+                the format is always safetensors + JSON, and the files never carry a variant name
+                (`pipe.save_pretrained(path, variant="fp16")` writes the retriever's usual files, which
+                `from_pretrained(path, variant="fp16")` reads back): the embeddings are float32 in every variant.
         """
         if os.path.isfile(save_directory):
             raise RetrieverError(f"save_directory {os.fspath(save_directory)!r} is a file, not a folder")
@@ -371,8 +379,8 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
             subfolder (`str`, *optional*): e.g. `"retriever"` inside a pipeline folder.
             rebuild_index (`bool`, defaults to `False`): ignore `index.faiss` and rebuild the index.
             cache_dir, local_files_only, token, revision: Hub download options.
-            kwargs: loading options diffusers passes to every component (`torch_dtype`, `device_map`, ...) are
-                ignored: embeddings stay float32 for FAISS.
+            kwargs: loading options diffusers passes to every component (`torch_dtype`, `variant`, `device_map`,
+                ...) are ignored: embeddings stay float32 for FAISS, and the folder has no variant files.
 
         Raises:
             `RetrieverLoadError`: a file is missing, truncated or corrupt, or disagrees with the config.

@@ -251,27 +251,56 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         model.load_text_encoder_weights()
         return model
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args, state_dict: dict | None = None, **kwargs):
-        """`PreTrainedModel.save_pretrained` without the frozen text-encoder weights, plus a model card (README.md)."""
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        is_main_process: bool = True,
+        state_dict: dict | None = None,
+        push_to_hub: bool = False,
+        max_shard_size: int | str = "50GB",
+        variant: str | None = None,
+        **kwargs,
+    ):
+        """`PreTrainedModel.save_pretrained` without the frozen text-encoder weights, plus a model card (README.md).
+
+        The arguments diffusers looks for in the signature are named (`variant`, `max_shard_size`), so that
+        `pipe.save_pretrained(path, variant="fp16")` writes `aligner/model.fp16.safetensors`.
+        """
         from .model_card import write_model_card
 
         state_dict = self.state_dict() if state_dict is None else state_dict
         keep = self.text_trainable_parameter_names()
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith("text_model.") or k in keep}
-        super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
-        if kwargs.get("is_main_process", True):
+        super().save_pretrained(
+            save_directory,
+            is_main_process=is_main_process,
+            state_dict=state_dict,
+            push_to_hub=push_to_hub,
+            max_shard_size=max_shard_size,
+            variant=variant,
+            **kwargs,
+        )
+        if is_main_process:
             write_model_card(self, save_directory)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, then the frozen text-encoder weights from their source."""
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, variant: str | None = None, **kwargs):
+        """`PreTrainedModel.from_pretrained` (`variant="fp16"` reads `model.fp16.safetensors`), then the frozen
+        text-encoder weights from their source."""
         output_loading_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        if variant is not None:
+            kwargs["variant"] = variant
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+        )
         if model.text_model is not None:
             saved = model.text_trainable_parameter_names()
             not_saved = {f"text_model.{k}" for k, _ in model.text_model.named_parameters()} - saved
             if not_saved:
                 model.load_text_encoder_weights(only=not_saved)
+            # The text tower is built from its own config (float32) and its frozen weights are not in the checkpoint,
+            # so `dtype=...` has not reached it: give it the dtype the saved weights were loaded in.
+            model.text_model.to(model.logit_scale.dtype)
         model._freeze_text_encoder()
         return (model, info) if output_loading_info else model
 
@@ -512,7 +541,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         features = self.feature_extractor(audios, sampling_rate=sampling_rate)
         windows = list(features["input_features"])
         per_window = self._batched(
-            lambda chunk: self.get_audio_features(torch.stack(chunk).to(self.device)), windows, batch_size
+            lambda chunk: self.get_audio_features(torch.stack(chunk).to(self.device, self.dtype)), windows, batch_size
         )
         index = features["clip_index"]
         return self._average_windows(per_window, index, int(index.max()) + 1)
