@@ -55,8 +55,9 @@ CSS = """
 """
 HEADER = f"""# {TITLE}
 Describe music in words, or upload a recording: MMGen finds a melody that fits (retrieval in its melody database) and
-generates audio that follows it with a latent diffusion model. Or bring your own melody: inspect an audio or MIDI file,
-then **generate from this melody**. Everything runs on this machine.
+generates audio that follows it with a latent diffusion model; the result shows the clip's own transcription over that
+melody, with its note-F1 and chroma scores. Or bring your own melody: inspect an audio or MIDI file, then **generate
+from this melody**. Everything runs on this machine.
 """
 
 
@@ -94,6 +95,15 @@ def _melody_outputs(view):
     if view is None:
         return "This model is text-only: no melody guided the generation.", None, "", None, None
     return view.markdown(), view.png_path, view.tokens or "", view.preview_path, view.midi_path
+
+
+def _adherence_outputs(result):
+    """The two adherence components: the generated clip's transcription over its guiding melody, and the scores."""
+    if result.adherence is not None:
+        return result.adherence.png_path, result.adherence.markdown()
+    if result.melody is None:
+        return None, "No melody guided the generation: there is nothing to compare it with."
+    return None, "The guiding melody has no notes: there is nothing to compare the music with."
 
 
 def _generation_controls(prefix: str) -> dict:
@@ -144,11 +154,19 @@ def piano_roll_image(label: str, elem_id: str) -> gr.Image:
 
 
 def _melody_panel(title: str, prefix: str) -> dict:
-    """Display components of one melody: info, piano roll, tokens, preview, MIDI download."""
+    """Display components of one melody: info, piano roll, the generated clip's transcription over it with the
+    adherence scores, tokens, preview, MIDI download."""
     p = {}
     with gr.Column(variant="panel"):
         p["info"] = gr.Markdown(f"**{title}** will appear here.", elem_id=f"{prefix}-info", padding=True)
         p["png"] = piano_roll_image(f"{title}: piano roll", f"{prefix}-pianoroll")
+        p["adherence_png"] = piano_roll_image(
+            "The generated clip's transcription over its guiding melody", f"{prefix}-adherence"
+        )
+        p["adherence_info"] = gr.Markdown(
+            "**Did the music follow its melody?** The scores will appear here.", elem_id=f"{prefix}-adherence-info",
+            padding=True,
+        )  # fmt: skip
         with gr.Row():
             p["preview"] = gr.Audio(label="Melody preview", type="filepath", interactive=False)
             p["midi"] = gr.File(label="MIDI download", interactive=False, height=110)
@@ -181,7 +199,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
             output_dir=logic.new_output_dir(output_root),
         )  # fmt: skip
-        return (result.audio_path, result.summary(), *_melody_outputs(result.melody))
+        return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
 
     @readable_errors
     def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
@@ -194,7 +212,7 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
         )  # fmt: skip
         query = result.query_melody
         return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
-                *_melody_outputs(result.melody))  # fmt: skip
+                *_melody_outputs(result.melody), *_adherence_outputs(result))  # fmt: skip
 
     @readable_errors
     def inspect_melody(path, reduction):
@@ -325,7 +343,10 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
         )
 
         def melody_components(panel):
-            return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"]]
+            """The melody's components, then (last, so that the earlier API outputs keep their places) the
+            adherence overlay and scores."""
+            return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"],
+                    panel["adherence_png"], panel["adherence_info"]]  # fmt: skip
 
         def controls(c):
             return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"],

@@ -8,7 +8,11 @@ those into `gr.Error`s and the CLI prints them.
 generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-to-music; a melody skips retrieval)
 generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
 inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
+melody_adherence_view(waveform, sr, guide_notes, ...)  -> AdherenceView     (did the clip follow its melody?)
 ```
+
+A generation guided by notes also gets an `AdherenceView` (`GenerationResult.adherence`): the generated clip's own
+Basic Pitch transcription drawn over the guiding melody, with its note-F1 and chroma cosine against it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError, load_audio, save_audio
 from .melody.notes import MelodyError, Note
+from .melody.pianoroll import NO_TRANSCRIPTION_MESSAGE, format_scores
 
 DEFAULT_MODEL = "checkpoints/mmgen-default"
 DEFAULT_SECONDS = 10.0
@@ -38,6 +43,7 @@ MAX_CANDIDATES = 4
 MAX_INPUT_SECONDS = 60.0  # longest upload (music-to-music reference, melody inspection)
 MAX_UPLOAD_MB = 20
 MAX_SEED = 2**31 - 1
+ADHERENCE_ONSET_TOLERANCE_S = 0.05  # note-F1 of a generated clip: onsets within 50 ms (mir_eval's default)
 # label -> diffusers scheduler class name ("default": the scheduler saved with the pipeline)
 SCHEDULERS = {
     "default": None,
@@ -157,6 +163,64 @@ class MelodyView:
 
 
 @dataclass
+class AdherenceView:
+    """Whether a generated clip followed its guiding melody (`melody_adherence_view`).
+
+    Args:
+        png_path (`str`): the clip's transcription (red outlines) over the guiding notes (blue bars), scores in the
+            title (`plot_melody_overlay`).
+        notes (`list[Note]`): the notes Basic Pitch transcribed from the clip.
+        tokens (`str`): their official token string; "" when none were found.
+        midi_path (`str`, *optional*), tokens_path (`str`, *optional*): the transcription as a MIDI file and as a
+            token text file; None when no notes were transcribed.
+        scores (`dict`): `note_f1`, `note_precision`, `note_recall` (onsets within `onset_tolerance_s`, pitch within
+            50 cents, offsets ignored), `chroma_cosine` (`mmgen.eval.melody.chroma_cosine` of the clip against the
+            guiding notes), `guide_notes` (guiding notes starting inside the clip: the ones compared),
+            `transcribed_notes` and `onset_tolerance_s`. A score is None where it cannot be computed (no guiding
+            note inside the clip); with no transcribed notes the note scores are 0.
+    """
+
+    png_path: str
+    notes: list[Note]
+    tokens: str
+    midi_path: str | None
+    tokens_path: str | None
+    scores: dict
+
+    @property
+    def caption(self) -> str:
+        """The scores in one line, e.g. "note-F1 0.52 · chroma 0.61", led by "no notes transcribed" if so."""
+        text = format_scores({"note-F1": self.scores["note_f1"], "chroma": self.scores["chroma_cosine"]})
+        return text if self.notes else f"{NO_TRANSCRIPTION_MESSAGE} · {text}"
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"Melody adherence: {self.caption} ({len(self.notes)} notes transcribed from the clip, "
+            f"{self.scores['guide_notes']} guiding notes)"
+        )
+
+    def markdown(self) -> str:
+        """The scores and how to read them, for the Space."""
+        tolerance_ms = round(self.scores["onset_tolerance_s"] * 1000)
+        lines = [f"**Did the music follow its melody?** {self.caption}"]
+        if not self.scores["guide_notes"]:
+            lines.append("- No note of the guiding melody starts inside the clip: there is nothing to compare.")
+        elif self.notes:
+            lines.append(
+                f"- Basic Pitch transcribed {len(self.notes)} notes from the generated clip (red outlines), drawn "
+                f"over the {self.scores['guide_notes']} guiding notes (blue)."
+            )
+        else:
+            lines.append(f"- Basic Pitch found no notes in the generated clip ({NO_TRANSCRIPTION_MESSAGE}).")
+        lines.append(
+            f"- note-F1: guiding notes matched by a transcribed note of the same pitch starting within {tolerance_ms} "
+            "ms; chroma: frame by frame, the clip's dominant pitch class against the melody's (1 = every frame)."
+        )
+        return "\n".join(lines)
+
+
+@dataclass
 class GenerationResult:
     """A generated clip and what guided it.
 
@@ -169,6 +233,8 @@ class GenerationResult:
         seed (`int`), score (`float`, *optional*: aligner score when several candidates were ranked),
         timings (`dict`): seconds: `model_load_s` (0 when already loaded), `generate_s`, `postprocess_s`, `total_s`.
         settings (`dict`): the settings used.
+        adherence (`AdherenceView`, *optional*): the clip's transcription against the guiding notes; None when no
+            notes guided it (a text-only model, an empty melody) or when it was not asked for.
     """
 
     audio_path: str
@@ -179,6 +245,7 @@ class GenerationResult:
     score: float | None
     timings: dict
     settings: dict
+    adherence: AdherenceView | None = None
 
     def summary(self) -> str:
         t = self.timings
@@ -279,12 +346,78 @@ def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str,
     return MelodyView(title, tokens, list(notes), png, preview, midi, dict(info or {}))
 
 
+def melody_adherence_view(
+    waveform: np.ndarray,
+    sr: int,
+    guide_notes: list[Note],
+    out_dir: str,
+    stem: str,
+    *,
+    title: str | None = None,
+    onset_tolerance: float = ADHERENCE_ONSET_TOLERANCE_S,
+) -> AdherenceView:
+    """Transcribe a generated clip, score it against the notes that guided it and draw one over the other.
+
+    Args:
+        waveform (`np.ndarray` of shape `(samples,)`): the generated audio at `sr`.
+        guide_notes (`list[Note]`): the notes that guided it (times from the clip's start). Notes starting after
+            the clip ends are left out of the comparison, as `chroma_cosine` leaves out frames past the clip.
+        out_dir, stem: writes `{stem}_adherence.png` and, when Basic Pitch finds notes, `{stem}_transcribed.mid` and
+            `{stem}_transcribed_tokens.txt` there.
+        title (`str`, *optional*): the overlay's title line.
+        onset_tolerance (`float`): note-F1 onset tolerance in seconds.
+    Returns:
+        `AdherenceView`. A clip in which nothing is transcribed gives note scores of 0 (its chroma cosine is still
+        measured on the audio) and an overlay of the guiding notes alone, captioned "no notes transcribed".
+    """
+    from .eval.melody import MelodyMetricError, chroma_cosine, note_f1
+    from .melody.notes import sort_notes, write_midi
+    from .melody.pianoroll import plot_melody_overlay
+    from .melody.tokenizer import notes_to_string
+    from .melody.transcribe import extract_notes
+
+    waveform = np.asarray(waveform, dtype=np.float32)
+    seconds = len(waveform) / sr
+    guide = [n for n in sort_notes(guide_notes) if n.onset < seconds]
+    transcribed = extract_notes(waveform, sr, name=stem)
+    scores = {
+        "note_f1": None, "note_precision": None, "note_recall": None, "chroma_cosine": None,
+        "guide_notes": len(guide), "transcribed_notes": len(transcribed), "onset_tolerance_s": onset_tolerance,
+    }  # fmt: skip
+    if guide:
+        matched = note_f1(guide, transcribed, onset_tolerance=onset_tolerance)
+        scores.update(
+            note_f1=round(matched["f1"], 4),
+            note_precision=round(matched["precision"], 4),
+            note_recall=round(matched["recall"], 4),
+        )
+        try:
+            scores["chroma_cosine"] = round(chroma_cosine(waveform, guide, sr), 4)
+        except MelodyMetricError:  # guiding notes too short to cover a chroma frame: no chroma to compare
+            pass
+    view = AdherenceView(os.path.join(out_dir, f"{stem}_adherence.png"), transcribed, "", None, None, scores)
+    plot_melody_overlay(
+        guide, transcribed, view.png_path, title=title,
+        scores={"note-F1": scores["note_f1"], "chroma": scores["chroma_cosine"]}, seconds=seconds,
+    )  # fmt: skip
+    if transcribed:
+        view.tokens = notes_to_string(transcribed)
+        view.midi_path = os.path.join(out_dir, f"{stem}_transcribed.mid")
+        write_midi(transcribed, view.midi_path)
+        view.tokens_path = os.path.join(out_dir, f"{stem}_transcribed_tokens.txt")
+        with open(view.tokens_path, "w", encoding="utf-8") as f:
+            f.write(view.tokens + "\n")
+    return view
+
+
 def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     if info is None:
         return None
     notes = info.get("notes") or []
     if info.get("source") == "user":
         title = "Your melody (retrieval skipped)"
+    elif info.get("source") == "null":
+        title = "No melody: the model has no retriever, so the null melody guided it"
     else:
         title = f"Retrieved melody: {info.get('caption') or info.get('id') or 'database entry'}"
     shown = {k: info.get(k) for k in ("id", "caption", "source", "score")}
@@ -315,8 +448,10 @@ def _run(
     query_melody: MelodyView | None,
     started: float,
     out: str,
+    adherence: bool = True,
 ) -> GenerationResult:
-    """Run the pipeline with `call_kwargs` and write the audio and the guiding melody's files."""
+    """Run the pipeline with `call_kwargs` and write the audio, the guiding melody's files and, with `adherence`
+    and guiding notes, the clip's transcription over them (`melody_adherence_view`)."""
     import torch
 
     was_loaded = store.loaded
@@ -351,6 +486,9 @@ def _run(
     audio_path = os.path.join(out, "music.wav")
     save_audio(audio_path, waveform, SAMPLE_RATE)
     melody = _guiding_melody_view(output.melodies[0], out)
+    followed = None
+    if adherence and melody is not None and melody.notes:
+        followed = melody_adherence_view(waveform, SAMPLE_RATE, melody.notes, out, "music")
     score = None if output.scores is None else float(output.scores[0])
     timings = {
         "model_load_s": round(load_s, 3),
@@ -358,7 +496,9 @@ def _run(
         "postprocess_s": round(time.perf_counter() - t1, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    return GenerationResult(audio_path, waveform, melody, query_melody, settings["seed"], score, timings, settings)
+    return GenerationResult(
+        audio_path, waveform, melody, query_melody, settings["seed"], score, timings, settings, followed
+    )
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -378,6 +518,7 @@ def generate_from_text(
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
     max_seconds: float = MAX_SECONDS,
+    adherence: bool = True,
 ) -> GenerationResult:
     """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
 
@@ -387,6 +528,8 @@ def generate_from_text(
         seed: None or negative for a random seed (reported in the result).
         progress: called as `progress(fraction, message)` after each denoising step.
         output_dir: folder for the files (default: a fresh folder under the temp folder).
+        adherence: transcribe the generated clip and compare it with the guiding notes (`result.adherence`);
+            False skips that (Basic Pitch takes about a tenth of the clip's length on one CPU core).
     """
     started = time.perf_counter()
     prompt = (prompt or "").strip()
@@ -405,7 +548,7 @@ def generate_from_text(
     out = output_dir or new_output_dir()
     os.makedirs(out, exist_ok=True)
     kwargs = {"prompt": prompt or None, "melody": melody, "negative_prompt": negative_prompt}
-    return _run(store, kwargs, settings, progress, None, started, out)
+    return _run(store, kwargs, settings, progress, None, started, out, adherence)
 
 
 def generate_from_audio(
@@ -428,6 +571,7 @@ def generate_from_audio(
     output_dir: str | None = None,
     max_seconds: float = MAX_SECONDS,
     max_input_seconds: float = MAX_INPUT_SECONDS,
+    adherence: bool = True,
 ) -> GenerationResult:
     """Music-to-music: the uploaded audio's aligner embedding is the query.
 
@@ -436,6 +580,7 @@ def generate_from_audio(
             joint-space embeddings, `w = steer_weight`.
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
         melody: follow this melody instead (a MIDI/audio path, token string or notes); overrides `follow_melody`.
+        adherence: as in `generate_from_text`.
     """
     from .melody.tokenizer import notes_to_string
     from .melody.transcribe import extract_notes
@@ -483,7 +628,7 @@ def generate_from_audio(
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
         "scheduler": scheduler,
     }  # fmt: skip
-    return _run(store, kwargs, settings, progress, query_melody, started, out)
+    return _run(store, kwargs, settings, progress, query_melody, started, out, adherence)
 
 
 def inspect(

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from mmgen import app_logic as logic
 from mmgen.audio import SAMPLE_RATE, save_audio
-from mmgen.melody.notes import read_midi
+from mmgen.melody.notes import Note, read_midi
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
@@ -92,6 +92,12 @@ def assert_png(path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def assert_adherence(png, info):
+    """The Space's adherence outputs: the overlay PNG and its scores."""
+    assert_png(png)
+    assert info.startswith("**Did the music follow its melody?**") and "note-F1" in info and "chroma" in info
+
+
 # ------------------------------------------------------------------------------------------ building the Blocks
 def test_blocks_build_without_launching_and_expose_the_three_apis(model_dir):
     demo = app.build_demo(model_dir)
@@ -103,6 +109,9 @@ def test_blocks_build_without_launching_and_expose_the_three_apis(model_dir):
     assert demo.mmgen_store.available and not demo.mmgen_store.loaded  # loaded lazily, on the first generation
     generate = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value == "Generate music"]
     assert len(generate) == 2 and all(b.interactive for b in generate)
+    ids = {b.elem_id for b in demo.blocks.values()}
+    for tab in ("t2m", "m2m"):  # the adherence overlay and scores sit under the guiding melody's piano roll
+        assert {f"{tab}-melody-view-{part}" for part in ("pianoroll", "adherence", "adherence-info")} <= ids
 
 
 def test_missing_model_shows_a_notice_and_keeps_inspection(tmp_path):
@@ -186,8 +195,66 @@ def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
     assert set(result.timings) == {"model_load_s", "generate_s", "postprocess_s", "total_s"}
     assert result.timings["total_s"] >= result.timings["generate_s"] > 0 and result.timings["model_load_s"] > 0
     assert "Best of 2 candidates" in result.summary()
-    random_seed = logic.generate_from_text(store, "a tune", seconds=SECONDS, steps=1, seed=-1).seed
-    assert 0 <= random_seed <= logic.MAX_SEED
+    # the clip's own transcription against the notes that guided it
+    adherence = result.adherence
+    assert adherence is not None and os.path.dirname(adherence.png_path) == str(tmp_path)
+    assert_png(adherence.png_path)
+    assert adherence.scores["guide_notes"] == sum(n.onset < SECONDS for n in result.melody.notes) > 0
+    assert 0.0 <= adherence.scores["note_f1"] <= 1.0 and 0.0 <= adherence.scores["chroma_cosine"] <= 1.0
+    assert adherence.scores["transcribed_notes"] == len(adherence.notes)
+    random = logic.generate_from_text(store, "a tune", seconds=SECONDS, steps=1, seed=-1, adherence=False)
+    assert 0 <= random.seed <= logic.MAX_SEED and random.adherence is None  # adherence=False skips transcription
+
+
+@pytest.fixture
+def scale_clip(scale_notes):
+    from conftest import sine_notes_waveform
+
+    return sine_notes_waveform(scale_notes)
+
+
+def test_adherence_view_of_a_clip_that_follows_its_melody(scale_notes, scale_clip, tmp_path):
+    late = [Note(12.0, 12.5, 60)]  # starts after the 4.35 s clip: not compared
+    view = logic.melody_adherence_view(scale_clip, SAMPLE_RATE, scale_notes + late, str(tmp_path), "clip")
+    scores = view.scores
+    assert scores["note_f1"] >= 0.9 and scores["chroma_cosine"] >= 0.9
+    assert scores["guide_notes"] == len(scale_notes) and scores["onset_tolerance_s"] == 0.05
+    assert view.png_path == str(tmp_path / "clip_adherence.png")
+    assert_png(view.png_path)
+    assert [n.pitch for n in read_midi(view.midi_path)] == [n.pitch for n in view.notes]
+    assert view.midi_path == str(tmp_path / "clip_transcribed.mid")
+    assert open(view.tokens_path).read().strip() == view.tokens and view.tokens.count("|") == len(view.notes) - 1
+    assert view.caption == f"note-F1 {scores['note_f1']:.2f} · chroma {scores['chroma_cosine']:.2f}"
+    assert "Basic Pitch transcribed" in view.markdown() and view.summary().startswith("Melody adherence: note-F1")
+
+
+def test_adherence_view_of_a_clip_that_does_not_follow(scale_notes, scale_clip, tmp_path):
+    transposed = [Note(n.onset, n.offset, n.pitch + 3) for n in scale_notes]  # the clip is a minor third off
+    view = logic.melody_adherence_view(scale_clip, SAMPLE_RATE, transposed, str(tmp_path), "clip")
+    assert len(view.notes) >= 6  # Basic Pitch hears the notes, but they are not the guiding ones
+    assert view.scores["note_f1"] <= 0.2 and view.scores["chroma_cosine"] <= 0.3
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # Basic Pitch on silence
+def test_adherence_view_of_a_clip_without_notes(scale_notes, tmp_path):
+    silent = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
+    view = logic.melody_adherence_view(silent, SAMPLE_RATE, scale_notes, str(tmp_path), "quiet")
+    assert view.notes == [] and view.tokens == "" and view.midi_path is None and view.tokens_path is None
+    assert view.scores["note_f1"] == view.scores["note_recall"] == view.scores["chroma_cosine"] == 0.0
+    assert view.scores["guide_notes"] == 6  # the scale's notes that start inside the 3 s clip
+    assert_png(view.png_path)
+    assert view.caption.startswith("no notes transcribed · note-F1 0.00")
+    assert "found no notes in the generated clip" in view.markdown()
+    assert sorted(os.listdir(tmp_path)) == ["quiet_adherence.png"]
+
+
+def test_space_adherence_outputs_without_guiding_notes():
+    from types import SimpleNamespace
+
+    png, info = app._adherence_outputs(SimpleNamespace(adherence=None, melody=None))
+    assert png is None and "No melody guided the generation" in info
+    png, info = app._adherence_outputs(SimpleNamespace(adherence=None, melody=object()))
+    assert png is None and "no notes" in info
 
 
 @pytest.mark.parametrize(
@@ -211,8 +278,10 @@ def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
 # -------------------------------------------------------------------------------------- the served app (client)
 def test_text_to_music_via_client(served):
     _, client = served
-    audio, timing, info, png, tokens, preview, midi = client.predict(*t2m_args(), api_name="/text_to_music")
+    outputs = client.predict(*t2m_args(), api_name="/text_to_music")
+    audio, timing, info, png, tokens, preview, midi, adherence_png, adherence_info = outputs
     assert_wav(audio, SECONDS)
+    assert_adherence(adherence_png, adherence_info)
     assert timing.startswith(f"Generated {SECONDS:.1f} s in") and "Seed 0." in timing
     assert "Retrieved melody" in info and "Retrieval score" in info
     assert_png(png)
@@ -230,10 +299,12 @@ def test_user_melody_from_inspection_bypasses_retrieval(served):
     tokens = inspected[3]
     filled = client.predict(tokens, api_name="/use_melody")  # also selects the text-to-music tab (not in the API)
     assert filled == tokens
-    _, _, info, png, used_tokens, _, midi = client.predict(*t2m_args(melody=filled), api_name="/text_to_music")
+    outputs = client.predict(*t2m_args(melody=filled), api_name="/text_to_music")
+    _, _, info, png, used_tokens, _, midi, adherence_png, adherence_info = outputs
     assert "Your melody (retrieval skipped)" in info and used_tokens == tokens
     assert len(read_midi(midi)) == 31
     assert_png(png)
+    assert_adherence(adherence_png, adherence_info)
 
 
 def test_music_to_music_via_client(served):
@@ -246,8 +317,9 @@ def test_music_to_music_via_client(served):
         handle_file(EXAMPLE_AUDIO), "played on a harp", 0.3, False, "", SECONDS, STEPS, 3.0, 1.0, 1,
         0, "dpm-solver++", api_name="/music_to_music",
     )  # fmt: skip
-    audio, timing, query_info, query_png, query_tokens, info, png, tokens, preview, midi = outputs
+    audio, timing, query_info, query_png, query_tokens, info, png, tokens, preview, midi, *adherence = outputs
     assert_wav(audio, SECONDS)
+    assert_adherence(*adherence)
     assert "Melody in your audio" in query_info and query_tokens.startswith("<")
     assert query_tokens.count("|") >= 20  # Basic Pitch hears the flute tune (30 of 31 notes)
     assert "Retrieved melody" in info

@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
 EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
 FAST = ["--seconds", "2", "--steps", "3"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,11 @@ def model_dir(tmp_path_factory):
     return str(path)
 
 
+def scores_text(adherence):
+    """The printed scores of a JSON summary's "adherence" entry."""
+    return f"note-F1 {adherence['note_f1']:.2f} · chroma {adherence['chroma_cosine']:.2f}"
+
+
 def generate(model_dir, tmp_path, *args, name="out"):
     paths = {kind: str(tmp_path / f"{name}.{kind}") for kind in ("wav", "png", "mid", "json")}
     argv = ["generate", *args, "-o", paths["wav"], "--model", model_dir, "--png", paths["png"], "--midi",
@@ -42,7 +48,14 @@ def generate(model_dir, tmp_path, *args, name="out"):
     wave, sr = sf.read(paths["wav"])
     assert sr == SAMPLE_RATE and wave.shape == (2 * SAMPLE_RATE,) and np.isfinite(wave).all()
     with open(paths["png"], "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert f.read(8) == PNG_SIGNATURE
+    adherence_png = tmp_path / f"{name}_adherence.png"  # the clip's transcription over its guiding melody
+    if "--no-adherence" in args:
+        assert summary["adherence"] is None and not adherence_png.exists()
+    else:
+        assert adherence_png.read_bytes().startswith(PNG_SIGNATURE)
+        scores = summary["adherence"]
+        assert 0.0 <= scores["note_f1"] <= 1.0 and 0.0 <= scores["chroma_cosine"] <= 1.0 and scores["guide_notes"] > 0
     return wave, read_midi(paths["mid"]), summary
 
 
@@ -51,12 +64,17 @@ def test_text_to_music_writes_audio_piano_roll_midi_and_summary(model_dir, tmp_p
     out = capsys.readouterr()
     assert out.out.strip() == str(tmp_path / "out.wav")  # stdout: only the written path
     assert "Retrieved melody" in out.err and "wrote   png" in out.err
+    assert "Melody adherence: " in out.err and scores_text(summary["adherence"]) in out.err
+    assert f"wrote adherence: {tmp_path / 'out_adherence.png'}" in out.err
     assert summary["settings"]["mode"] == "text-to-music" and summary["settings"]["seed"] == 7
     assert summary["settings"]["num_inference_steps"] == 3 and summary["settings"]["seconds"] == 2.0
     assert summary["melody"]["source"] == "dummy" and summary["melody"]["tokens"].count("|") == 5
     assert len(notes) == 6 and summary["timings"]["total_s"] > 0
-    again, _, _ = generate(model_dir, tmp_path, "a calm folk tune on a flute", "--seed", "7", name="again")
+    again, _, _ = generate(
+        model_dir, tmp_path, "a calm folk tune on a flute", "--seed", "7", "--no-adherence", name="again"
+    )
     np.testing.assert_allclose(again, wave, atol=1e-4)  # the seed makes it reproducible (16-bit WAV)
+    assert "Melody adherence" not in capsys.readouterr().err
 
 
 def test_user_melody_bypasses_retrieval(model_dir, tmp_path):
@@ -126,8 +144,12 @@ def test_demo_generates_with_a_model_then_inspects(model_dir, tmp_path, capsys):
     wave, sr = sf.read(out_dir / "generated.wav")
     assert sr == SAMPLE_RATE and wave.shape == (2 * SAMPLE_RATE,) and np.abs(wave).max() > 0
     with open(out_dir / "guiding_melody.png", "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert f.read(8) == PNG_SIGNATURE
+    assert (out_dir / "generated_adherence.png").read_bytes().startswith(PNG_SIGNATURE)
     summary = json.loads((out_dir / "generated.json").read_text())
+    adherence = summary["adherence"]
+    assert 0.0 <= adherence["note_f1"] <= 1.0 and 0.0 <= adherence["chroma_cosine"] <= 1.0
+    assert "Melody adherence: " in printed and scores_text(adherence) in printed
     tokens = (out_dir / "guiding_melody_tokens.txt").read_text().strip()
     assert summary["seed"] == 3 and tokens.count("|") == 5 and len(read_midi(out_dir / "guiding_melody.mid")) == 6
     assert "Text to music with" in printed and (out_dir / "example_pianoroll.png").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""Piano roll, melody statistics, inspect_melody, the `melody` and `demo` commands."""
+"""Piano roll, melody overlay, melody statistics, inspect_melody, the `melody` and `demo` commands."""
 
 import json
 
@@ -9,7 +9,15 @@ from mmgen.audio import SAMPLE_RATE, load_audio
 from mmgen.cli import main
 from mmgen.melody.inspection import MelodyInspection, inspect_melody, is_midi, note_scores
 from mmgen.melody.notes import MelodyError, Note, read_midi, write_midi
-from mmgen.melody.pianoroll import EMPTY_MESSAGE, estimate_tempo, melody_statistics, plot_piano_roll
+from mmgen.melody.pianoroll import (
+    EMPTY_MESSAGE,
+    NO_TRANSCRIPTION_MESSAGE,
+    estimate_tempo,
+    format_scores,
+    melody_statistics,
+    plot_melody_overlay,
+    plot_piano_roll,
+)
 from mmgen.melody.tokenizer import notes_to_string
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,6 +73,58 @@ def test_piano_roll_rejects_bad_arguments(scale_notes):
         plot_piano_roll(scale_notes, seconds=0)
     with pytest.raises(ValueError, match="highlight"):
         plot_piano_roll(scale_notes, highlight=(2.0, 1.0))
+
+
+# ---- melody overlay ------------------------------------------------------------------------------------------------
+
+
+def legend_texts(figure):
+    return [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+
+
+def test_melody_overlay_draws_the_transcription_over_the_guide(tmp_path, scale_notes):
+    # the clip played the scale a little late, held the 4th note a semitone high and added a low note
+    transcribed = [Note(n.onset + 0.02, n.offset, n.pitch + (i == 3)) for i, n in enumerate(scale_notes)]
+    transcribed.append(Note(1.0, 1.3, 48))
+    path = tmp_path / "overlay.png"
+    figure = plot_melody_overlay(
+        scale_notes, transcribed, path, title="flute clip", scores={"note-F1": 0.523, "chroma": 0.61}, seconds=5.0
+    )
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    axes = figure.axes[0]
+    assert axes.get_title() == "flute clip\nnote-F1 0.52 · chroma 0.61"
+    gids = [patch.get_gid() for patch in axes.patches]
+    assert gids.count("guide") == len(scale_notes) and gids.count("generated") == len(transcribed)
+    guide_bar = next(p for p in axes.patches if p.get_gid() == "guide")
+    outline = next(p for p in axes.patches if p.get_gid() == "generated")
+    assert guide_bar.get_fill() and 0 < guide_bar.get_alpha() < 1  # translucent boxes
+    assert not outline.get_fill() and outline.get_edgecolor() != guide_bar.get_facecolor()  # outlines, another colour
+    # the axis conventions of plot_piano_roll: the given length, every drawn pitch labelled by name
+    assert axes.get_xlim() == pytest.approx((0.0, 5.0)) and axes.get_xlabel() == "time (s)"
+    assert {"C3", "C4", "C5"} <= set(tick_labels(figure))
+    assert legend_texts(figure) == ["guiding melody (8 notes)", "generated clip, transcribed (9 notes)"]
+    assert NO_TRANSCRIPTION_MESSAGE not in figure_texts(figure)
+
+
+def test_melody_overlay_without_a_transcription_shows_the_guide_and_says_so(tmp_path, scale_notes):
+    path = tmp_path / "overlay.png"
+    figure = plot_melody_overlay(scale_notes, [], path, scores={"note-F1": 0.0, "chroma": None})
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    assert figure.axes[0].get_title() == "Generated clip over its guiding melody\nnote-F1 0.00 · chroma n/a"
+    assert [p.get_gid() for p in figure.axes[0].patches if p.get_gid()] == ["guide"] * len(scale_notes)
+    assert NO_TRANSCRIPTION_MESSAGE in figure_texts(figure)
+    assert legend_texts(figure)[1] == f"generated clip: {NO_TRANSCRIPTION_MESSAGE}"
+    assert figure.axes[0].get_xlim() == pytest.approx((0.0, 4.1))  # default length: the last note-off
+    nothing = plot_melody_overlay([], [])
+    assert EMPTY_MESSAGE in figure_texts(nothing) and not nothing.legends
+    with pytest.raises(ValueError, match="seconds"):
+        plot_melody_overlay(scale_notes, [], seconds=-1.0)
+
+
+def test_format_scores():
+    assert format_scores({"note-F1": 0.523, "chroma": 0.6149}) == "note-F1 0.52 · chroma 0.61"
+    assert format_scores({"note-F1": None}) == "note-F1 n/a"
 
 
 # ---- statistics ----------------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 1. Text to music with the shipped default model (`checkpoints/mmgen-default`): generates a clip from a prompt and
    writes `generated.wav`, the piano roll, MIDI and tokens of the melody that guided it
-   (`guiding_melody.png`, `guiding_melody.mid`, `guiding_melody_tokens.txt`) and `generated.json`.
+   (`guiding_melody.png`, `guiding_melody.mid`, `guiding_melody_tokens.txt`), `generated_adherence.png` (the
+   clip's Basic Pitch transcription over that melody, note-F1 and chroma cosine in the title) and
+   `generated.json` (with those scores under "adherence", also printed).
    Skipped, with a message saying why, when the model folder is missing.
 2. Melody inspection of the bundled example clip. Transcribes `examples/example_melody.flac` (a folk tune
    played on a flute by FluidSynth) with Basic Pitch and writes `example.mid` (the notes),
@@ -100,6 +102,9 @@ def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: fl
         paths["melody_tokens"] = os.path.join(output_dir, "guiding_melody_tokens.txt")
         with open(paths["melody_tokens"], "w", encoding="utf-8") as f:
             f.write((result.melody.tokens or "") + "\n")
+    if result.adherence is not None:
+        paths["adherence_png"] = os.path.join(output_dir, "generated_adherence.png")
+        shutil.copyfile(result.adherence.png_path, paths["adherence_png"])
     paths["json"] = os.path.join(output_dir, "generated.json")
     with open(paths["json"], "w", encoding="utf-8") as f:
         summary = {
@@ -109,11 +114,14 @@ def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: fl
             "timings": result.timings,
             "settings": result.settings,
             "melody": None if result.melody is None else {"title": result.melody.title, **result.melody.info},
+            "adherence": None if result.adherence is None else result.adherence.scores,
         }
         json.dump(summary, f, indent=2, default=str)  # fmt: skip
     shutil.rmtree(os.path.join(output_dir, "_work"), ignore_errors=True)
     print(f'Text to music with {model}: "{prompt}" ({seconds:g} s, {steps} steps, seed {seed})')
     print(f"  {result.summary()}")
+    if result.adherence is not None:
+        print(f"  {result.adherence.summary()}")
     for kind, path in paths.items():
         print(f"  wrote {kind:>13}: {path}")
     return paths

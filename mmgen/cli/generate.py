@@ -4,7 +4,9 @@ Text-to-music: the prompt's embedding retrieves a melody from the model's melody
 With `--melody` (a MIDI file, an audio file to transcribe, or a token string) that melody is followed instead, and
 retrieval is skipped. With `--audio` (music-to-music) the reference recording's embedding is the query; a prompt
 given with it steers the query (see `--steer-weight`). Writes the WAV (22,050 Hz mono) and, on request, the piano
-roll, MIDI file and JSON summary of the melody that guided it. The same code runs behind the Space (`app.py`).
+roll, MIDI file and JSON summary of the melody that guided it. When notes guided it, the clip is transcribed with Basic
+Pitch and `<output stem>_adherence.png` shows that transcription over the guiding melody; its note-F1 and chroma
+cosine against the melody are printed (and added to the JSON summary). The same code runs behind the Space (`app.py`).
 
 Examples:
   python -m mmgen generate "a calm folk melody on a solo flute" -o flute.wav --png flute_melody.png
@@ -44,6 +46,11 @@ def _copy(src: str | None, dst: str | None, what: str) -> str | None:
     return dst
 
 
+def adherence_png_path(output: str) -> str:
+    """Where the adherence overlay of the clip written to `output` goes: `<output stem>_adherence.png` beside it."""
+    return os.path.splitext(output)[0] + "_adherence.png"
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import app_logic as logic
     from ..audio import save_audio
@@ -79,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
             result = logic.generate_from_audio(
                 store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
                 follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
-                max_input_seconds=logic.MAX_AUDIO_SECONDS, **common,
+                max_input_seconds=logic.MAX_AUDIO_SECONDS, adherence=not args.no_adherence, **common,
             )  # fmt: skip
         else:
-            result = logic.generate_from_text(store, args.prompt, melody=args.melody, output_dir=work, **common)
+            result = logic.generate_from_text(
+                store, args.prompt, melody=args.melody, output_dir=work, adherence=not args.no_adherence, **common
+            )
         if not args.quiet:
             print(file=sys.stderr)
         os.makedirs(os.path.dirname(os.path.abspath(args.output)) or ".", exist_ok=True)
@@ -91,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         written = {"audio": args.output}
         written["png"] = _copy(melody and melody.png_path, args.png, "melody piano roll")
         written["midi"] = _copy(melody and melody.midi_path, args.midi, "melody MIDI")
+        adherence = result.adherence
+        if adherence is not None:
+            written["adherence"] = _copy(adherence.png_path, adherence_png_path(args.output), "adherence overlay")
         if args.json:
             summary = {
                 "audio": os.path.abspath(args.output),
@@ -98,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 "timings": result.timings,
                 "score": result.score,
                 "melody": None if melody is None else {**melody.info, "tokens": melody.tokens, "title": melody.title},
+                "adherence": None if adherence is None else {**adherence.scores, "tokens": adherence.tokens},
             }
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2)
@@ -106,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print(result.summary(), file=sys.stderr)
         if melody is not None:
             print("  " + melody.markdown().replace("**", "").replace("\n", "\n  "), file=sys.stderr)
+        if adherence is not None:
+            print(f"  {adherence.summary()}", file=sys.stderr)
         for kind, path in written.items():
             if path:
                 print(f"  wrote {kind:>5}: {path}", file=sys.stderr)
@@ -178,6 +193,13 @@ def register(subparsers) -> None:
     parser.add_argument("--negative", default=None, help="Negative prompt: what the music should not sound like.")
     parser.add_argument("--png", default=None, help="Also write the piano roll of the melody that guided it.")
     parser.add_argument("--midi", default=None, help="Also write the melody that guided it as a MIDI file.")
-    parser.add_argument("--json", default=None, help="Also write a JSON summary (settings, timings, melody).")
+    parser.add_argument(
+        "--json", default=None, help="Also write a JSON summary (settings, timings, melody, adherence scores)."
+    )
+    parser.add_argument(
+        "--no-adherence", action="store_true",
+        help="Do not transcribe the generated clip: no <stem>_adherence.png (its transcription over the guiding "
+        "melody) and no note-F1 / chroma scores.",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="Print only the output path.")
     parser.set_defaults(func=run)

@@ -1,19 +1,24 @@
 """Piano-roll pictures and summary statistics of a note list (the app's melody inspection tab, the CLI, the demo).
 
-Both functions take the same `Note` lists everything else in `mmgen.melody` uses and never modify them.
+`plot_piano_roll` draws one melody, `plot_melody_overlay` the transcription of a generated clip over the melody that
+guided it. All functions take the same `Note` lists everything else in `mmgen.melody` uses and never modify them.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .notes import Note, pitch_name, sort_notes
 
 EMPTY_MESSAGE = "No notes to show"
+NO_TRANSCRIPTION_MESSAGE = "no notes transcribed"
+GUIDE_COLOUR = "tab:blue"
+GENERATED_COLOUR = "tab:red"
+GUIDE_ALPHA = 0.45  # the overlay's guide bars: translucent, so the outlines on them stay visible
 TEMPO_RANGE_BPM = (70.0, 140.0)  # tempo estimates are folded by octaves into [low, high)
 ONSET_MERGE_S = 0.03  # onsets closer than this count as one (a chord, or transcription jitter)
 
@@ -34,6 +39,55 @@ def _pitch_ticks(low: int, high: int) -> list[int]:
         return list(range(low, high + 1))
     step_pitches = (0, 7) if high - low <= 48 else (0,)
     return [p for p in range(low, high + 1) if p % 12 in step_pitches]
+
+
+def _roll_axes(every: Sequence[Note], seconds: float | None, title: str | None):
+    """A figure with one piano-roll axes for `every` note that will be drawn on it, without the notes.
+
+    Time (s) on x from 0 to `seconds` (default: the last note-off), pitch on y spanning the notes plus a row either
+    side, labelled with note names, black-key rows shaded; "No notes to show" instead when `every` is empty.
+    Returns `(figure, axes)`.
+    """
+    if seconds is not None and not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    end = seconds if seconds is not None else max((n.offset for n in every), default=1.0)
+    figure = _figure(min(max(4.0 + end * 0.5, 6.0), 16.0), 4.0)
+    axes = figure.add_subplot()
+    if title:
+        axes.set_title(title)
+    axes.set_xlabel("time (s)")
+    axes.set_xlim(0.0, end)
+    if not every:
+        axes.text(0.5, 0.5, EMPTY_MESSAGE, ha="center", va="center", transform=axes.transAxes, fontsize=14)
+        axes.set_yticks([])
+    else:
+        low = min(n.pitch for n in every) - 1
+        high = max(n.pitch for n in every) + 1
+        axes.set_ylim(low - 0.5, high + 0.5)
+        ticks = _pitch_ticks(low, high)
+        axes.set_yticks(ticks, [pitch_name(p) for p in ticks], fontsize=8 if len(ticks) > 16 else 9)
+        axes.set_ylabel("pitch")
+        for p in range(low, high + 1):  # black-key rows shaded, as on a keyboard
+            if p % 12 in (1, 3, 6, 8, 10):
+                axes.axhspan(p - 0.5, p + 0.5, color="0.93", zorder=0, linewidth=0)
+    axes.grid(axis="x", color="0.85", linewidth=0.6)
+    return figure, axes
+
+
+def _bar(note: Note, colour: str, alpha: float, gid: str):
+    """A filled note bar, 0.8 of a pitch row high."""
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((note.onset, note.pitch - 0.4), note.duration, 0.8, fc=colour, alpha=alpha, lw=0, gid=gid)
+
+
+def _outline(note: Note, colour: str, linewidth: float, gid: str):
+    """An unfilled note box, 0.9 of a pitch row high (drawn over or behind the bars)."""
+    from matplotlib.patches import Rectangle
+
+    box = Rectangle((note.onset, note.pitch - 0.45), note.duration, 0.9, fill=False, ec=colour, lw=linewidth)
+    box.set_gid(gid)
+    return box
 
 
 def plot_piano_roll(
@@ -63,47 +117,81 @@ def plot_piano_roll(
     An empty `notes` (and no `reference`) gives a figure with the message "No notes to show" instead of an
     error, so that an app can always display something.
     """
-    from matplotlib.patches import Rectangle
-
     notes = sort_notes(notes)
     reference = sort_notes(reference or [])
-    if seconds is not None and not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
     if highlight is not None and not (len(highlight) == 2 and highlight[0] < highlight[1]):
         raise ValueError(f"highlight must be a (start, end) span in seconds with start < end, got {highlight}")
-    every = notes + reference
-    end = seconds if seconds is not None else max((n.offset for n in every), default=1.0)
-    figure = _figure(min(max(4.0 + end * 0.5, 6.0), 16.0), 4.0)
-    axes = figure.add_subplot()
-    if title:
-        axes.set_title(title)
-    axes.set_xlabel("time (s)")
-    axes.set_xlim(0.0, end)
-    if not every:
-        axes.text(0.5, 0.5, EMPTY_MESSAGE, ha="center", va="center", transform=axes.transAxes, fontsize=14)
-        axes.set_yticks([])
-    else:
-        low = min(n.pitch for n in every) - 1
-        high = max(n.pitch for n in every) + 1
-        axes.set_ylim(low - 0.5, high + 0.5)
-        ticks = _pitch_ticks(low, high)
-        axes.set_yticks(ticks, [pitch_name(p) for p in ticks], fontsize=8 if len(ticks) > 16 else 9)
-        axes.set_ylabel("pitch")
-        for p in range(low, high + 1):  # black-key rows shaded, as on a keyboard
-            if p % 12 in (1, 3, 6, 8, 10):
-                axes.axhspan(p - 0.5, p + 0.5, color="0.93", zorder=0, linewidth=0)
-        for n in reference:
-            outline = Rectangle((n.onset, n.pitch - 0.45), n.duration, 0.9, fill=False, ec="tab:orange", lw=1.2)
-            outline.set_gid("reference")
-            axes.add_patch(outline)
-        for n in notes:
-            alpha = 0.35 + 0.65 * min(max(n.velocity, 0), 127) / 127
-            axes.add_patch(
-                Rectangle((n.onset, n.pitch - 0.4), n.duration, 0.8, fc="tab:blue", alpha=alpha, lw=0, gid="note")
-            )
+    figure, axes = _roll_axes(notes + reference, seconds, title)
+    for n in reference:
+        axes.add_patch(_outline(n, "tab:orange", 1.2, "reference"))
+    for n in notes:
+        axes.add_patch(_bar(n, GUIDE_COLOUR, 0.35 + 0.65 * min(max(n.velocity, 0), 127) / 127, "note"))
     if highlight is not None:
         axes.axvspan(highlight[0], highlight[1], color="gold", alpha=0.25, zorder=0, linewidth=0)
-    axes.grid(axis="x", color="0.85", linewidth=0.6)
+    if path is not None:
+        figure.savefig(os.fspath(path), format="png")
+    return figure
+
+
+def format_scores(scores: Mapping[str, float | None]) -> str:
+    """`{"note-F1": 0.523, "chroma": 0.61}` -> "note-F1 0.52 · chroma 0.61" (None shows as "n/a")."""
+    return " · ".join(f"{label} {'n/a' if value is None else f'{value:.2f}'}" for label, value in scores.items())
+
+
+def plot_melody_overlay(
+    guide_notes: Iterable[Note],
+    generated_notes: Iterable[Note],
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+    scores: Mapping[str, float | None] | None = None,
+    seconds: float | None = None,
+):
+    """Draw the transcription of a generated clip over the melody that guided it, to see whether the music followed.
+
+    Args:
+        guide_notes (`Iterable[Note]`): the guiding melody, drawn as translucent blue bars.
+        generated_notes (`Iterable[Note]`): the notes transcribed from the generated audio, drawn as red outlines;
+            where the music follows its melody the outlines sit on the bars.
+        path (`str` or `os.PathLike`, *optional*): also save the figure there as a PNG.
+        title (`str`, *optional*): the first title line (default: "Generated clip over its guiding melody").
+        scores (`Mapping[str, float | None]`, *optional*): adherence scores by label, shown as the second title
+            line in insertion order (`format_scores`), e.g. `{"note-F1": 0.52, "chroma": 0.61}`.
+        seconds (`float`, *optional*): the length of the time axis (e.g. the clip's); default: the last note-off.
+    Returns:
+        `matplotlib.figure.Figure` with the axis conventions of `plot_piano_roll`; guide bars are `Rectangle`
+        patches with gid "guide", transcription outlines gid "generated", and a legend below the axes naming both
+        with their note counts. Without transcribed notes the axes also say "no notes transcribed"; with no notes
+        at all they say "No notes to show".
+    """
+    from matplotlib.patches import Patch
+
+    guide = sort_notes(guide_notes)
+    generated = sort_notes(generated_notes)
+    heading = [title or "Generated clip over its guiding melody"]
+    if scores:
+        heading.append(format_scores(scores))
+    figure, axes = _roll_axes(guide + generated, seconds, "\n".join(heading))
+    for n in guide:
+        axes.add_patch(_bar(n, GUIDE_COLOUR, GUIDE_ALPHA, "guide"))
+    for n in generated:
+        axes.add_patch(_outline(n, GENERATED_COLOUR, 1.4, "generated"))
+    if guide or generated:
+        generated_label = (
+            f"generated clip, transcribed ({len(generated)} notes)"
+            if generated
+            else f"generated clip: {NO_TRANSCRIPTION_MESSAGE}"
+        )
+        handles = [
+            Patch(fc=GUIDE_COLOUR, alpha=GUIDE_ALPHA, lw=0, label=f"guiding melody ({len(guide)} notes)"),
+            Patch(fill=False, ec=GENERATED_COLOUR, lw=1.4, label=generated_label),
+        ]
+        figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+    if guide and not generated:
+        axes.text(
+            0.5, 0.5, NO_TRANSCRIPTION_MESSAGE, ha="center", va="center", transform=axes.transAxes, fontsize=14,
+            color=GENERATED_COLOUR, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )  # fmt: skip
     if path is not None:
         figure.savefig(os.fspath(path), format="png")
     return figure
