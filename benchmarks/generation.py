@@ -5,7 +5,13 @@ Rows (keys of the JSON):
 - `melody_guided`: the `--pipeline` (retrieval-guided MMGen), one clip per test caption;
 - `text_only`: the `--text_only_pipeline` ablation (same captions, seeds, steps and guidance); when the flag is
   absent the key holds `{"missing": <why>}` instead of numbers;
+- `own_melody`: the `--pipeline` given each test clip's own transcribed melody as `melody=` (the user-melody case);
+- `global_only`: the `--global_only_pipeline` ablation (melody only as the global vector c, the paper's design);
+- `previous`: the `--previous_pipeline` (the previously shipped default), a reference point at other compute;
 - `reference`: the test clips themselves (the upper bound of every column);
+- `round_trip`: each test clip through the `--pipeline`'s VAE and vocoder (the ceiling of any generation);
+- `condition_sensitivity`: per model, the mean CQT-dB correlation of clips of one seed under different conditions
+  against one condition under different seeds (`<output stem>_sensitivity.png` beside the JSON);
 - `latency`: seconds per 10 s of audio of the `--pipeline` for each of `--latency_steps`, split by stage
   (aligner, retrieval, UNet loop, VAE, vocoder, other).
 
@@ -50,19 +56,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from mmgen.audio import SAMPLE_RATE, pad_or_trim, save_audio  # noqa: E402
 from mmgen.data import decode_audio, load_musicset  # noqa: E402
+from mmgen.eval.adherence import audiocraft_chroma_cosine, melody_accuracy  # noqa: E402
 from mmgen.eval.alignment import alignment_score  # noqa: E402
 from mmgen.eval.audio_metrics import default_embedder, extract_features, set_metrics  # noqa: E402
 from mmgen.eval.distributions import MetricInputError  # noqa: E402
 from mmgen.eval.generation import markdown_table  # noqa: E402
 from mmgen.eval.melody import MelodyMetricError, chroma_cosine, melody_note_f1  # noqa: E402
 from mmgen.melody.notes import MelodyError, Note  # noqa: E402
+from mmgen.melody.sketch import SKETCH_MAX_PITCH, SKETCH_MIN_PITCH, render_sketch  # noqa: E402
 from mmgen.melody.tokenizer import string_to_notes  # noqa: E402
 
 STAGES = ("aligner", "retrieval", "unet_loop", "vae", "vocoder")
 ROW_NAMES = {
     "melody_guided": "MMGen (melody-guided)",
+    "own_melody": "MMGen, the clip's own melody given",
+    "global_only": "Global-vector-only ablation",
+    "previous": "Previous default",
     "text_only": "Text-only ablation",
     "reference": "Test references",
+    "round_trip": "Decoder round trip (VAE + vocoder)",
 }
 
 
@@ -74,6 +86,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=str,
         default=None,
         help="Text-only ablation pipeline folder (trained with `--condition text_only` at equal compute).",
+    )
+    parser.add_argument(
+        "--global_only_pipeline",
+        type=str,
+        default=None,
+        help="Ablation whose melody reaches the UNet only as the global vector c (`train/diffusion.py "
+        "--melody_input none`, the paper's design) at equal compute.",
+    )
+    parser.add_argument(
+        "--previous_pipeline",
+        type=str,
+        default=None,
+        help="The previously shipped default, scored the same way (a reference point, not an equal-compute ablation).",
     )
     parser.add_argument("--dataset", type=str, required=True, help="MusicSet folder (`mmgen.data.load_musicset`).")
     parser.add_argument("--split", type=str, default="test", help="Split whose captions and clips are evaluated.")
@@ -110,6 +135,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency_seconds", type=float, default=10.0, help="Audio length of the timed calls (results scaled to 10 s)."
     )
+    parser.add_argument(
+        "--sensitivity_clips",
+        type=int,
+        default=6,
+        help="Condition-sensitivity figure: this many captions under one seed and one caption under this many seeds, "
+        "per model (0 to skip).",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice).")
     parser.add_argument("--output", type=str, default="benchmarks/results/generation.json", help="JSON to write.")
     parser.add_argument(
@@ -122,6 +154,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Folder for the clips as WAV (<row>/<id>.wav) and the guiding melodies (<row>/<id>.txt token strings).",
     )
     args = parser.parse_args(argv)
+    if args.sensitivity_clips < 0 or args.sensitivity_clips == 1:
+        parser.error("--sensitivity_clips must be 0 or at least 2")
     for name in ("num_clips", "steps", "latency_repeats", "num_candidates"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -168,31 +202,53 @@ def reference_clips(rows: list[dict], seconds: float) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-def melody_adherence(waves: Sequence[np.ndarray], melodies: Sequence[list[Note] | None], prefix: str = "") -> dict:
-    """Mean chroma cosine and note F1 of each clip against its melody (clips without one are skipped)."""
-    chroma, f1, precision, recall, skipped = [], [], [], [], 0
-    for wave, notes in zip(waves, melodies):
+def melody_adherence(
+    waves: Sequence[np.ndarray],
+    melodies: Sequence[list[Note] | None],
+    prefix: str = "",
+    reference_audio: Sequence[np.ndarray] | None = None,
+) -> dict:
+    """Melody adherence of each clip against its melody, averaged (clips without one are skipped).
+
+    `chroma_cosine` and `note_f1` are the project's (against the notes); `ac_chroma_cosine` (audiocraft's definition)
+    and `melody_accuracy` (MuseControlLite's) compare two waveforms, so the notes are rendered with the melody sketch's
+    fixed harmonic timbre (`mmgen.melody.sketch.render_sketch`) as the reference audio. With `reference_audio` (the
+    clips whose melody it is), both are also computed against that audio, as MusicGen's evaluation does
+    (`ac_chroma_cosine_vs_audio`, `melody_accuracy_vs_audio`).
+    """
+    keys = ("chroma_cosine", "note_f1", "note_precision", "note_recall", "ac_chroma_cosine", "melody_accuracy",
+            "ac_chroma_cosine_vs_audio", "melody_accuracy_vs_audio")  # fmt: skip
+    values: dict[str, list[float]] = {k: [] for k in keys}
+    skipped = 0
+    for i, (wave, notes) in enumerate(zip(waves, melodies)):
         if not notes:
             skipped += 1
             continue
         try:
-            chroma.append(chroma_cosine(wave, notes, SAMPLE_RATE))
+            chroma = chroma_cosine(wave, notes, SAMPLE_RATE)
         except MelodyMetricError:
             skipped += 1
             continue
+        values["chroma_cosine"].append(chroma)
         scores = melody_note_f1(wave, notes, SAMPLE_RATE)
-        f1.append(scores["f1"])
-        precision.append(scores["precision"])
-        recall.append(scores["recall"])
-    mean = lambda values: float(np.mean(values)) if values else None  # noqa: E731
-    return {
-        f"{prefix}chroma_cosine": mean(chroma),
-        f"{prefix}note_f1": mean(f1),
-        f"{prefix}note_precision": mean(precision),
-        f"{prefix}note_recall": mean(recall),
-        f"{prefix}num_melodies": len(chroma),
-        f"{prefix}num_without_melody": skipped,
-    }
+        for key in ("f1", "precision", "recall"):
+            values[f"note_{key}"].append(scores[key])
+        rendered = render_sketch(notes, len(wave))
+        with contextlib.suppress(MelodyMetricError):  # a silent clip has no chroma to compare
+            values["ac_chroma_cosine"].append(audiocraft_chroma_cosine(wave, rendered, SAMPLE_RATE))
+            values["melody_accuracy"].append(melody_accuracy(wave, rendered, SAMPLE_RATE))
+        if reference_audio is not None:
+            with contextlib.suppress(MelodyMetricError):
+                values["ac_chroma_cosine_vs_audio"].append(
+                    audiocraft_chroma_cosine(wave, reference_audio[i], SAMPLE_RATE)
+                )
+                values["melody_accuracy_vs_audio"].append(melody_accuracy(wave, reference_audio[i], SAMPLE_RATE))
+    out = {f"{prefix}{k}": float(np.mean(v)) if v else None for k, v in values.items()}
+    if reference_audio is None:
+        del out[f"{prefix}ac_chroma_cosine_vs_audio"], out[f"{prefix}melody_accuracy_vs_audio"]
+    out[f"{prefix}num_melodies"] = len(values["chroma_cosine"])
+    out[f"{prefix}num_without_melody"] = skipped
+    return out
 
 
 def audio_set_metrics(features, reference_features, *, paired: bool) -> dict:
@@ -209,11 +265,13 @@ def audio_set_metrics(features, reference_features, *, paired: bool) -> dict:
     return out
 
 
-def score_row(waves, captions, melodies, features, reference_features, aligner, *, paired: bool) -> dict:
+def score_row(
+    waves, captions, melodies, features, reference_features, aligner, *, paired: bool, reference_audio=None
+) -> dict:
     """Every metric of one row of the table."""
     row = audio_set_metrics(features, reference_features, paired=paired)
     row["alignment_score"] = float(np.mean(alignment_score(aligner, list(waves), list(captions))))
-    row.update(melody_adherence(waves, melodies))
+    row.update(melody_adherence(waves, melodies, reference_audio=reference_audio))
     row["num_clips"] = len(waves)
     return row
 
@@ -227,19 +285,26 @@ def load_pipeline(path: str):
     return pipe
 
 
-def generate(pipe, captions: Sequence[str], args: argparse.Namespace) -> tuple[list[np.ndarray], list, float]:
-    """One clip per caption (clip i with seed `args.seed + i`); returns the clips, their guiding melodies and the
-    wall seconds spent."""
+def generate(
+    pipe,
+    captions: Sequence[str],
+    args: argparse.Namespace,
+    user_melodies: Sequence[list[Note]] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> tuple[list[np.ndarray], list, float]:
+    """One clip per caption (clip i with seed `args.seed + i`, or `seeds[i]`), guided by `user_melodies[i]` when given
+    (else by retrieval); returns the clips, their guiding melodies and the wall seconds spent."""
     waves, melodies = [], []
     start = time.perf_counter()
     for i, caption in enumerate(captions):
         out = pipe(
             prompt=caption,
+            melody=user_melodies[i] if user_melodies is not None else None,
             audio_length_in_s=args.seconds,
             num_inference_steps=args.steps,
             guidance_scale=args.guidance_scale,
             num_candidates=args.num_candidates,
-            generator=torch.Generator().manual_seed(args.seed + i),
+            generator=torch.Generator().manual_seed(args.seed + i if seeds is None else seeds[i]),
             output_type="np",
         )
         waves.append(np.asarray(out.audios[0], dtype=np.float32))
@@ -323,6 +388,80 @@ class StageTimer:
         return seconds
 
 
+def sketchable(notes: list[Note] | None) -> list[Note] | None:
+    """The notes the melody sketch can render (a transcription may hold a stray note outside A0..C8)."""
+    kept = [n for n in notes or [] if SKETCH_MIN_PITCH <= n.pitch <= SKETCH_MAX_PITCH]
+    return kept or None
+
+
+@torch.no_grad()
+def decoder_round_trip(pipe, wave: np.ndarray) -> np.ndarray:
+    """A clip through the pipeline's VAE (posterior mean) and vocoder, peak-limited as the pipeline's output is."""
+    from mmgen.audio import log_mel_spectrogram
+    from mmgen.models.vae import encode_mels
+    from pipelines.pipeline_mmgen import limit_peak
+
+    mel = torch.from_numpy(log_mel_spectrogram(wave))[None]
+    decoded = pipe.decode_latents(encode_mels(pipe.vae, mel), mel.shape[-1])
+    return limit_peak(pipe.mel_to_waveform(decoded, len(wave)))[0].numpy()
+
+
+def cqt_db(wave: np.ndarray) -> np.ndarray:
+    """Constant-Q magnitude in dB (84 semitones from C1), the view in which the sensitivity is measured."""
+    import librosa
+
+    return librosa.amplitude_to_db(np.abs(librosa.cqt(wave, sr=SAMPLE_RATE, n_bins=84)), ref=1.0, top_db=80.0)
+
+
+def mean_pairwise_correlation(waves: Sequence[np.ndarray]) -> float:
+    """Mean Pearson correlation of the CQT (dB) of every pair of clips."""
+    views = [cqt_db(w).ravel() for w in waves]
+    pairs = [np.corrcoef(views[i], views[j])[0, 1] for i in range(len(views)) for j in range(i + 1, len(views))]
+    return float(np.mean(pairs))
+
+
+def condition_sensitivity(pipe, captions: Sequence[str], args: argparse.Namespace) -> dict:
+    """Clips of one seed under different conditions (the first `--sensitivity_clips` captions, each with its own
+    retrieved melody) against one condition (the first caption) under different seeds. A model that listens to its
+    condition gives `same_seed_other_condition` well below `same_condition_other_seed`."""
+    n = min(args.sensitivity_clips, len(captions))
+    one_seed, _, _ = generate(pipe, captions[:n], args, seeds=[args.seed] * n)
+    one_condition, _, _ = generate(pipe, [captions[0]] * n, args, seeds=[args.seed + i for i in range(n)])
+    return {
+        "same_seed_other_condition": mean_pairwise_correlation(one_seed),
+        "same_condition_other_seed": mean_pairwise_correlation(one_condition),
+        "clips_per_set": n,
+        "measure": "mean pairwise Pearson correlation of CQT magnitudes in dB (84 bins from C1, top_db 80)",
+    }
+
+
+def plot_sensitivity(sensitivity: dict, path: Path) -> None:
+    """Bars: correlation under another condition vs under another seed, per model."""
+    if not sensitivity:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(sensitivity)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(names), 3.2))
+    ax.bar(x - 0.18, [sensitivity[n]["same_seed_other_condition"] for n in names], 0.36,
+           label="same seed, other condition")  # fmt: skip
+    ax.bar(x + 0.18, [sensitivity[n]["same_condition_other_seed"] for n in names], 0.36,
+           label="same condition, other seed")  # fmt: skip
+    ax.set_xticks(x, [ROW_NAMES.get(n, n) for n in names], fontsize=7)
+    ax.set_ylabel("CQT (dB) correlation")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title("Who decides the output: the condition or the seed?", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def measure_latency(pipe, prompt: str, args: argparse.Namespace) -> dict:
     """Seconds per 10 s of audio by stage, the median over `--latency_repeats` calls after one warm-up call."""
     timer = StageTimer(pipe)
@@ -367,10 +506,13 @@ def write_clips(folder: str, row: str, ids: Sequence[str], waves, melodies) -> N
 
 def results_markdown(results: dict) -> str:
     """The paper's Table 1 layout (one row per model) plus the latency table."""
-    columns = ("fad_musicnn", "kl_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1")
+    columns = ("fad_musicnn", "kl_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1",
+               "ac_chroma_cosine", "melody_accuracy")  # fmt: skip
     settings = results["settings"]
     lines, header = [], None
     for key, title in ROW_NAMES.items():
+        if key not in results:
+            continue
         row = results[key]
         if "missing" in row:
             lines.append(f"| {title} | " + " | ".join("–" for _ in columns) + " |")
@@ -386,13 +528,29 @@ def results_markdown(results: dict) -> str:
         "",
         f"{settings['num_clips']} clips of {settings['seconds']:g} s, {settings['steps']} DDIM steps, guidance "
         f"{settings['guidance_scale']:g}. FAD/KL against the test references; the references' FAD is against "
-        f"{settings['fad_floor']} and their KL is undefined. Chroma cosine and note F1 against the melody that "
+        f"{settings['fad_floor']} and their KL is undefined. Melody adherence against the melody that "
         "guided each clip (text-only: the melody the melody-guided model retrieved for the same caption; "
-        "references: their transcribed `melody`). musicnn features, not VGGish/PANNs: not comparable with the "
+        "references and round trip: their transcribed `melody`): the project's chroma cosine and note F1 against "
+        "the notes; audiocraft's chroma cosine and MuseControlLite's melody accuracy against the notes rendered with "
+        "the sketch timbre (`mmgen.eval.adherence`). musicnn features, not VGGish/PANNs: not comparable with the "
         "paper's numbers.",
     ]
-    if "text_only" in results and "missing" in results["text_only"]:
-        text += ["", f"Text-only row missing: {results['text_only']['missing']}"]
+    for key in ("own_melody", "round_trip"):
+        row = results.get(key, {})
+        if row.get("ac_chroma_cosine_vs_audio") is not None:
+            text += ["", f"{ROW_NAMES[key]}, against the test clip's audio (MusicGen's way): audiocraft chroma cosine "
+                     f"{row['ac_chroma_cosine_vs_audio']:.3f}, melody accuracy {row['melody_accuracy_vs_audio']:.3f}."]
+    sensitivity = results.get("condition_sensitivity") or {}
+    if sensitivity:
+        text += ["", "## Condition sensitivity (CQT-dB correlation; a model that listens has the first below the "
+                 "second)", "", "| Model | same seed, other condition | same condition, other seed |",
+                 "|---|---:|---:|"]  # fmt: skip
+        for name, entry in sensitivity.items():
+            text.append(f"| {ROW_NAMES.get(name, name)} | {entry['same_seed_other_condition']:.2f} | "
+                        f"{entry['same_condition_other_seed']:.2f} |")
+    for key in ("own_melody", "global_only", "text_only"):
+        if "missing" in results.get(key, {}):
+            text += ["", f"{ROW_NAMES[key]} row missing: {results[key]['missing']}"]
     latency = results.get("latency") or {}
     if latency.get("per_steps"):
         text += [
@@ -441,6 +599,61 @@ def main(argv: Sequence[str] | None = None) -> dict:
         guiding_melodies=[describe_melody(info) for info in guided_info],
     )
 
+    # 1b. The same model given each test clip's own melody (its Basic Pitch `melody`, cut to the clip length) as a user
+    # melody: scored against those notes and, as MusicGen's evaluation does, against the clip's audio.
+    reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
+    if pipe.uses_melody:
+        own = [sketchable(notes) for notes in reference_notes]
+        keep = [i for i, notes in enumerate(own) if notes]
+        own_waves, own_info, own_seconds = generate(pipe, [captions[i] for i in keep], args,
+                                                    user_melodies=[own[i] for i in keep],
+                                                    seeds=[args.seed + i for i in keep])  # fmt: skip
+        results["own_melody"] = score_row(own_waves, [captions[i] for i in keep],
+                                          [melody_notes(info) for info in own_info],
+                                          extract_features(own_waves, SAMPLE_RATE, embedder),
+                                          [reference_features[i] for i in keep], aligner, paired=True,
+                                          reference_audio=[references[i] for i in keep])  # fmt: skip
+        results["own_melody"].update(
+            melody_target="the test clip's own transcribed melody, given as `melody=` (notes outside the sketch's "
+            "range dropped); `*_vs_audio` against the clip's audio",
+            clips_without_melody=len(rows) - len(keep),
+            generation_seconds_per_clip=own_seconds / max(1, len(keep)),
+        )
+    else:
+        results["own_melody"] = {"missing": "the --pipeline is text-only"}
+    if args.global_only_pipeline:
+        global_pipe = load_pipeline(args.global_only_pipeline)
+        global_waves, global_info, global_seconds = generate(global_pipe, captions, args)
+        global_notes = [crop_notes(melody_notes(info), args.seconds) for info in global_info]
+        results["global_only"] = score_row(global_waves, captions, global_notes,
+                                           extract_features(global_waves, SAMPLE_RATE, embedder), reference_features,
+                                           aligner, paired=True)  # fmt: skip
+        results["global_only"].update(
+            pipeline=args.global_only_pipeline,
+            melody_target="the melody that guided each clip (retrieved; reaches the UNet only through c)",
+            generation_seconds_per_clip=global_seconds / len(rows),
+        )
+    else:
+        global_pipe = None
+        results["global_only"] = {
+            "missing": "no --global_only_pipeline given: train it with `train/diffusion.py --melody_input none` at "
+            "the same budget"
+        }
+
+    previous_pipe = None
+    if args.previous_pipeline:
+        previous_pipe = load_pipeline(args.previous_pipeline)
+        previous_waves, previous_info, previous_seconds = generate(previous_pipe, captions, args)
+        previous_notes = [crop_notes(melody_notes(info), args.seconds) for info in previous_info]
+        results["previous"] = score_row(previous_waves, captions, previous_notes,
+                                        extract_features(previous_waves, SAMPLE_RATE, embedder), reference_features,
+                                        aligner, paired=True)  # fmt: skip
+        results["previous"].update(
+            pipeline=args.previous_pipeline,
+            melody_target="the melody that guided each clip (that model's own output `melodies`)",
+            generation_seconds_per_clip=previous_seconds / len(rows),
+        )
+
     # 2. The text-only ablation (same captions, seeds, steps, guidance)
     if args.text_only_pipeline:
         ablation = load_pipeline(args.text_only_pipeline)
@@ -470,7 +683,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         fad_floor = f"{len(floor_rows)} clips of the {args.fad_floor_split} split"
     elif args.fad_floor_split:
         fad_floor = f"nothing (the dataset has no non-empty {args.fad_floor_split!r} split)"
-    reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
     results["reference"] = score_row(references, captions, reference_notes, reference_features, floor_features,
                                      aligner, paired=False)  # fmt: skip
     results["reference"].update(
@@ -481,6 +693,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if "melody_gt" in dataset[args.split].column_names:
         gt_notes = [crop_notes(parse_notes(r.get("melody_gt")), args.seconds) for r in rows]
         results["reference"].update(melody_adherence(references, gt_notes, prefix="melody_gt_"))
+
+    # 3b. The decoder round trip: each reference through the VAE and the vocoder (the ceiling of any generation)
+    round_trip = [decoder_round_trip(pipe, wave) for wave in references]
+    results["round_trip"] = score_row(round_trip, captions, reference_notes,
+                                      extract_features(round_trip, SAMPLE_RATE, embedder), reference_features,
+                                      aligner, paired=True, reference_audio=references)  # fmt: skip
+    results["round_trip"].update(melody_target="each clip's own `melody` column; `*_vs_audio` against the clip")
+
+    # 3c. Condition sensitivity: does the condition or the seed decide the output?
+    results["condition_sensitivity"] = {}
+    if args.sensitivity_clips:
+        models = {"melody_guided": pipe, "global_only": global_pipe, "previous": previous_pipe, "text_only": None}
+        if args.text_only_pipeline:
+            models["text_only"] = load_pipeline(args.text_only_pipeline)
+        for name, model in models.items():
+            if model is not None:
+                results["condition_sensitivity"][name] = condition_sensitivity(model, captions, args)
+        output = Path(args.output)
+        plot_sensitivity(results["condition_sensitivity"], output.with_name(output.stem + "_sensitivity.png"))
 
     # 4. Latency of the melody-guided model, by stage
     device = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
@@ -496,6 +727,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if text_waves is not None:
             write_clips(args.save_audio, "text_only", ids, text_waves, [None] * len(ids))
         write_clips(args.save_audio, "reference", ids, references, [r.get("melody") for r in rows])
+        write_clips(args.save_audio, "round_trip", ids, round_trip, [r.get("melody") for r in rows])
+        if pipe.uses_melody:
+            write_clips(args.save_audio, "own_melody", [ids[i] for i in keep], own_waves, own_info)
 
     results["settings"] = {
         "command": " ".join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -508,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "guidance_scale": args.guidance_scale,
         "num_candidates": args.num_candidates,
         "seed": args.seed,
+        "sensitivity_clips": args.sensitivity_clips,
         "scheduler": type(pipe.scheduler).__name__,
         "vocoder_method": pipe.config.get("vocoder_method"),
         "embedder": f"musicnn ({type(embedder).__name__})",
@@ -518,7 +753,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "torch": torch.__version__,
         "wall_seconds": time.perf_counter() - started,
     }
-    results = {k: results[k] for k in ("melody_guided", "text_only", "reference", "latency", "settings")}
+    order = ("melody_guided", "own_melody", "global_only", "text_only", "previous", "reference", "round_trip",
+             "condition_sensitivity", "latency", "settings")  # fmt: skip
+    results = {k: results[k] for k in order if k in results}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(_finite_or_none(results), indent=2) + "\n", encoding="utf-8")

@@ -20,9 +20,11 @@ STAGES = ("aligner", "retrieval", "unet_loop", "vae", "vocoder", "other", "total
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """A melody-guided and a text-only tiny pipeline, and a MusicSet of 4 test clips of 2 s."""
+    """A melody-guided (frame-aligned sketch), a global-vector-only and a text-only tiny pipeline, and a MusicSet of
+    4 test clips of 2 s."""
     folder = tmp_path_factory.mktemp("bench")
-    MMGenPipeline(**get_dummy_components()).save_pretrained(folder / "guided")
+    MMGenPipeline(**get_dummy_components(melody_sketch=True)).save_pretrained(folder / "guided")
+    MMGenPipeline(**get_dummy_components()).save_pretrained(folder / "global_only")
     MMGenPipeline(**get_dummy_components(use_melody=False)).save_pretrained(folder / "text_only")
     save_tiny_musicset(folder / "musicset", rows={"train": 2, "validation": 2, "test": 4}, seconds=2.0)
     return folder
@@ -51,20 +53,31 @@ def assert_finite(row, keys):
 def test_benchmark_writes_every_row_and_the_latency_by_stage(inputs, tmp_path):
     output = tmp_path / "generation.json"
     run("--pipeline", str(inputs / "guided"), "--text_only_pipeline", str(inputs / "text_only"),
+        "--global_only_pipeline", str(inputs / "global_only"), "--sensitivity_clips", "2",
+        "--previous_pipeline", str(inputs / "global_only"),
         "--dataset", str(inputs / "musicset"), "--num_clips", "2", "--seconds", "2", "--steps", "2",
         "--latency_steps", "2", "3", "--latency_repeats", "1", "--latency_seconds", "2", "--output", str(output),
         "--save_audio", str(tmp_path / "clips"))  # fmt: skip
     results = json.loads(output.read_text())
-    assert list(results) == ["melody_guided", "text_only", "reference", "latency", "settings"]
+    assert list(results) == ["melody_guided", "own_melody", "global_only", "text_only", "previous", "reference",
+                             "round_trip", "condition_sensitivity", "latency", "settings"]  # fmt: skip
 
-    metrics = ("fad_musicnn", "kl_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1")
-    for key in ("melody_guided", "text_only"):
+    metrics = ("fad_musicnn", "kl_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1",
+               "ac_chroma_cosine", "melody_accuracy")  # fmt: skip
+    for key in ("melody_guided", "own_melody", "global_only", "text_only", "previous", "round_trip"):
         row = results[key]
         assert_finite(row, metrics)
         assert row["num_clips"] == 2 and row["num_melodies"] == 2  # every clip scored against a melody
         assert -1.0 <= row["alignment_score"] <= 1.0 and 0.0 <= row["chroma_cosine"] <= 1.0
     assert results["melody_guided"]["uses_melody"] and not results["text_only"]["uses_melody"]
     assert all(m["id"].startswith("mel-") for m in results["melody_guided"]["guiding_melodies"])
+    own, trip = results["own_melody"], results["round_trip"]
+    assert_finite(own, ("ac_chroma_cosine_vs_audio", "melody_accuracy_vs_audio"))
+    assert trip["ac_chroma_cosine_vs_audio"] > own["ac_chroma_cosine_vs_audio"]  # a random model vs the decoder
+    for entry in results["condition_sensitivity"].values():
+        assert_finite(entry, ("same_seed_other_condition", "same_condition_other_seed"))
+    assert sorted(results["condition_sensitivity"]) == ["global_only", "melody_guided", "previous", "text_only"]
+    assert (tmp_path / "generation_sensitivity.png").is_file()
 
     reference = results["reference"]
     assert_finite(reference, ("fad_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1"))
@@ -86,7 +99,8 @@ def test_benchmark_writes_every_row_and_the_latency_by_stage(inputs, tmp_path):
     assert settings["clip_ids"] == ["test-4", "test-7"]  # first and last of 4, evenly spaced
     markdown = output.with_suffix(".md").read_text()
     assert "| MMGen (melody-guided) |" in markdown and "| Text-only ablation |" in markdown
-    assert "| Test references |" in markdown and "## Latency" in markdown
+    assert "| Test references |" in markdown and "## Latency" in markdown and "## Condition sensitivity" in markdown
+    assert "| Global-vector-only ablation |" in markdown and "| Decoder round trip (VAE + vocoder) |" in markdown
     assert len(list((tmp_path / "clips" / "melody_guided").glob("*.wav"))) == 2
     assert len(list((tmp_path / "clips" / "reference").glob("*.txt"))) == 2
 
@@ -98,7 +112,9 @@ def test_missing_ablation_is_reported_not_fabricated(inputs, tmp_path):
         "--seconds", "1", "--steps", "1", "--latency_steps", "--fad_floor_split", "", "--output", str(output),
     ])  # fmt: skip
     results = json.loads(output.read_text())
+    assert "previous" not in results  # an optional reference point: absent, not fabricated
     assert set(results["text_only"]) == {"missing"} and "--text_only_pipeline" in results["text_only"]["missing"]
+    assert set(results["global_only"]) == {"missing"} and "--melody_input none" in results["global_only"]["missing"]
     assert results["latency"]["per_steps"] == {}
     assert results["reference"]["fad_musicnn"] is None
-    assert "Text-only row missing" in output.with_suffix(".md").read_text()
+    assert "Text-only ablation row missing" in output.with_suffix(".md").read_text()

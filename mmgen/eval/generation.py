@@ -154,7 +154,8 @@ def markdown_table(results: dict, model: str = "MMGen (ours)", dataset: str = "r
     """A table laid out like the paper's Table 1 (FAD, KL, IS), extra metrics in further columns."""
     name = results.get("embedder", "musicnn")
     columns = [(f"fad_{name}", f"FAD-{name} ↓"), (f"kl_{name}", f"KL-{name} ↓"), (f"is_{name}", f"IS-{name} ↑")]
-    extras = [("alignment_score", "Align ↑"), ("chroma_cosine", "Chroma cos ↑"), ("note_f1", "Note F1 ↑")]
+    extras = [("alignment_score", "Align ↑"), ("chroma_cosine", "Chroma cos ↑"), ("note_f1", "Note F1 ↑"),
+              ("ac_chroma_cosine", "Chroma cos (audiocraft) ↑"), ("melody_accuracy", "Melody acc ↑")]  # fmt: skip
     columns += [c for c in extras if c[0] in results]
     header = "| Model | " + " | ".join(title for _, title in columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
