@@ -446,7 +446,7 @@ def plot_sensitivity(sensitivity: dict, path: Path) -> None:
 
     names = list(sensitivity)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(names), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4.8, 1.8 + 1.6 * len(names)), 3.2))
     ax.bar(x - 0.18, [sensitivity[n]["same_seed_other_condition"] for n in names], 0.36,
            label="same seed, other condition")  # fmt: skip
     ax.bar(x + 0.18, [sensitivity[n]["same_condition_other_seed"] for n in names], 0.36,

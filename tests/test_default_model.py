@@ -55,3 +55,23 @@ def test_pipeline_generates_reproducibly():
     np.testing.assert_array_equal(first.audios, again.audios)
     assert not np.allclose(first.audios, other.audios)
     assert first.melodies[0]["tokens"].count("|") >= 1
+
+
+def test_pipeline_follows_the_melody_it_is_given():
+    """The v2 default's music follows its melody: each of two tunes (same prompt, same seed) is heard in its own
+    output and not in the other's (the project's chroma cosine against the notes), and the output stays in [-1, 1]."""
+    from mmgen import MMGenPipeline
+    from mmgen.eval.melody import chroma_cosine
+    from mmgen.melody.notes import Note
+
+    pipe = MMGenPipeline.from_pretrained(DEFAULT)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.uses_melody_sketch
+    rising = [Note(0.5 * i, 0.5 * i + 0.45, p) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])]
+    other = [Note(0.5 * i, 0.5 * i + 0.45, p) for i, p in enumerate([78, 73, 75, 70, 78, 73, 75, 70])]
+    outs = [pipe("A gentle folk tune on a solo flute.", melody=m, audio_length_in_s=4.0, num_inference_steps=25,
+                 generator=torch.Generator().manual_seed(0)).audios[0] for m in (rising, other)]  # fmt: skip
+    own = [chroma_cosine(outs[0], rising, 22050), chroma_cosine(outs[1], other, 22050)]
+    crossed = [chroma_cosine(outs[0], other, 22050), chroma_cosine(outs[1], rising, 22050)]
+    assert min(own) > max(crossed) + 0.2, (own, crossed)
+    assert max(np.abs(o).max() for o in outs) <= 1.0
