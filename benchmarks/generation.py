@@ -388,6 +388,21 @@ class StageTimer:
         return seconds
 
 
+def retrieval_guided_row(path, captions, args, embedder, reference_features, aligner, melody_target: str):
+    """Load the pipeline at `path`, generate one clip per caption and score it against the melody that guided it.
+
+    Returns:
+        `(pipeline, row)`.
+    """
+    pipe = load_pipeline(path)
+    waves, info, seconds = generate(pipe, captions, args)
+    notes = [crop_notes(melody_notes(i), args.seconds) for i in info]
+    row = score_row(waves, captions, notes, extract_features(waves, SAMPLE_RATE, embedder), reference_features,
+                    aligner, paired=True)  # fmt: skip
+    row.update(pipeline=path, melody_target=melody_target, generation_seconds_per_clip=seconds / len(captions))
+    return pipe, row
+
+
 def sketchable(notes: list[Note] | None) -> list[Note] | None:
     """The notes the melody sketch can render (a transcription may hold a stray note outside A0..C8)."""
     kept = [n for n in notes or [] if SKETCH_MIN_PITCH <= n.pitch <= SKETCH_MAX_PITCH]
@@ -621,38 +636,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
     else:
         results["own_melody"] = {"missing": "the --pipeline is text-only"}
+    global_pipe = previous_pipe = None
     if args.global_only_pipeline:
-        global_pipe = load_pipeline(args.global_only_pipeline)
-        global_waves, global_info, global_seconds = generate(global_pipe, captions, args)
-        global_notes = [crop_notes(melody_notes(info), args.seconds) for info in global_info]
-        results["global_only"] = score_row(global_waves, captions, global_notes,
-                                           extract_features(global_waves, SAMPLE_RATE, embedder), reference_features,
-                                           aligner, paired=True)  # fmt: skip
-        results["global_only"].update(
-            pipeline=args.global_only_pipeline,
-            melody_target="the melody that guided each clip (retrieved; reaches the UNet only through c)",
-            generation_seconds_per_clip=global_seconds / len(rows),
-        )
+        global_pipe, results["global_only"] = retrieval_guided_row(
+            args.global_only_pipeline, captions, args, embedder, reference_features, aligner,
+            "the melody that guided each clip (retrieved; reaches the UNet only through c)",
+        )  # fmt: skip
     else:
-        global_pipe = None
         results["global_only"] = {
             "missing": "no --global_only_pipeline given: train it with `train/diffusion.py --melody_input none` at "
             "the same budget"
         }
-
-    previous_pipe = None
     if args.previous_pipeline:
-        previous_pipe = load_pipeline(args.previous_pipeline)
-        previous_waves, previous_info, previous_seconds = generate(previous_pipe, captions, args)
-        previous_notes = [crop_notes(melody_notes(info), args.seconds) for info in previous_info]
-        results["previous"] = score_row(previous_waves, captions, previous_notes,
-                                        extract_features(previous_waves, SAMPLE_RATE, embedder), reference_features,
-                                        aligner, paired=True)  # fmt: skip
-        results["previous"].update(
-            pipeline=args.previous_pipeline,
-            melody_target="the melody that guided each clip (that model's own output `melodies`)",
-            generation_seconds_per_clip=previous_seconds / len(rows),
-        )
+        previous_pipe, results["previous"] = retrieval_guided_row(
+            args.previous_pipeline, captions, args, embedder, reference_features, aligner,
+            "the melody that guided each clip (that model's own output `melodies`)",
+        )  # fmt: skip
 
     # 2. The text-only ablation (same captions, seeds, steps, guidance)
     if args.text_only_pipeline:
