@@ -7,7 +7,8 @@ import pytest
 
 from mmgen.audio import SAMPLE_RATE, load_audio
 from mmgen.cli import main
-from mmgen.melody.inspection import MelodyInspection, inspect_melody, is_midi, note_scores
+from mmgen.melody.inspection import MelodyInspection, inspect_melody, note_scores
+from mmgen.melody.load import is_midi
 from mmgen.melody.notes import MelodyError, Note, read_midi, write_midi
 from mmgen.melody.pianoroll import (
     EMPTY_MESSAGE,

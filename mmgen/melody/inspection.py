@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, load_audio, resample, save_audio, validate_waveform
-from .notes import MelodyError, Note, read_midi, skyline, sort_notes, write_midi
+from ..audio import SAMPLE_RATE, save_audio
+from .load import MAX_AUDIO_SECONDS, load_melody
+from .notes import MelodyError, Note, skyline, sort_notes, write_midi
 from .pianoroll import melody_statistics, plot_piano_roll
 from .tokenizer import notes_to_string
-from .transcribe import TranscriptionConfig, extract_notes
+from .transcribe import TranscriptionConfig
 
-MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".smf")
-MIDI_HEADER = b"MThd"
 REDUCTIONS = ("none", "skyline")
 
 
@@ -31,11 +30,13 @@ class MelodyInspection:
         notes (`list[Note]`): the melody, sorted by onset, after `reduction` (the notes `tokens` encode).
         tokens (`str`): official-format token string (`<G4>,<114>,<79>|...`) of `notes`.
         statistics (`dict`): `melody_statistics(notes)`.
-        source_kind (`str`): "audio" (transcribed with Basic Pitch) or "midi" (read from the file).
+        source_kind (`str`): how it was read, one of `load.SOURCE_KINDS`: "audio" (transcribed with Basic Pitch),
+            "voice" (`transcribe_voice`), "midi", "abc", "note-list", "tokens" or "notes".
         reduction (`str`): "none" or "skyline".
         name (`str`): a display name of the input.
         waveform (`np.ndarray` of shape `(samples,)`, *optional*): the input audio at `sample_rate`; None for MIDI.
         sample_rate (`int`): the rate of `waveform`.
+        edits (`dict`): the shaping edits applied (`shape_melody` keyword arguments; empty: none).
     """
 
     notes: list[Note]
@@ -46,6 +47,7 @@ class MelodyInspection:
     name: str = "melody"
     waveform: np.ndarray | None = field(default=None, repr=False)
     sample_rate: int = SAMPLE_RATE
+    edits: dict = field(default_factory=dict)
 
     def write_midi(self, path: str | os.PathLike, *, program: int = 0) -> str:
         """Write `notes` as a one-track MIDI file with GM `program`; returns the path."""
@@ -84,6 +86,7 @@ class MelodyInspection:
             "source_kind": self.source_kind,
             "reduction": self.reduction,
             "statistics": self.statistics,
+            "edits": self.edits,
             "tokens": self.tokens,
             "notes": [[round(n.onset, 4), round(n.offset, 4), n.pitch, n.velocity] for n in self.notes],
         }
@@ -94,25 +97,11 @@ class MelodyInspection:
         return os.fspath(path)
 
 
-def is_midi(source) -> bool:
-    """True for a MIDI file: by extension for paths, by the 'MThd' header for bytes and other paths."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source[:4]) == MIDI_HEADER
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if path.lower().endswith(MIDI_EXTENSIONS):
-            return True
-        try:
-            with open(path, "rb") as f:
-                return f.read(4) == MIDI_HEADER
-        except OSError:
-            return False  # a missing file is reported by the reader that gets it
-    return False
-
-
-def _display_name(source) -> str:
-    if isinstance(source, (str, os.PathLike)):
+def _display_name(source, allow_paths: bool = True) -> str:
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and allow_paths and os.path.isfile(source)):
         return os.path.basename(os.fspath(source))
+    if isinstance(source, str):
+        return "typed melody"
     if isinstance(source, np.ndarray):
         return "waveform"
     return f"<{len(source)} bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else "melody"
@@ -125,20 +114,27 @@ def inspect_melody(
     reduction: str = "none",
     sr: int = SAMPLE_RATE,
     name: str | None = None,
-    max_duration_s: float | None = 600.0,
+    max_duration_s: float | None = MAX_AUDIO_SECONDS,
+    voice: bool = False,
+    allow_paths: bool = True,
+    **edits,
 ) -> MelodyInspection:
-    """Read a melody from a MIDI file or transcribe it from audio, then tokenize and summarise it.
+    """Read a melody (`load_melody`: MIDI, audio, ABC, a note list, tokens), then tokenize and summarise it.
 
     Args:
-        source: a path (`.wav`, `.flac`, `.mp3`, ... or `.mid`/`.midi`), the file's bytes, or a mono waveform
-            `np.ndarray` of shape `(samples,)` at `sr`. MIDI is recognised by extension or by its 'MThd' header;
-            anything else is treated as audio.
+        source: a path (`.wav`, `.flac`, `.mp3`, ..., `.mid`/`.midi` or `.abc`), the file's bytes, a mono waveform
+            `np.ndarray` of shape `(samples,)` at `sr`, or typed notation. MIDI is recognised by extension or by its
+            'MThd' header; any other file that is not `.abc` is treated as audio.
         config (`TranscriptionConfig`, *optional*): Basic Pitch thresholds and minimum note length (audio only).
         reduction (`str`): "none" keeps every note (chords are tokenized with negative rests, see
             `mmgen.melody.tokenizer`); "skyline" keeps only the highest sounding note.
         sr (`int`): sample rate of a waveform `source`.
         name (`str`, *optional*): display name; default: the file name.
         max_duration_s (`float`, *optional*): refuse longer audio (`AudioError`).
+        voice (`bool`): audio is one hummed or sung voice (`transcribe_voice`).
+        allow_paths (`bool`): False for typed text (never opened as a file).
+        **edits: shaping keyword arguments of `load_melody` (`transpose_semitones`, `tempo`, `target_bpm`,
+            `trim_s`, `fold`); applied before the reduction.
     Returns:
         `MelodyInspection`.
     Raises:
@@ -147,23 +143,12 @@ def inspect_melody(
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    name = name or _display_name(source)
-    if isinstance(source, memoryview):
-        source = bytes(source)
-    waveform = None
-    if not isinstance(source, np.ndarray) and is_midi(source):
-        notes = read_midi(source)
-        kind = "midi"
-    else:
-        if isinstance(source, np.ndarray):
-            waveform = validate_waveform(source, sr, name=name, max_duration_s=max_duration_s)
-            waveform = resample(waveform, sr, SAMPLE_RATE)
-        else:
-            waveform = load_audio(source, SAMPLE_RATE, max_duration_s=max_duration_s)
-        notes = extract_notes(waveform, SAMPLE_RATE, config, name=name)
-        if not notes:
-            raise MelodyError(f"{name}: Basic Pitch found no notes in the audio; try a lower onset or frame threshold")
-        kind = "audio"
+    name = name or _display_name(source, allow_paths)
+    loaded = load_melody(
+        source, name, voice=voice, config=config, sr=sr, allow_paths=allow_paths,
+        max_audio_seconds=max_duration_s or None, **edits,
+    )  # fmt: skip
+    notes, kind, waveform = loaded.notes, loaded.source_kind, loaded.waveform
     notes = skyline(notes) if reduction == "skyline" else sort_notes(notes)
     return MelodyInspection(
         notes=notes,
@@ -174,6 +159,7 @@ def inspect_melody(
         name=name,
         waveform=waveform,
         sample_rate=SAMPLE_RATE,
+        edits=loaded.edits,
     )
 
 
