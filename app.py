@@ -39,6 +39,7 @@ EXAMPLE_PROMPTS = [
 ]
 AUDIO_TYPES = [".wav", ".flac", ".mp3", ".ogg"]
 MIDI_TYPES = [".mid", ".midi"]
+MELODY_PLACEHOLDER = "X:1\nK:G\nGABc d2 e2|f2 g2 a4|]   or   bpm=100 C4 D4 E4/2 F4/2 G4*2"
 SCHEDULER_CHOICES = [
     ("Saved with the model", "default"),
     ("DDIM", "ddim"),
@@ -98,12 +99,36 @@ def _melody_outputs(view):
 
 
 def _adherence_outputs(result):
-    """The two adherence components: the generated clip's transcription over its guiding melody, and the scores."""
+    """The adherence components: the generated clip's transcription over its guiding melody, the scores, and the
+    transcription itself as MIDI and tokens ("take it out")."""
     if result.adherence is not None:
-        return result.adherence.png_path, result.adherence.markdown()
+        a = result.adherence
+        return a.png_path, a.markdown(), a.midi_path, a.tokens
     if result.melody is None:
-        return None, "No melody guided the generation: there is nothing to compare it with."
-    return None, "The guiding melody has no notes: there is nothing to compare the music with."
+        return None, "No melody guided the generation: there is nothing to compare it with.", None, ""
+    return None, "The guiding melody has no notes: there is nothing to compare the music with.", None, ""
+
+
+def _melody_edits(transpose, tempo, trim_start, trim_end, fold) -> dict:
+    """The shaping controls as `load_user_melody` edits (trim only when an end or a non-zero start is set)."""
+    from mmgen.melody.shaping import TRAINED_RANGE
+
+    start, end = float(trim_start or 0.0), (float(trim_end) if trim_end else None)
+    return {
+        "trim_s": (start, end) if start > 0 or end is not None else None,
+        "tempo": float(tempo) if tempo and abs(float(tempo) - 1.0) > 1e-9 else None,
+        "transpose_semitones": int(transpose or 0),
+        "fold": TRAINED_RANGE if fold else None,
+    }
+
+
+def _user_melody(typed, recording):
+    """(melody, typed, voice): typed text wins over a recording; neither gives (None, False, False)."""
+    if (typed or "").strip():
+        return typed, True, False
+    if recording:
+        return recording, False, True
+    return None, False, False
 
 
 def _generation_controls(prefix: str) -> dict:
@@ -174,6 +199,15 @@ def _melody_panel(title: str, prefix: str) -> dict:
             label="Melody tokens (official MMGen format)", lines=2, max_lines=4, interactive=False,
             buttons=["copy"],
         )  # fmt: skip
+        with gr.Row():  # "take it out": the generated clip's own melody, for a DAW
+            p["clip_midi"] = gr.File(
+                label="The generated clip's melody (MIDI)", interactive=False, height=110,
+                elem_id=f"{prefix}-clip-midi",
+            )  # fmt: skip
+            p["clip_tokens"] = gr.Textbox(
+                label="The generated clip's melody tokens", lines=2, max_lines=4, interactive=False,
+                buttons=["copy"], elem_id=f"{prefix}-clip-tokens",
+            )  # fmt: skip
     return p
 
 
@@ -191,12 +225,15 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
     notice = "" if available else f"**Generation is unavailable.** {logic.model_missing_message(model)}"
 
     @readable_errors
-    def text_to_music(prompt, negative, melody_tokens, seconds, steps, guidance, melody_guidance, candidates, seed,
-                      scheduler, progress=gr.Progress()):  # fmt: skip
+    def text_to_music(prompt, negative, melody_text, seconds, steps, guidance, melody_guidance, candidates, seed,
+                      scheduler, recording=None, transpose=0, tempo=1.0, trim_start=0.0, trim_end=None, fold=False,
+                      progress=gr.Progress()):  # fmt: skip
+        melody, typed, voice = _user_melody(melody_text, recording)
         result = logic.generate_from_text(
-            store, prompt, negative_prompt=negative, melody=melody_tokens or None, seconds=seconds, steps=int(steps),
-            guidance_scale=guidance, melody_guidance_scale=melody_guidance, num_candidates=int(candidates),
-            seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
+            store, prompt, negative_prompt=negative, melody=melody, melody_typed=typed, voice=voice,
+            melody_edits=_melody_edits(transpose, tempo, trim_start, trim_end, fold), seconds=seconds,
+            steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
+            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
             output_dir=logic.new_output_dir(output_root),
         )  # fmt: skip
         return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
@@ -213,6 +250,15 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
         query = result.query_melody
         return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
                 *_melody_outputs(result.melody), *_adherence_outputs(result))  # fmt: skip
+
+    @readable_errors
+    def preview_user_melody(melody_text, recording, transpose, tempo, trim_start, trim_end, fold):
+        melody, typed, voice = _user_melody(melody_text, recording)
+        view = logic.preview_melody(
+            melody, typed=typed, voice=voice, edits=_melody_edits(transpose, tempo, trim_start, trim_end, fold),
+            output_dir=logic.new_output_dir(output_root),
+        )  # fmt: skip
+        return view.png_path, view.markdown(), view.tokens, view.midi_path
 
     @readable_errors
     def inspect_melody(path, reduction):
@@ -242,10 +288,35 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                         )  # fmt: skip
                         with gr.Accordion("Your melody (optional)", open=False) as melody_accordion:
                             melody_tokens = gr.Textbox(
-                                label="Melody tokens", lines=2, max_lines=4, elem_id="t2m-melody",
-                                info="Filled by 'Generate from this melody' in the Melody inspection tab. "
-                                "Leave empty to retrieve a melody that fits the prompt.",
+                                label="Type a melody: ABC, a note list or tokens", lines=3, max_lines=8,
+                                elem_id="t2m-melody", placeholder=MELODY_PLACEHOLDER,
+                                info="ABC (X:1, K:G, then the notes), a note list ('bpm=100 C4 D4 E4/2 G4*2') or "
+                                "official tokens (filled by 'Generate from this melody'). Leave empty, with no "
+                                "recording, to retrieve a melody that fits the prompt.",
                             )  # fmt: skip
+                            recording = gr.Audio(
+                                label="…or hum / sing it (up to 60 s; used when nothing is typed)",
+                                sources=["microphone", "upload"], type="filepath", elem_id="t2m-recording",
+                            )  # fmt: skip
+                            with gr.Row():
+                                transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)",
+                                                      elem_id="t2m-transpose")  # fmt: skip
+                                tempo = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Tempo (x)",
+                                                  elem_id="t2m-tempo")  # fmt: skip
+                            with gr.Row():
+                                trim_start = gr.Number(value=0, minimum=0, label="Trim from (s)")
+                                trim_end = gr.Number(value=None, minimum=0, label="Trim to (s, empty: the end)")
+                                fold = gr.Checkbox(
+                                    label="Fold into the model's range", value=False,
+                                    info="Moves notes by octaves into the pitches the model was trained on.",
+                                )  # fmt: skip
+                            preview_button = gr.Button("Show my melody", elem_id="t2m-melody-preview")
+                            preview_png = piano_roll_image("Your melody after the edits", "t2m-melody-roll")
+                            preview_info = gr.Markdown(elem_id="t2m-melody-preview-info")
+                            with gr.Row():
+                                preview_tokens = gr.Textbox(label="Its tokens", lines=2, max_lines=4,
+                                                            interactive=False, buttons=["copy"])  # fmt: skip
+                                preview_midi = gr.File(label="Its MIDI", interactive=False, height=110)
                         t2m = _generation_controls("t2m")
                         t2m_button = gr.Button(
                             "Generate music", variant="primary", interactive=available, elem_id="t2m-generate"
@@ -346,13 +417,22 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             """The melody's components, then (last, so that the earlier API outputs keep their places) the
             adherence overlay and scores."""
             return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"],
-                    panel["adherence_png"], panel["adherence_info"]]  # fmt: skip
+                    panel["adherence_png"], panel["adherence_info"],
+                    panel["clip_midi"], panel["clip_tokens"]]  # fmt: skip
 
         def controls(c):
             return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"],
                     c["seed"], c["scheduler"]]  # fmt: skip
 
-        t2m_inputs = [prompt, t2m["negative"], melody_tokens, *controls(t2m)[1:]]
+        shaping = [transpose, tempo, trim_start, trim_end, fold]
+        t2m_inputs = [prompt, t2m["negative"], melody_tokens, *controls(t2m)[1:], recording, *shaping]
+        preview_button.click(
+            preview_user_melody,
+            inputs=[melody_tokens, recording, *shaping],
+            outputs=[preview_png, preview_info, preview_tokens, preview_midi],
+            api_name="preview_melody",
+            concurrency_limit=2,
+        )
         t2m_button.click(
             text_to_music,
             inputs=t2m_inputs,

@@ -9,6 +9,8 @@ generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-
 generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
 inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
 melody_adherence_view(waveform, sr, guide_notes, ...)  -> AdherenceView     (did the clip follow its melody?)
+load_user_melody(melody, typed=..., voice=..., edits)  -> LoadedMelody      (any melody input, shaped)
+preview_melody(melody, typed=..., voice=..., edits)    -> MelodyView        (the shaped melody, before generating)
 ```
 
 A generation guided by notes also gets an `AdherenceView` (`GenerationResult.adherence`): the generated clip's own
@@ -158,6 +160,8 @@ class MelodyView:
                 lines.append(f"- {label}: {self.info[key]}")
         if self.info.get("score") is not None:
             lines.append(f"- Retrieval score (cosine): {self.info['score']:.3f}")
+        if self.info.get("edits"):
+            lines.append(f"- Edits: {edits_text(self.info['edits'])}")
         lines.append(f"- Notes: {len(self.notes)}")
         return "\n".join(lines)
 
@@ -410,6 +414,80 @@ def melody_adherence_view(
     return view
 
 
+def load_user_melody(
+    melody,
+    *,
+    typed: bool = False,
+    voice: bool = False,
+    edits: dict | None = None,
+    name: str = "your melody",
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+):
+    """A user's melody through `mmgen.melody.load_melody`, shaped by `edits` (its keyword arguments: `trim_s`,
+    `tempo`, `target_bpm`, `transpose_semitones`, `fold`).
+
+    Args:
+        melody: a path (upload) or, with `typed`, text the user typed (ABC, a note list, tokens: never opened as a
+            file), or notes.
+        voice (`bool`): audio is a hummed or sung recording (`transcribe_voice`).
+    Returns:
+        `LoadedMelody`: notes, tokens, `source_kind`, `edits`.
+    Raises:
+        `MelodyError` / `AudioError` with the upload's name instead of its server-side path; `SpaceError` for an
+        upload that is too big.
+    """
+    from .melody.load import classify_melody, load_melody
+
+    edits = {k: v for k, v in (edits or {}).items() if v is not None}
+    if typed:
+        return load_melody(melody, name, allow_paths=False, **edits)
+    if isinstance(melody, (str, os.PathLike)) and classify_melody(melody, name=name)[1] is not None:
+        path = check_upload(os.fspath(melody), "a melody")
+        with named_after_upload(path):
+            return load_melody(path, os.path.basename(path), voice=voice, max_audio_seconds=max_input_seconds, **edits)
+    return load_melody(melody, name, voice=voice, max_audio_seconds=max_input_seconds, **edits)
+
+
+def edits_text(edits: dict) -> str:
+    """The shaping edits in words, e.g. "transposed +2 semitones, tempo x1.5"; "" for none."""
+    parts = []
+    if edits.get("trim_s"):
+        start, end = edits["trim_s"]
+        parts.append(f"trimmed to {start:g}-{'end' if end is None else f'{end:g}'} s")
+    if edits.get("tempo"):
+        parts.append(f"tempo x{edits['tempo']:.3g}")
+    if edits.get("transpose_semitones"):
+        parts.append(f"transposed {edits['transpose_semitones']:+d} semitones")
+    if edits.get("fold"):
+        parts.append(f"octave-folded into MIDI {edits['fold'][0]}-{edits['fold'][1]}")
+    return ", ".join(parts)
+
+
+def preview_melody(
+    melody,
+    *,
+    typed: bool = False,
+    voice: bool = False,
+    edits: dict | None = None,
+    output_dir: str | None = None,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+) -> MelodyView:
+    """The user's melody as it will guide the generation (after the edits): piano roll, tokens, preview, MIDI.
+
+    `info` holds `source` ("user"), `kind` (how it was read) and `edits` (what was applied), so the user can accept
+    it before generating.
+    """
+    if melody is None or (isinstance(melody, str) and not melody.strip()):
+        raise SpaceError("Type a melody (ABC, a note list or tokens), record one or upload a file first.")
+    loaded = load_user_melody(melody, typed=typed, voice=voice, edits=edits, max_input_seconds=max_input_seconds)
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    how = edits_text(loaded.edits)
+    title = f"Your melody ({loaded.source_kind}, {len(loaded.notes)} notes{'; ' + how if how else ''})"
+    info = {"source": "user", "kind": loaded.source_kind, "edits": loaded.edits}
+    return melody_view(loaded.notes, loaded.tokens, title, out, "your_melody", info)
+
+
 def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     if info is None:
         return None
@@ -420,7 +498,7 @@ def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
         title = "No melody: the model has no retriever, so the null melody guided it"
     else:
         title = f"Retrieved melody: {info.get('caption') or info.get('id') or 'database entry'}"
-    shown = {k: info.get(k) for k in ("id", "caption", "source", "score")}
+    shown = {k: info.get(k) for k in ("id", "caption", "source", "score", "kind", "edits") if k in info}
     return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
 
 
@@ -485,7 +563,10 @@ def _run(
     waveform = np.asarray(output.audios[0], dtype=np.float32)
     audio_path = os.path.join(out, "music.wav")
     save_audio(audio_path, waveform, SAMPLE_RATE)
-    melody = _guiding_melody_view(output.melodies[0], out)
+    info = output.melodies[0]
+    if info is not None and info.get("source") == "user" and settings.get("melody_edits") is not None:
+        info = {**info, "kind": settings["melody_kind"], "edits": settings["melody_edits"]}
+    melody = _guiding_melody_view(info, out)
     followed = None
     if adherence and melody is not None and melody.notes:
         followed = melody_adherence_view(waveform, SAMPLE_RATE, melody.notes, out, "music")
@@ -519,12 +600,18 @@ def generate_from_text(
     output_dir: str | None = None,
     max_seconds: float = MAX_SECONDS,
     adherence: bool = True,
+    melody_edits: dict | None = None,
+    melody_typed: bool = False,
+    voice: bool = False,
 ) -> GenerationResult:
     """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
 
     Args:
         prompt: what the music should sound like; may be empty only when a `melody` is given.
-        melody: a MIDI/audio path, a token string or notes; bypasses retrieval.
+        melody: anything `load_melody` reads (a MIDI/ABC/audio path, ABC, a note list, a token string, notes);
+            bypasses retrieval. With `melody_typed` a string is typed text and never opened as a file.
+        melody_edits (`dict`, *optional*): shaping edits (`load_user_melody`); recorded in `settings` and shown
+            with the guiding melody. voice (`bool`): the melody is a hummed or sung recording.
         seed: None or negative for a random seed (reported in the result).
         progress: called as `progress(fraction, message)` after each denoising step.
         output_dir: folder for the files (default: a fresh folder under the temp folder).
@@ -539,15 +626,21 @@ def generate_from_text(
     if not prompt and melody is None:
         raise SpaceError("Please describe the music to generate (the prompt is empty).")
     seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
+    loaded = None
+    if melody is not None:
+        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
     settings = {
         "mode": "text-to-music", "prompt": prompt, "negative_prompt": negative_prompt, "seconds": float(seconds),
         "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
         "scheduler": scheduler, "user_melody": melody is not None,
     }  # fmt: skip
+    if loaded is not None:
+        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
     out = output_dir or new_output_dir()
     os.makedirs(out, exist_ok=True)
-    kwargs = {"prompt": prompt or None, "melody": melody, "negative_prompt": negative_prompt}
+    kwargs = {"prompt": prompt or None, "melody": None if loaded is None else loaded.notes,
+              "negative_prompt": negative_prompt}  # fmt: skip
     return _run(store, kwargs, settings, progress, None, started, out, adherence)
 
 
@@ -572,6 +665,9 @@ def generate_from_audio(
     max_seconds: float = MAX_SECONDS,
     max_input_seconds: float = MAX_INPUT_SECONDS,
     adherence: bool = True,
+    melody_edits: dict | None = None,
+    melody_typed: bool = False,
+    voice: bool = False,
 ) -> GenerationResult:
     """Music-to-music: the uploaded audio's aligner embedding is the query.
 
@@ -579,8 +675,9 @@ def generate_from_audio(
         steer_text: optional text; the query becomes the normalised mix `(1 - w) * audio + w * text` of the two
             joint-space embeddings, `w = steer_weight`.
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
-        melody: follow this melody instead (a MIDI/audio path, token string or notes); overrides `follow_melody`.
-        adherence: as in `generate_from_text`.
+        melody: follow this melody instead (anything `load_melody` reads); overrides `follow_melody`.
+        adherence, melody_edits, melody_typed, voice: as in `generate_from_text` (the edits also shape the
+            followed melody of the upload).
     """
     from .melody.tokenizer import notes_to_string
     from .melody.transcribe import extract_notes
@@ -607,10 +704,14 @@ def generate_from_audio(
     if follow_melody and melody is None and not notes:
         raise SpaceError("No melody was found in the uploaded audio; untick 'follow its melody' to retrieve one.")
 
+    user_melody = melody is not None
+    loaded = None
+    if melody is not None:
+        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
+    elif follow_melody:
+        loaded = load_user_melody(notes, edits=melody_edits, name="the melody of your audio")
     pipe = store.get()
-    if melody is None and follow_melody:
-        melody = notes
-    kwargs: dict = {"negative_prompt": negative_prompt, "melody": melody}
+    kwargs: dict = {"negative_prompt": negative_prompt, "melody": None if loaded is None else loaded.notes}
     if steer_text is None:
         kwargs["audio"] = waveform
     else:
@@ -623,11 +724,13 @@ def generate_from_audio(
     settings = {
         "mode": "music-to-music", "reference": os.path.basename(path), "steer_text": steer_text,
         "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody),
-        "user_melody": melody is not None and melody is not notes, "negative_prompt": negative_prompt,
+        "user_melody": user_melody, "negative_prompt": negative_prompt,
         "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
         "scheduler": scheduler,
     }  # fmt: skip
+    if loaded is not None:
+        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
     return _run(store, kwargs, settings, progress, query_melody, started, out, adherence)
 
 

@@ -14,8 +14,9 @@ import pytest
 import soundfile as sf
 
 from mmgen import app_logic as logic
-from mmgen.audio import SAMPLE_RATE, save_audio
+from mmgen.audio import SAMPLE_RATE, AudioError, save_audio
 from mmgen.melody.notes import Note, read_midi
+from mmgen.melody.sing import sing_notes
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
@@ -74,9 +75,11 @@ def served(model_dir):
     demo.close()
 
 
-def t2m_args(prompt="a calm folk tune on a flute", melody="", seed=0):
-    # prompt, negative prompt, melody tokens, seconds, steps, guidance, melody guidance, candidates, seed, scheduler
-    return (prompt, "", melody, SECONDS, STEPS, 3.0, 1.0, 1, seed, "default")
+def t2m_args(prompt="a calm folk tune on a flute", melody="", seed=0, recording=None, transpose=0, tempo=1.0,
+             trim=(0, None), fold=False):  # fmt: skip
+    # prompt, negative prompt, typed melody, seconds, steps, guidance, melody guidance, candidates, seed, scheduler,
+    # recording, transpose, tempo, trim start, trim end, fold
+    return (prompt, "", melody, SECONDS, STEPS, 3.0, 1.0, 1, seed, "default", recording, transpose, tempo, *trim, fold)
 
 
 def assert_wav(path, seconds=None):
@@ -96,6 +99,14 @@ def assert_adherence(png, info):
     """The Space's adherence outputs: the overlay PNG and its scores."""
     assert_png(png)
     assert info.startswith("**Did the music follow its melody?**") and "note-F1" in info and "chroma" in info
+
+
+def assert_clip_melody(midi, tokens):
+    """ "Take it out": the generated clip's transcription as MIDI and tokens (none when nothing was transcribed)."""
+    if midi is None:
+        assert tokens == ""
+    else:
+        assert tokens.startswith("<") and len(read_midi(midi)) == tokens.count("|") + 1
 
 
 # ------------------------------------------------------------------------------------------ building the Blocks
@@ -251,10 +262,10 @@ def test_adherence_view_of_a_clip_without_notes(scale_notes, tmp_path):
 def test_space_adherence_outputs_without_guiding_notes():
     from types import SimpleNamespace
 
-    png, info = app._adherence_outputs(SimpleNamespace(adherence=None, melody=None))
-    assert png is None and "No melody guided the generation" in info
-    png, info = app._adherence_outputs(SimpleNamespace(adherence=None, melody=object()))
-    assert png is None and "no notes" in info
+    png, info, midi, tokens = app._adherence_outputs(SimpleNamespace(adherence=None, melody=None))
+    assert png is None and "No melody guided the generation" in info and midi is None and tokens == ""
+    png, info, midi, tokens = app._adherence_outputs(SimpleNamespace(adherence=None, melody=object()))
+    assert png is None and "no notes" in info and midi is None and tokens == ""
 
 
 @pytest.mark.parametrize(
@@ -279,9 +290,10 @@ def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
 def test_text_to_music_via_client(served):
     _, client = served
     outputs = client.predict(*t2m_args(), api_name="/text_to_music")
-    audio, timing, info, png, tokens, preview, midi, adherence_png, adherence_info = outputs
+    audio, timing, info, png, tokens, preview, midi, adherence_png, adherence_info, clip_midi, clip_tokens = outputs
     assert_wav(audio, SECONDS)
     assert_adherence(adherence_png, adherence_info)
+    assert_clip_melody(clip_midi, clip_tokens)
     assert timing.startswith(f"Generated {SECONDS:.1f} s in") and "Seed 0." in timing
     assert "Retrieved melody" in info and "Retrieval score" in info
     assert_png(png)
@@ -300,11 +312,66 @@ def test_user_melody_from_inspection_bypasses_retrieval(served):
     filled = client.predict(tokens, api_name="/use_melody")  # also selects the text-to-music tab (not in the API)
     assert filled == tokens
     outputs = client.predict(*t2m_args(melody=filled), api_name="/text_to_music")
-    _, _, info, png, used_tokens, _, midi, adherence_png, adherence_info = outputs
+    _, _, info, png, used_tokens, _, midi, adherence_png, adherence_info, *_ = outputs
     assert "Your melody (retrieval skipped)" in info and used_tokens == tokens
     assert len(read_midi(midi)) == 31
     assert_png(png)
     assert_adherence(adherence_png, adherence_info)
+
+
+def test_typed_abc_transposed_via_client(served):
+    _, client = served
+    abc = "X:1\nL:1/8\nK:D\nDEFG A2 B2|A4 d4|]"
+    outputs = client.predict(*t2m_args(melody=abc, transpose=2), api_name="/text_to_music")
+    audio, _, info, png, tokens, _, midi, adherence_png, adherence_info, clip_midi, clip_tokens = outputs
+    assert_wav(audio, SECONDS)
+    assert "Your melody (retrieval skipped)" in info and "Edits: transposed +2 semitones" in info
+    # K:D: D E F# G A B A d, each up 2 semitones; 0.25 s per eighth at the default 120 BPM
+    assert [n.pitch for n in read_midi(midi)] == [64, 66, 68, 69, 71, 73, 71, 76]
+    assert tokens.startswith("<E4>,") and tokens.count("|") == 7
+    assert_adherence(adherence_png, adherence_info)
+    assert_clip_melody(clip_midi, clip_tokens)
+    assert not EXTERNAL, EXTERNAL
+
+
+def test_preview_shows_the_shaped_melody_and_never_opens_typed_paths(served):
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    png, info, tokens, midi = client.predict(
+        "bpm=60 C4 D4 E4 F4 G4", None, -12, 2.0, 1.0, None, False, api_name="/preview_melody"
+    )
+    assert_png(png)
+    assert "note-list" in info and "trimmed to 1-end s" in info and "tempo x2" in info and "-12 semitones" in info
+    notes = read_midi(midi)
+    assert [n.pitch for n in notes] == [50, 52, 53, 55] and tokens.count("|") == 3
+    assert notes[1].onset == pytest.approx(0.5, abs=0.01)  # one beat at 60 BPM, twice as fast
+    for typed, match in ((EXAMPLE_MIDI, "is not a melody"), ("X:1\nK:Q\nGABc|", "unknown key 'Q'"),
+                         ("C4 D4 | H4", "bar 2, token 1 ('H4')")):  # fmt: skip
+        with pytest.raises(AppError, match=match.replace("(", r"\(").replace(")", r"\)")):
+            client.predict(typed, None, 0, 1.0, 0, None, False, api_name="/preview_melody")
+    with pytest.raises(AppError, match=r"transposing by \+24 .* outside the playable range"):
+        client.predict("C7 D7", None, 24, 1.0, 0, None, False, api_name="/preview_melody")
+    with pytest.raises(AppError, match="Type a melody"):
+        client.predict("", None, 0, 1.0, 0, None, False, api_name="/preview_melody")
+
+
+def test_hummed_recording_is_transcribed_as_one_voice(tmp_path):
+    sung = [Note(0.2 + 0.5 * i, 0.6 + 0.5 * i, p, 100) for i, p in enumerate([55, 57, 59, 60, 62, 60, 59, 55])]
+    path = tmp_path / "hum.wav"
+    save_audio(path, sing_notes(sung, seed=0))
+    view = logic.preview_melody(str(path), voice=True, edits={"fold": (41, 96)}, output_dir=str(tmp_path))
+    assert view.info["kind"] == "voice" and view.info["edits"] == {"fold": [41, 96]}
+    assert [n.pitch for n in view.notes] == [55, 57, 59, 60, 62, 60, 59, 55]
+    assert all(abs(a.onset - b.onset) < 0.05 for a, b in zip(view.notes, sung))
+    silent = tmp_path / "silent.wav"
+    save_audio(silent, np.zeros(SAMPLE_RATE, dtype=np.float32))
+    with pytest.raises(AudioError, match="'silent.wav': the audio is silent"):
+        logic.preview_melody(str(silent), voice=True, output_dir=str(tmp_path))
+    long = tmp_path / "long.wav"
+    save_audio(long, np.full(61 * SAMPLE_RATE, 0.1, dtype=np.float32))
+    with pytest.raises(AudioError, match="'long.wav': the audio is 61.0 s long, more than the limit of 60.0 s"):
+        logic.preview_melody(str(long), voice=True, output_dir=str(tmp_path))
 
 
 def test_music_to_music_via_client(served):
@@ -319,7 +386,8 @@ def test_music_to_music_via_client(served):
     )  # fmt: skip
     audio, timing, query_info, query_png, query_tokens, info, png, tokens, preview, midi, *adherence = outputs
     assert_wav(audio, SECONDS)
-    assert_adherence(*adherence)
+    assert_adherence(*adherence[:2])
+    assert_clip_melody(*adherence[2:])
     assert "Melody in your audio" in query_info and query_tokens.startswith("<")
     assert query_tokens.count("|") >= 20  # Basic Pitch hears the flute tune (30 of 31 notes)
     assert "Retrieved melody" in info
@@ -382,7 +450,6 @@ def test_error_paths_return_readable_messages(served, tmp_path):
 
 
 def test_upload_limits_name_the_file_not_its_server_path(tmp_path):
-    from mmgen.audio import AudioError
 
     long = tmp_path / "long.wav"
     t = np.arange(int(61 * SAMPLE_RATE)) / SAMPLE_RATE

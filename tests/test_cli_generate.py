@@ -86,6 +86,32 @@ def test_user_melody_bypasses_retrieval(model_dir, tmp_path):
     assert alone["settings"]["prompt"] == "" and alone["settings"]["user_melody"]
 
 
+def test_typed_melody_shaped_and_the_clip_melody_taken_out(model_dir, tmp_path, capsys):
+    clip_midi = tmp_path / "clip.mid"
+    _, notes, summary = generate(
+        model_dir, tmp_path, "a fiddle tune", "--melody", "bpm=120 C4 D4 E4/2 F4/2 G4*2", "--transpose", "-3",
+        "--tempo", "2", "--clip-midi", str(clip_midi),
+    )  # fmt: skip
+    assert [n.pitch for n in notes] == [57, 59, 61, 62, 64]
+    assert notes[1].onset == pytest.approx(0.25, abs=0.01)  # one beat at 120 BPM, twice as fast
+    settings = summary["settings"]
+    assert settings["melody_kind"] == "note-list"
+    assert settings["melody_edits"] == {"tempo": 2.0, "transpose_semitones": -3}
+    assert summary["melody"]["edits"] == settings["melody_edits"]
+    tokens = summary["adherence"]["tokens"]  # the clip's own melody: MIDI file and token string
+    err = capsys.readouterr().err
+    if summary["adherence"]["transcribed_notes"]:
+        assert len(read_midi(clip_midi)) == tokens.count("|") + 1 == summary["adherence"]["transcribed_notes"]
+        assert f"wrote clip_midi: {clip_midi}" in err
+    else:  # the tiny random model's noise holds no notes: said, and nothing written
+        assert tokens == "" and not clip_midi.exists() and "no notes were transcribed from the clip" in err
+    abc = tmp_path / "tune.abc"
+    abc.write_text("X:1\nL:1/8\nK:G\nGABc d2 e2|\n")
+    _, abc_notes, abc_summary = generate(model_dir, tmp_path, "--melody", str(abc), "--fold", name="abc")
+    assert [n.pitch for n in abc_notes] == [67, 69, 71, 72, 74, 76]
+    assert abc_summary["settings"]["melody_edits"] == {"fold": [41, 96]}
+
+
 def test_music_to_music_with_steering_text(model_dir, tmp_path):
     _, notes, summary = generate(
         model_dir, tmp_path, "played on a harp", "--audio", EXAMPLE_AUDIO, "--steer-weight", "0.5",
@@ -109,6 +135,12 @@ def test_music_to_music_with_steering_text(model_dir, tmp_path):
         (["a tune", "--model", "{model}", "--candidates", "9"], "candidates must be from 1 to 4"),
         (["a tune", "--model", "{model}", "--melody", "nope.mid"], "--melody: no such file 'nope.mid'"),
         (["--audio", "missing.wav", "--model", "{model}"], "--audio: no such file"),
+        (["--melody", "X:1\nK:Q\nGABc|", "--model", "{model}"], "line 2: unknown key 'Q'"),
+        (["--melody", "C4 D4 | C9 H4", "--model", "{model}"], "bar 2, token 2 ('H4')"),
+        (["--melody", "C8 D4", "--transpose", "5", "--model", "{model}"], "outside the playable range"),
+        (["a tune", "--transpose", "2", "--model", "{model}"], "shape a --melody: give one"),
+        (["a tune", "--melody", "C4", "--clip-midi", "x.mid", "--no-adherence", "--model", "{model}"],
+         "--clip-midi needs the clip's transcription"),
     ],
 )
 def test_errors_are_one_readable_line(model_dir, tmp_path, capsys, args, message):

@@ -119,6 +119,16 @@ def test_every_input_kind(tmp_path, scale):
     assert load_melody(tokens).notes == string_to_notes(tokens)
 
 
+def test_the_examples_and_text_files(tmp_path, scale):
+    tune = load_melody(os.path.join(ROOT, "examples", "example_tune.abc"))
+    assert tune.source_kind == "abc" and tune.bpm == 100.0 and len(tune.notes) == 21
+    listed = load_melody(os.path.join(ROOT, "examples", "example_notes.txt"))
+    assert listed.source_kind == "note-list" and listed.bpm == 96.0 and pitches(listed.notes)[:3] == [64, 67, 69]
+    saved = tmp_path / "tokens.txt"
+    saved.write_text(notes_to_string(scale) + "\n")
+    assert load_melody(saved).source_kind == "tokens" and pitches(load_melody(saved).notes) == pitches(scale)
+
+
 def test_typed_text_is_never_a_path(tmp_path, scale, monkeypatch):
     midi = tmp_path / "C4"  # a file whose name reads as a note list
     write_midi(scale, midi)
@@ -172,8 +182,8 @@ def test_file_size_bound(tmp_path, monkeypatch, scale):
 # ---- shaping ------------------------------------------------------------------------------------------------------
 def test_transpose_and_its_range_error(scale):
     assert pitches(transpose(scale, -12)) == [48 + i for i in range(8)]
-    with pytest.raises(MelodyError, match=r"transposing by \+45 moves E4 \(MIDI 64\) .* outside the playable range A0..C8 .* "
-                                          r"at most \+41"):  # fmt: skip
+    message = r"transposing by \+45 moves E4 \(MIDI 64\) .* outside the playable range A0..C8 .* at most \+41"
+    with pytest.raises(MelodyError, match=message):
         transpose(scale, 45)
     with pytest.raises(MelodyError, match="whole number"):
         transpose(scale, 1.5)

@@ -12,6 +12,8 @@ Examples:
   python -m mmgen generate "a calm folk melody on a solo flute" -o flute.wav --png flute_melody.png
   python -m mmgen generate "a jazz piano trio" --melody examples/example_melody.mid -o jazz.wav
   python -m mmgen generate --audio examples/example_melody.flac "played on a harp" -o harp.wav --seconds 8
+  python -m mmgen generate "a folk tune on a fiddle" --melody examples/example_tune.abc --transpose -2 -o abc.wav
+  python -m mmgen generate "a choir" --melody examples/hummed_melody.flac --voice --fold --clip-midi clip.mid
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ import shutil
 import sys
 import tempfile
 
-# Defaults and limits shown in the help, copied from `mmgen.app_logic` (which does the real checks in `run`):
-# importing it here would load transformers (through `mmgen.melody`) just to build the parser.
-# tests/test_cli_startup.py checks that these equal the `mmgen.app_logic` values.
-DEFAULT_MODEL = "checkpoints/mmgen-default"  # app_logic.DEFAULT_MODEL
-DEFAULT_SECONDS = 10.0  # app_logic.DEFAULT_SECONDS
-DEFAULT_STEPS = 50  # app_logic.DEFAULT_STEPS
-DEFAULT_GUIDANCE = 3.0  # app_logic.DEFAULT_GUIDANCE
-MAX_AUDIO_SECONDS = 300.0  # app_logic.MAX_AUDIO_SECONDS (checked by generate_from_text / generate_from_audio)
-MAX_CANDIDATES = 4  # app_logic.MAX_CANDIDATES (checked by app_logic)
-SCHEDULERS = ("default", "ddim", "dpm-solver++", "euler")  # the keys of app_logic.SCHEDULERS
+# app_logic imports no heavy library at module level (the pipeline, torch and Basic Pitch load inside its functions).
+from ..app_logic import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_MODEL,
+    DEFAULT_SECONDS,
+    DEFAULT_STEPS,
+    MAX_AUDIO_SECONDS,
+    MAX_CANDIDATES,
+    SCHEDULERS,
+)
+from .melody import add_shaping_args, shaping_kwargs
 
 
 def _copy(src: str | None, dst: str | None, what: str) -> str | None:
@@ -59,8 +62,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError('nothing to generate from: give a prompt ("a calm folk tune"), --audio or --melody')
     if args.audio is not None and not os.path.isfile(args.audio):
         raise FileNotFoundError(f"--audio: no such file '{args.audio}'")
-    if args.melody is not None and not args.melody.lstrip().startswith("<") and not os.path.isfile(args.melody):
-        raise FileNotFoundError(f"--melody: no such file '{args.melody}' (give a MIDI/audio file or a token string)")
+    if args.melody is not None:
+        from ..melody.load import classify_melody
+        from ..melody.notes import MelodyError
+
+        try:
+            classify_melody(args.melody, name="--melody")
+        except MelodyError as err:  # say which flag, before the model loads
+            raise FileNotFoundError(
+                f"{err} Give a MIDI/audio/ABC file, ABC notation, a note list or a token string."
+            ) from err
+    if args.clip_midi is not None and args.no_adherence:
+        raise ValueError("--clip-midi needs the clip's transcription: drop --no-adherence")
+    edits = shaping_kwargs(args)
+    if args.melody is None and (any(v not in (None, 0) for v in edits.values()) or args.voice):
+        raise ValueError("--transpose, --tempo, --bpm, --trim, --fold and --voice shape a --melody: give one")
     if args.quiet:
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
@@ -79,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": args.seconds, "steps": args.steps, "guidance_scale": args.guidance,
         "melody_guidance_scale": args.melody_guidance, "num_candidates": args.candidates, "seed": args.seed,
         "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress,
-        "max_seconds": logic.MAX_AUDIO_SECONDS,
+        "max_seconds": logic.MAX_AUDIO_SECONDS, "melody_edits": edits, "voice": args.voice,
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
         if args.audio is not None:
@@ -103,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
         adherence = result.adherence
         if adherence is not None:
             written["adherence"] = _copy(adherence.png_path, adherence_png_path(args.output), "adherence overlay")
+        if args.clip_midi is not None and adherence is not None and adherence.midi_path is not None:
+            written["clip_midi"] = _copy(adherence.midi_path, args.clip_midi, "clip MIDI")
+        elif args.clip_midi is not None and not args.quiet:
+            message = f"  --clip-midi: no notes were transcribed from the clip, {args.clip_midi} not written"
+            print(message, file=sys.stderr)
         if args.json:
             summary = {
                 "audio": os.path.abspath(args.output),
@@ -142,8 +163,13 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", default="mmgen.wav", help="The WAV file to write (default: mmgen.wav).")
     parser.add_argument(
         "--melody", default=None,
-        help="Follow this melody instead of retrieving one: a MIDI file, an audio file (transcribed with Basic "
-        "Pitch) or an official token string.",
+        help="Follow this melody instead of retrieving one: a MIDI, ABC or audio file (transcribed with Basic Pitch; "
+        "--voice for humming or singing), ABC notation, a note list ('bpm=100 C4 D4 E4/2') or an official token "
+        "string.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--voice", action="store_true",
+        help="--melody is a hummed or sung recording: voice-tuned transcription (up to 60 s).",
     )  # fmt: skip
     parser.add_argument(
         "--audio", default=None,
@@ -194,6 +220,11 @@ def register(subparsers) -> None:
     parser.add_argument("--png", default=None, help="Also write the piano roll of the melody that guided it.")
     parser.add_argument("--midi", default=None, help="Also write the melody that guided it as a MIDI file.")
     parser.add_argument(
+        "--clip-midi", default=None,
+        help="Also write the generated clip's own melody (transcribed with Basic Pitch) as a MIDI file; its token "
+        "string is in --json's adherence.tokens.",
+    )  # fmt: skip
+    parser.add_argument(
         "--json", default=None, help="Also write a JSON summary (settings, timings, melody, adherence scores)."
     )
     parser.add_argument(
@@ -202,4 +233,5 @@ def register(subparsers) -> None:
         "melody) and no note-F1 / chroma scores.",
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="Print only the output path.")
+    add_shaping_args(parser)
     parser.set_defaults(func=run)

@@ -7,7 +7,7 @@ The pipeline's `melody=`, the `generate` and `melody` commands and the Space all
 | `list[Note]` | the notes themselves |
 | an official token string `"<G4>,<114>,<79>\\|..."` | `string_to_notes` |
 | ABC notation (`"X:1\\nK:G\\nGABc d2 e2\\|..."`, or a `.abc` file) | `parse_abc` (music21) |
-| a note list (`"bpm=100 C4 D4 E4/2 ..."`) | `parse_note_list` |
+| a note list (`"bpm=100 C4 D4 E4/2 ..."`; tokens, ABC or a note list also from a `.txt` file) | `parse_note_list` |
 | a MIDI file (path or bytes; by extension or by its 'MThd' header) | `read_midi` |
 | audio (path, bytes, or a mono waveform at `sr`) | Basic Pitch; `transcribe_voice` with `voice=True` |
 
@@ -31,6 +31,7 @@ from .notes import MelodyError, Note, read_midi, sort_notes
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".smf")
 MIDI_HEADER = b"MThd"
 ABC_EXTENSIONS = (".abc",)
+TEXT_EXTENSIONS = (".txt",)  # a typed melody saved to a file: tokens, ABC or a note list, told apart by content
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".webm")
 MAX_FILE_BYTES = 64 * 2**20  # a MIDI or ABC file read whole into memory
 MAX_AUDIO_SECONDS = 600.0  # audio to transcribe (a voice recording: `voice.MAX_VOICE_SECONDS`)
@@ -114,6 +115,10 @@ def classify_melody(melody, *, allow_paths: bool = True, name: str = "melody") -
     if typed and looks_like_abc(text):
         return "abc", None
     if allow_paths and "\n" not in text and os.path.isfile(text):
+        if text.lower().endswith(TEXT_EXTENSIONS) and not is_midi(text):
+            content = _read_text_file(text, name)
+            kind = "tokens" if content.lstrip().startswith("<") else "abc" if looks_like_abc(content) else "note-list"
+            return kind, text
         kind = "midi" if is_midi(text) else "abc" if text.lower().endswith(ABC_EXTENSIONS) else "audio"
         return kind, text
     if typed and looks_like_note_list(text):
@@ -205,8 +210,9 @@ def load_melody(
             raise MelodyError(f"{name}: a list melody must contain `Note`s only.")
         notes = list(melody)
     elif kind == "tokens":
-        check_text_size(melody, name)
-        notes = string_to_notes(melody)
+        text = melody if path is None else _read_text_file(path, name)
+        check_text_size(text, name)
+        notes = string_to_notes(text)
     elif kind in ("abc", "note-list"):
         from .notation import parse_abc, parse_note_list
 

@@ -34,8 +34,10 @@ VOICE_PITCH_RANGE_HZ = (65.0, 1400.0)  # C2 .. F6: bass to soprano, fundamentals
 
 
 def voice_transcription_config() -> TranscriptionConfig:
-    """Basic Pitch settings for one voice: the thresholds the benchmark chose on its tuning clips
-    (`benchmarks/results/voice_melody.json`, "tuning"), limited to the sung range."""
+    """Basic Pitch settings for one voice, limited to the sung range. Measured in
+    `benchmarks/results/voice_melody.json`: with `clean_voice_notes` they are NOT yet better than plain Basic
+    Pitch on the test tunes (note-F1 0.71 vs 0.76; the clean-up merges repeated notes), and the tuning grid
+    preferred onset 0.6 / frame 0.5; see the report there before relying on `voice=True`."""
     low, high = VOICE_PITCH_RANGE_HZ
     return TranscriptionConfig(
         onset_threshold=0.5,
