@@ -121,3 +121,45 @@ def test_classifier_free_guidance_formulas():
     torch.testing.assert_close(classifier_free_guidance(torch.cat([eps_null, eps_qr]), 0.0), eps_qr)
     double = classifier_free_guidance(torch.cat([eps_null, eps_q, eps_qr]), w, 2.0)
     torch.testing.assert_close(double, eps_null + (w + 1) * (eps_q + 2.0 * (eps_qr - eps_q) - eps_null))
+
+
+def _embeddings(n: int, dim: int, seed: int) -> torch.Tensor:
+    """Unit-norm embeddings sharing a common direction, like the aligner's."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g) * 0.2 + torch.randn(dim, generator=g)
+    return torch.nn.functional.normalize(x, dim=-1)
+
+
+def test_input_normalization_refit_keeps_the_function_and_standardises_the_inputs(tmp_path):
+    """fit_input_normalization re-expresses the first layer and nulls: outputs (conditional, melody-dropped and null)
+    are unchanged, a second fit on other statistics too, the MLP then sees centred unit-variance inputs, and the
+    statistics travel with the weights."""
+    plain = make_projector(melody_dropout=0.1)
+    normalized = make_projector(melody_dropout=0.1, normalize_inputs=True)
+    normalized.load_state_dict(plain.state_dict(), strict=False)  # the statistics start at identity
+    q, r = _embeddings(64, 8, 1), _embeddings(64, 6, 2)
+    for fit_q, fit_r in ((q, r), (_embeddings(32, 8, 3), _embeddings(32, 6, 4))):
+        normalized.fit_input_normalization(fit_q, fit_r)
+        torch.testing.assert_close(normalized(q, r), plain(q, r), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(normalized(q, r, drop_melody=True), plain(q, r, drop_melody=True),
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip
+        torch.testing.assert_close(normalized.null_condition(2), plain.null_condition(2), atol=1e-5, rtol=1e-5)
+    normalized.fit_input_normalization(q, r)
+    standard = normalized._normalize("query", q)
+    assert standard.mean(0).abs().max() < 1e-5
+    assert abs(standard.pow(2).mean().item() - 1.0) < 1e-4
+    assert q.pow(2).mean().item() < 0.2  # the raw inputs were far below unit variance per dimension
+    normalized.save_pretrained(tmp_path)
+    loaded = ConditionProjector.from_pretrained(tmp_path)
+    torch.testing.assert_close(loaded.melody_mean, normalized.melody_mean)
+    torch.testing.assert_close(loaded(q, r), normalized(q, r))
+
+
+def test_input_normalization_needs_the_option_and_enough_embeddings():
+    with pytest.raises(ValueError, match="normalize_inputs=False"):
+        make_projector().fit_input_normalization(torch.randn(4, 8), torch.randn(4, 6))
+    projector = make_projector(normalize_inputs=True)
+    with pytest.raises(ValueError, match="melody_embeds"):
+        projector.fit_input_normalization(torch.randn(4, 8), None)
+    with pytest.raises(ValueError, match="query_embeds"):
+        projector.fit_input_normalization(torch.randn(1, 8), torch.randn(4, 6))
