@@ -27,11 +27,13 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizer, SpeechT5HifiGan
 
 from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, validate_waveform
-from mmgen.melody.notes import MelodyError, Note, read_midi
-from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, sketch_log_mel
+from mmgen.melody.load import LoadedMelody, load_melody
+from mmgen.melody.notes import MelodyError, Note
+from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, piano_roll, sketch_log_mel
 from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string, string_to_notes
 from mmgen.models.aligner import TriModalAligner
 from mmgen.models.condition import ConditionProjector, classifier_free_guidance
+from mmgen.models.melody_encoder import PianoRollEncoder
 from mmgen.models.unet import unet_downsample_factor, unet_sketch_channels
 from mmgen.models.vae import decode_latents, encode_mels
 from mmgen.models.vocoder import mel_to_audio
@@ -39,7 +41,7 @@ from mmgen.retrieval import MelodyRetriever
 
 # diffusers only loads components whose module has been imported (pipeline_loading_utils): importing the
 # component classes here makes `MMGenPipeline.from_pretrained(path)` work in a fresh process.
-_COMPONENT_CLASSES = (TriModalAligner, MelodyRetriever, MelodyTokenizer, ConditionProjector)
+_COMPONENT_CLASSES = (TriModalAligner, MelodyRetriever, MelodyTokenizer, ConditionProjector, PianoRollEncoder)
 
 logger = logging.get_logger(__name__)
 
@@ -48,7 +50,6 @@ MAX_AUDIO_LENGTH_S = 300.0
 OUTPUT_TYPES = ("np", "pt", "latent", "mel")
 # Output waveforms are peak-limited to this (-0.9 dBFS) when they exceed it: a whole-clip gain, never clipping.
 OUTPUT_PEAK = 0.9
-MIDI_EXTENSIONS = (".mid", ".midi")
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -107,47 +108,8 @@ class MMGenPipelineOutput(BaseOutput):
     scores: np.ndarray | None = None
 
 
-def melody_to_tokens(melody: Any, name: str = "melody") -> tuple[str, list[Note]]:
-    """A user melody -> `(token string, notes)`.
-
-    Args:
-        melody: a MIDI path (`.mid`/`.midi`), an audio path or a mono waveform `np.ndarray` at 22,050 Hz (transcribed
-            with Basic Pitch), a `list[Note]`, or an official token string (`"<G4>,<114>,<79>|..."`).
-    Raises:
-        `MelodyError` when the melody has no notes or cannot be parsed; `AudioError` for unreadable audio.
-    """
-    if isinstance(melody, (list, tuple)):
-        if not all(isinstance(n, Note) for n in melody):
-            raise MelodyError(f"{name}: a list melody must contain `Note`s only.")
-        notes = list(melody)
-    elif isinstance(melody, np.ndarray) or isinstance(melody, torch.Tensor):
-        from mmgen.melody.transcribe import extract_notes
-
-        notes = extract_notes(np.asarray(melody, dtype=np.float32), name=name)
-    elif isinstance(melody, (str, os.PathLike)):
-        text = os.fspath(melody)
-        if text.lstrip().startswith("<"):
-            notes = string_to_notes(text)
-        elif text.lower().endswith(MIDI_EXTENSIONS):
-            if not os.path.isfile(text):
-                raise MelodyError(f"{name}: no such MIDI file '{text}'.")
-            notes = read_midi(text)
-        elif os.path.isfile(text):
-            from mmgen.melody.transcribe import extract_notes
-
-            notes = extract_notes(text, name=name)
-        else:
-            raise MelodyError(
-                f"{name}: '{text[:80]}' is neither a token string, a MIDI file nor an existing audio file."
-            )
-    else:
-        raise MelodyError(
-            f"{name}: expected a MIDI/audio path, a list of Notes, a token string or a waveform, "
-            f"got {type(melody).__name__}."
-        )
-    if not notes:
-        raise MelodyError(f"{name}: the melody has no notes.")
-    return notes_to_string(notes), notes
+# A user melody -> `(tokens, notes)`: the project's one melody loader (MIDI, audio, ABC, note lists, tokens, notes).
+melody_to_tokens = load_melody
 
 
 def _melody_info(source: str, tokens: str | None = None, notes: list[Note] | None = None) -> dict:
@@ -185,6 +147,9 @@ class MMGenPipeline(DiffusionPipeline):
             the melody-dropped training examples; a warning says so and `melodies[i]["source"]` is `"null"`) when
             the model was trained with melody-only dropout (`condition_projector.config.melody_dropout > 0`), and
             raises otherwise: such a model never saw a prompt without its melody.
+        melody_encoder ([`PianoRollEncoder`], *optional*):
+            The frame-aligned melody as a learned projection of its piano roll (the measured alternative to the
+            melody sketch). None (the default): a UNet with extra input channels takes the VAE-encoded sketch.
         vocoder_method (`str`, *optional*, defaults to `"hybrid"`):
             `mmgen.models.vocoder.mel_to_audio` method: `"hybrid"` (HiFi-GAN + Griffin-Lim: measured best on music,
             `benchmarks/results/vocoder.json`), `"hifigan"` or `"griffinlim"`.
@@ -197,7 +162,7 @@ class MMGenPipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "aligner->condition_projector->unet->vae->vocoder"
-    _optional_components = ["melody_tokenizer", "retriever", "vocoder"]
+    _optional_components = ["melody_tokenizer", "retriever", "vocoder", "melody_encoder"]
     _callback_tensor_inputs = ["latents", "condition_embeds"]
 
     def __init__(
@@ -210,6 +175,7 @@ class MMGenPipeline(DiffusionPipeline):
         condition_projector: ConditionProjector,
         melody_tokenizer: PreTrainedTokenizer | None = None,
         retriever: Any = None,
+        melody_encoder: PianoRollEncoder | None = None,
         vocoder_method: str = "hybrid",
     ):
         super().__init__()
@@ -222,6 +188,7 @@ class MMGenPipeline(DiffusionPipeline):
             condition_projector=condition_projector,
             melody_tokenizer=melody_tokenizer,
             retriever=retriever,
+            melody_encoder=melody_encoder,
         )
         self.register_to_config(vocoder_method=vocoder_method)
 
@@ -438,6 +405,7 @@ class MMGenPipeline(DiffusionPipeline):
                 isinstance(m, (str, os.PathLike))
                 or (isinstance(m, (np.ndarray, torch.Tensor)) and m.ndim == 1)
                 or (isinstance(m, (list, tuple)) and len(m) > 0 and isinstance(m[0], Note))
+                or isinstance(m, LoadedMelody)
             )
 
         return cls._as_batch(melody, is_item)
@@ -597,9 +565,10 @@ class MMGenPipeline(DiffusionPipeline):
             melodies = self._melody_items(melody)
             if not melodies:
                 raise MelodyError("`melody` is empty: the melody has no notes.")
-            parsed = [melody_to_tokens(m, name=f"melody[{i}]") for i, m in enumerate(melodies)]
-            info = [_melody_info("user", tokens=tokens, notes=notes) for tokens, notes in parsed]
-            r = self.aligner.embed_melody([tokens for tokens, _ in parsed])
+            parsed = [load_melody(m, name=f"melody[{i}]") for i, m in enumerate(melodies)]
+            info = [_melody_info("user", tokens=m.tokens, notes=m.notes) | {"kind": m.source_kind, "edits": m.edits}
+                    for m in parsed]  # fmt: skip
+            r = self.aligner.embed_melody([m.tokens for m in parsed])
             return r.to(device=device, dtype=torch.float32), info
         if self.retriever is None:
             return None, [_melody_info("null") for _ in range(query.shape[0])]
@@ -719,7 +688,8 @@ class MMGenPipeline(DiffusionPipeline):
         self, melody_info: list[dict | None], height: int, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
         r"""
-        The frame-aligned melody condition: each melody's sketch (`mmgen.melody.sketch`) encoded by the pipeline's VAE.
+        The frame-aligned melody condition: each melody's sketch (`mmgen.melody.sketch`) encoded by the pipeline's VAE,
+        or, with a `melody_encoder`, its piano roll on the latent frame grid through that learned projection.
 
         Args:
             melody_info: one dict per generated waveform with the `notes` to render (see `fit_melodies`); an entry
@@ -729,16 +699,24 @@ class MMGenPipeline(DiffusionPipeline):
             `torch.Tensor` of shape `(len(melody_info), latent_channels, height, 80 / vae_scale_factor)`.
         """
         num_frames = height * self.vae_scale_factor
-        mels, rows = [], []
+        frame_seconds = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+        inputs, rows = [], []
         for i, info in enumerate(melody_info):
             if info is not None and info.get("notes"):
-                mels.append(torch.from_numpy(sketch_log_mel(info["notes"], num_frames)))
+                if self.melody_encoder is not None:
+                    inputs.append(torch.from_numpy(piano_roll(info["notes"], height, frame_seconds)))
+                else:
+                    inputs.append(torch.from_numpy(sketch_log_mel(info["notes"], num_frames)))
                 rows.append(i)
         width = N_MELS // self.vae_scale_factor
         shape = (len(melody_info), self.unet.config.out_channels, height, width)
         sketch = torch.zeros(shape, device=device, dtype=dtype)
-        if mels:
-            sketch[rows] = encode_mels(self.vae, torch.stack(mels)).to(device=device, dtype=dtype)
+        if inputs and self.melody_encoder is not None:
+            encoder = self.melody_encoder
+            rolls = torch.stack(inputs).to(encoder.device, encoder.dtype)
+            sketch[rows] = encoder(rolls).to(device=device, dtype=dtype)
+        elif inputs:
+            sketch[rows] = encode_mels(self.vae, torch.stack(inputs)).to(device=device, dtype=dtype)
         return sketch
 
     def prepare_extra_step_kwargs(self, generator, eta: float = 0.0) -> dict:
@@ -876,8 +854,11 @@ class MMGenPipeline(DiffusionPipeline):
                 A reference recording (music-to-music): a path, or a mono waveform `(samples,)` at 22,050 Hz (a
                 `(batch, samples)` array is a batch). Its aligner audio embedding is the query `q`.
             melody (*optional*):
-                A melody to follow instead of a retrieved one: a MIDI path, a `list[Note]`, an official token string,
-                or audio (path or waveform) transcribed with Basic Pitch; or a list of these, one per prompt. Without
+                A melody to follow instead of a retrieved one: anything `mmgen.melody.load_melody` reads (a MIDI
+                path, a `list[Note]`, an official token string, ABC notation, a note list such as `"bpm=100 C4 D4/2"`,
+                audio as a path or waveform transcribed with Basic Pitch, or a `LoadedMelody` already shaped by
+                transposition, tempo, trim or octave folding, whose `edits` are reported in `melodies[i]["edits"]`);
+                or a list of these, one per prompt. Without
                 `prompt` or `audio`, the melody's own embedding is also the query. Needed when the pipeline has no
                 `retriever` and its model was trained without melody-only dropout; with melody-only dropout, no
                 retriever and no melody mean the null melody (see the class docstring).

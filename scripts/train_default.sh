@@ -2,7 +2,7 @@
 # Train the shipped default model, stage by stage, on the synthetic MusicSet; every stage resumes.
 #
 #   bash scripts/train_default.sh [STAGE ...]
-#   stages: data aligner baseline retriever vae diffusion ablation melody melody-ablations ship eval
+#   stages: data aligner baseline retriever vae diffusion ablation melody melody-probes melody-ablations ship eval
 #   (`diffusion` trains the v1 UNet, the paper's global-vector design; `melody` warm-starts the v2 default from it
 #   with the frame-aligned melody sketch; `melody-ablations` trains the global-vector-only and text-only ablations
 #   from the same start, on the same crops and budget)
@@ -49,7 +49,7 @@ ALIGN_BS=${ALIGN_BS:-32} VAE_BS=${VAE_BS:-8} DIFF_BS=${DIFF_BS:-16} CROPS=${CROP
 COMMON=(--num_threads "$THREADS" --report_to none --resume_from_checkpoint latest --checkpoints_total_limit 1)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS="$THREADS"
 stages=("$@")
-((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation melody melody-ablations ship eval)
+((${#stages[@]})) || stages=(data aligner baseline retriever vae diffusion ablation melody melody-probes melody-ablations ship eval)
 mkdir -p "$RUNS" "$RESULTS"
 
 for stage in "${stages[@]}"; do
@@ -96,10 +96,22 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
         --melody_input sketch --sketch_notes mixed --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" \
         --train_batch_size "$DIFF_BS" --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 \
         --lr_warmup_steps 50 --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" ;;
-    melody-ablations)  # same start, crops, steps: melody only as the global vector (retrieved r), and text only
+    melody-probes)  # which frame-aligned representation: sketch vs piano roll, 250 steps each from the same start
+      for input in sketch pianoroll; do
+        $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
+          --output_dir "$RUNS/probe-$input" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
+          --melody_input "$input" --sketch_notes mixed --melody_dropout 0.1 --max_train_steps 250 \
+          --train_batch_size "$DIFF_BS" --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" \
+          --learning_rate 1e-4 --lr_warmup_steps 50 --checkpointing_steps 125 --validation_steps 100000 "${COMMON[@]}"
+      done
+      $PY benchmarks/melody_representation.py --pipelines "$RUNS/probe-sketch" "$RUNS/probe-pianoroll" --dataset "$DATA" \
+        --num_clips 8 --steps 50 --output "$RESULTS/melody_representation.json" ;;
+    melody-ablations)  # same start, crops, steps as `melody`: the melody only as the global vector c (the clip's own
+      # melody, q and r centred and scaled before the projector), and text only; one per core
       $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
         --output_dir "$RUNS/mmgen-v2-global" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
-        --melody_input none --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
+        --melody_input none --melody_source own --normalize_condition_inputs \
+        --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
         --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
         --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" &
       $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
@@ -108,11 +120,17 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
         --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
         --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}"
       wait ;;
-    eval)  # measures the shipped folder (float16-stored weights) against the v2 ablations
+    eval)  # measures the shipped folder (float16-stored weights) against the v2 ablations, on EVAL_CLIPS test clips
+      # and on the test clips that no model part has seen (those the v1 retriever, built on the full set's train split,
+      # does not index); rows are written as they finish, `--update --rows ...` remeasures some of them
       $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-v2-text-only" \
         --global_only_pipeline "$RUNS/mmgen-v2-global" --threads "$THREADS" --dataset "$DATA" \
         --num_clips "$EVAL_CLIPS" --steps 50 --latency_steps 50 100 --latency_repeats 1 \
-        --output "$RESULTS/generation.json" ;;
+        --output "$RESULTS/generation.json"
+      $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-v2-text-only" \
+        --global_only_pipeline "$RUNS/mmgen-v2-global" --threads "$THREADS" --dataset "$DATA" \
+        --exclude_indexed_by "$RETRIEVER" --steps 50 --latency_steps --sensitivity_clips 0 \
+        --output "$RESULTS/generation-unseen.json" ;;
     ship)  # the final pipeline, weights only, UNet/VAE/projector in float16 (they load as float32)
       rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")"
       $PY -c "

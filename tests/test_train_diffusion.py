@@ -156,6 +156,9 @@ def test_warm_start_grows_conv_in_with_zeros_so_the_trained_unet_is_unchanged(mo
 
     monkeypatch.syspath_prepend(os.path.join(ROOT, "train"))
     import diffusion
+    from accelerate import PartialState
+
+    PartialState()  # the script logs through accelerate, whose state must exist (the script's Accelerator makes it)
 
     v1 = MMGenPipeline(**get_dummy_components())
     v1.save_pretrained(tmp_path / "v1")
@@ -187,3 +190,54 @@ def test_sketch_training_step_feeds_the_sketch_and_drops_it_with_the_melody(froz
     pipe = MMGenPipeline.from_pretrained(ablation)
     assert not pipe.uses_melody_sketch
     assert json.loads((ablation / "training_args.json").read_text())["melody_source"] == "retrieved"
+
+
+def test_pianoroll_training_saves_a_pipeline_whose_encoder_drives_the_unet(frozen_parts, tmp_path):
+    """--melody_input pianoroll: the learned piano-roll projection is trained, saved and used by the pipeline; its
+    null (no melody) is zeros as for the sketch."""
+    from mmgen.melody.notes import Note
+
+    out = tmp_path / "run"
+    train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "1", "--validation_steps", "100",
+          "--melody_input", "pianoroll", "--melody_dropout", "0.1", "--checkpoints_total_limit", "1")  # fmt: skip
+    assert (out / "checkpoint-2" / "melody_encoder_ema" / "diffusion_pytorch_model.safetensors").is_file()
+    pipe = MMGenPipeline.from_pretrained(out)
+    assert pipe.melody_encoder is not None and pipe.uses_melody_sketch
+    notes = [[Note(0.0, 0.4, 60), Note(0.4, 0.9, 67)]]
+    info = [{"notes": notes[0]}, None]
+    latents = pipe.prepare_melody_latents(info, 8, torch.device("cpu"), torch.float32)
+    assert latents.shape == (2, 8, 8, 20) and latents[0].abs().sum() > 0 and latents[1].abs().sum() == 0
+    higher = pipe.prepare_melody_latents([{"notes": [Note(0.0, 0.4, 62), Note(0.4, 0.9, 69)]}], 8,
+                                         torch.device("cpu"), torch.float32)  # fmt: skip
+    assert not torch.allclose(higher[0], latents[0])
+    result = pipe("a calm folk tune", melody=notes[0], audio_length_in_s=1.0, num_inference_steps=2,
+                  generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert np.isfinite(result.audios).all()
+
+
+def test_warm_start_with_condition_normalization_keeps_the_projector_function(monkeypatch, tmp_path):
+    """--normalize_condition_inputs on a warm start: the v1 projector (no statistics) loads into the normalising one,
+    and fitting the statistics leaves its output unchanged."""
+    from pipeline_dummies import get_dummy_components
+
+    from mmgen.models.condition import ConditionProjector
+    from mmgen.models.unet import make_unet
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "train"))
+    import diffusion
+    from accelerate import PartialState
+
+    PartialState()  # the script logs through accelerate, whose state must exist (the script's Accelerator makes it)
+
+    v1 = MMGenPipeline(**get_dummy_components())
+    v1.save_pretrained(tmp_path / "v1")
+    unet = make_unet("cpu", condition_dim=16, block_out_channels=(8, 16), attention_head_dim=4)
+    projector = ConditionProjector(query_dim=16, melody_dim=16, hidden_dim=32, condition_dim=16,
+                                   normalize_inputs=True)  # fmt: skip
+    diffusion.warm_start(str(tmp_path / "v1"), unet, projector)
+    q = torch.nn.functional.normalize(torch.randn(32, 16) + 2.0, dim=-1)
+    r = torch.nn.functional.normalize(torch.randn(32, 16) - 1.0, dim=-1)
+    projector.fit_input_normalization(q, r)
+    with torch.no_grad():
+        torch.testing.assert_close(projector(q, r), v1.condition_projector(q, r), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(projector.null_condition(3), v1.condition_projector.null_condition(3))

@@ -65,9 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--melody_source", choices=["retrieved", "own"], default=None,
                         help="r from retrieval with the clip's query or the clip's own melody (default: own with the "
                              "sketch, whose notes are the clip's own; retrieved without it, the paper's design).")
-    parser.add_argument("--melody_input", choices=["sketch", "none"], default="sketch",
+    parser.add_argument("--melody_input", choices=["sketch", "pianoroll", "none"], default="sketch",
                         help="'sketch': the frame-aligned melody sketch latent joins the noisy latent on the channel "
-                             "axis (v2); 'none': the melody reaches the UNet only through c (the paper's design).")
+                             "axis (v2); 'pianoroll': the piano roll on the latent's frame grid through a learned "
+                             "projection (PianoRollEncoder) instead; 'none': the melody reaches the UNet only "
+                             "through c (the paper's design).")
     parser.add_argument("--sketch_notes", choices=["transcribed", "score", "mixed"], default="mixed",
                         help="Notes the training sketch is drawn from: the Basic Pitch transcription (`melody`), the "
                              "score's lead line (`melody_gt`, synthetic sets), or a per-example coin flip.")
@@ -81,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Override the preset's channels, e.g. '8,16' (tests).")
     parser.add_argument("--condition_dim", type=int, default=512, help="Dimension of the condition c.")
     parser.add_argument("--projector_hidden_dim", type=int, default=512, help="Hidden width of MLP([q, r]).")
+    parser.add_argument("--normalize_condition_inputs", action="store_true",
+                        help="Centre q and r on the training mean and scale them to unit variance per dimension "
+                             "before the projector (fitted on the cached crops; a warm start stays exact).")
     parser.add_argument("--condition_dropout", type=float, default=0.1, help="P(whole condition -> null).")
     parser.add_argument("--melody_dropout", type=float, default=0.0,
                         help="P(melody only -> null); > 0 enables melody_guidance_scale at inference.")
@@ -113,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.condition == "text_only":
         args.melody_input = "none"
     if args.melody_source is None:
-        args.melody_source = "own" if args.melody_input == "sketch" else "retrieved"
+        args.melody_source = "own" if args.melody_input != "none" else "retrieved"
     if not 0.0 <= args.score_notes_prob <= 1.0:
         parser.error("--score_notes_prob must be in [0, 1]")
     return args
@@ -285,15 +290,32 @@ def time_window(args, frames: int) -> slice:
     return slice(start, start + length)
 
 
+def build_piano_rolls(texts: dict[str, list[str]], num_frames: int, frame_seconds: float) -> dict[str, torch.Tensor]:
+    """The piano rolls of every cached crop (`--melody_input pianoroll`), from its transcribed and its score notes;
+    cheap (no encoder), so computed at start-up rather than cached.
+
+    Returns:
+        `{"roll_transcribed", "roll_score"}`, each `(N, 88, T/4)` float16 on the latent's frame grid.
+    """
+    from mmgen.melody.sketch import piano_roll
+    from mmgen.melody.tokenizer import string_to_notes
+
+    return {
+        key: torch.from_numpy(np.stack([piano_roll(string_to_notes(tokens) if tokens else [], num_frames,
+                                                   frame_seconds) for tokens in texts[column]])).half()
+        for key, column in (("roll_transcribed", "melodies"), ("roll_score", "score_melodies"))
+    }  # fmt: skip
+
+
 def pick_sketch_notes(args, transcribed: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
-    """Per example, the sketch of the transcribed or of the score's notes (`--sketch_notes`): mixing both makes the
-    model robust to transcription errors while the score's notes teach it clean pitch."""
+    """Per example, the sketch (or piano roll) of the transcribed or of the score's notes (`--sketch_notes`): mixing
+    both makes the model robust to transcription errors while the score's notes teach it clean pitch."""
     if args.sketch_notes == "transcribed":
         return transcribed
     if args.sketch_notes == "score":
         return score
     use_score = torch.rand(transcribed.shape[0], device=transcribed.device) < args.score_notes_prob
-    return torch.where(use_score[:, None, None, None], score, transcribed)
+    return torch.where(use_score.view(-1, *[1] * (transcribed.ndim - 1)), score, transcribed)
 
 
 def warm_start(folder: str, unet, projector) -> None:
@@ -316,16 +338,19 @@ def warm_start(folder: str, unet, projector) -> None:
     unet.load_state_dict(state)
     logger.info(f"UNet warm-started from {folder} (conv_in {weight.shape[1]} -> {unet.config.in_channels} inputs)")
     old = ConditionProjector.from_pretrained(folder, subfolder="condition_projector", torch_dtype=torch.float32)
-    shapes = {k: v.shape for k, v in old.state_dict().items()}
-    if shapes == {k: v.shape for k, v in projector.state_dict().items()}:
-        projector.load_state_dict(old.state_dict())
+    state = old.state_dict()
+    # A projector gaining input normalisation keeps its identity statistics until fit_input_normalization.
+    statistics = {k: v for k, v in projector.state_dict().items() if k.endswith(("_mean", "_scale"))}
+    state = statistics | state
+    if {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in projector.state_dict().items()}:
+        projector.load_state_dict(state)
         logger.info(f"condition projector warm-started from {folder}")
     else:
         logger.info(f"condition projector of {folder} has another shape: trained from scratch")
 
 
 # ------------------------------------------------------------------------------------------------------- validation
-def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever):
+def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever, melody_encoder=None):
     from mmgen.melody.tokenizer import MelodyTokenizer
     from pipelines.pipeline_mmgen import MMGenPipeline, default_scheduler
 
@@ -338,6 +363,7 @@ def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever):
         condition_projector=projector,
         melody_tokenizer=MelodyTokenizer(),
         retriever=retriever if args.condition == "melody" else None,
+        melody_encoder=melody_encoder,
         vocoder_method=args.vocoder_method,
     )
 
@@ -374,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from mmgen.data import load_musicset
     from mmgen.models.condition import ConditionProjector
+    from mmgen.models.melody_encoder import PianoRollEncoder
     from mmgen.models.unet import make_unet
 
     args = parse_args(argv)
@@ -390,6 +417,10 @@ def main(argv: list[str] | None = None) -> None:
     tensors = [cache["mean"], cache["std"], cache["query"]] + ([melody] if melody is not None else [])
     if args.melody_input == "sketch":
         tensors += [cache["sketch_transcribed"], cache["sketch_score"]]
+    elif args.melody_input == "pianoroll":
+        with open(_texts_path(cache_paths(args)[0]), encoding="utf-8") as f:
+            rolls = build_piano_rolls(json.load(f), cache["mean"].shape[2], 4 * HOP_LENGTH / SAMPLE_RATE)
+        tensors += [rolls["roll_transcribed"], rolls["roll_score"]]
     train_data = torch.utils.data.TensorDataset(*tensors)
     loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
                                          num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip
@@ -404,17 +435,24 @@ def main(argv: list[str] | None = None) -> None:
         use_melody=args.condition == "melody",
         condition_dropout=args.condition_dropout,
         melody_dropout=args.melody_dropout,
+        normalize_inputs=args.normalize_condition_inputs,
     )
     overrides = {}
     if args.unet_block_out_channels:
         overrides["block_out_channels"] = tuple(int(c) for c in args.unet_block_out_channels.split(","))
         overrides["attention_head_dim"] = min(overrides["block_out_channels"])
     latent_channels = vae.config.latent_channels
-    sketch_channels = latent_channels if args.melody_input == "sketch" else 0
+    sketch_channels = latent_channels if args.melody_input != "none" else 0
     unet = make_unet(args.unet_preset, args.condition_dim, latent_channels, sketch_channels=sketch_channels,
                      **overrides)  # fmt: skip
+    melody_encoder = None
+    if args.melody_input == "pianoroll":
+        melody_encoder = PianoRollEncoder(out_channels=latent_channels, latent_width=cache["mean"].shape[3])
+    trained = {"unet": unet, "projector": projector} | ({"melody_encoder": melody_encoder} if melody_encoder else {})
     if args.init_from:
         warm_start(args.init_from, unet, projector)
+    if args.normalize_condition_inputs:  # before the EMA and optimizer take copies of the parameters
+        projector.fit_input_normalization(cache["query"], melody)
     noise_scheduler = DDPMScheduler(
         num_train_timesteps=args.num_train_timesteps,
         beta_start=args.beta_start,
@@ -422,14 +460,11 @@ def main(argv: list[str] | None = None) -> None:
         beta_schedule=args.beta_schedule,
         prediction_type="epsilon",
     )
+    model_classes = {name: type(model) for name, model in trained.items()}  # before accelerate wraps them
     ema = {}
     if args.use_ema:
-        ema = {
-            "unet": EMAModel(unet.parameters(), decay=args.ema_decay, model_cls=type(unet), model_config=unet.config),
-            "projector": EMAModel(
-                projector.parameters(), args.ema_decay, model_cls=ConditionProjector, model_config=projector.config
-            ),
-        }
+        ema = {name: EMAModel(model.parameters(), decay=args.ema_decay, model_cls=type(model),
+                              model_config=model.config) for name, model in trained.items()}  # fmt: skip
 
     # EMA weights travel with accelerate's checkpoints (safetensors via save_pretrained), as in diffusers' examples.
     def save_hook(models, weights, output_dir):
@@ -439,15 +474,14 @@ def main(argv: list[str] | None = None) -> None:
 
     def load_hook(models, input_dir):
         for name, model in ema.items():
-            cls = type(unet) if name == "unet" else ConditionProjector
-            loaded = EMAModel.from_pretrained(os.path.join(input_dir, f"{name}_ema"), cls)
+            loaded = EMAModel.from_pretrained(os.path.join(input_dir, f"{name}_ema"), model_classes[name])
             model.load_state_dict(loaded.state_dict())
             model.to(accelerator.device)
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
 
-    params = list(unet.parameters()) + list(projector.parameters())
+    params = [p for model in trained.values() for p in model.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.adam_weight_decay)
     lr_scheduler = get_scheduler(
         args.lr_scheduler,
@@ -458,6 +492,9 @@ def main(argv: list[str] | None = None) -> None:
     unet, projector, optimizer, loader, lr_scheduler = accelerator.prepare(
         unet, projector, optimizer, loader, lr_scheduler
     )
+    if melody_encoder is not None:
+        melody_encoder = accelerator.prepare(melody_encoder)
+    trained = {"unet": unet, "projector": projector} | ({"melody_encoder": melody_encoder} if melody_encoder else {})
     for model in ema.values():
         model.to(accelerator.device)
     scaling_factor = vae.config.scaling_factor
@@ -473,8 +510,8 @@ def main(argv: list[str] | None = None) -> None:
     steps_per_epoch = num_update_steps_per_epoch(len(loader), args.gradient_accumulation_steps)
     num_epochs = math.ceil(args.max_train_steps / steps_per_epoch)
     logger.info(f"{len(train_data)} cached crops, {num_epochs} epochs, {args.max_train_steps} steps")
-    unet.train()
-    projector.train()
+    for model in trained.values():
+        model.train()
     finished = global_step >= args.max_train_steps
     while not finished:  # a resumed run starts a fresh pass over the (reshuffled) data
         for batch in loader:
@@ -482,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
             melody = batch[3].float() if args.condition == "melody" else None
             window = time_window(args, mean.shape[2])
             mean, std = mean[:, :, window], std[:, :, window]
-            with accelerator.accumulate(unet, projector):
+            with accelerator.accumulate(*trained.values()):
                 latents = (mean + std * torch.randn_like(std)) * scaling_factor
                 noise = torch.randn_like(latents)
                 timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
@@ -491,13 +528,16 @@ def main(argv: list[str] | None = None) -> None:
                 drop_condition, drop_melody = accelerator.unwrap_model(projector).sample_drop_masks(
                     latents.shape[0], device=latents.device
                 )
-                if args.melody_input == "sketch":
-                    # The sketch is dropped with the melody (null = zeros), so that eps(x, t) and eps(x, t, q) of
-                    # guidance see the same inputs as the dropped training examples.
-                    sketch = pick_sketch_notes(args, batch[4][:, :, window].float(), batch[5][:, :, window].float())
-                    keep = ~(drop_condition | drop_melody)
-                    noisy = torch.cat([noisy, sketch * keep[:, None, None, None].to(sketch.dtype)], dim=1)
                 with accelerator.autocast():
+                    if args.melody_input != "none":
+                        # The sketch (or encoded piano roll) is dropped with the melody (null = zeros), so that
+                        # eps(x, t) and eps(x, t, q) of guidance see the same inputs as the dropped training examples.
+                        sketch = pick_sketch_notes(args, batch[4][:, :, window].float(),
+                                                   batch[5][:, :, window].float())  # fmt: skip
+                        if melody_encoder is not None:
+                            sketch = melody_encoder(sketch)
+                        keep = ~(drop_condition | drop_melody)
+                        noisy = torch.cat([noisy, sketch * keep[:, None, None, None].to(sketch.dtype)], dim=1)
                     condition = projector(query, melody, drop_condition=drop_condition, drop_melody=drop_melody)
                     pred = unet(noisy, timesteps, encoder_hidden_states=None, class_labels=condition).sample
                 loss = F.mse_loss(pred.float(), noise.float())
@@ -511,9 +551,8 @@ def main(argv: list[str] | None = None) -> None:
             if not accelerator.sync_gradients:
                 continue
             global_step += 1
-            if ema:
-                ema["unet"].step(unet.parameters())
-                ema["projector"].step(projector.parameters())
+            for name, model_ema in ema.items():
+                model_ema.step(trained[name].parameters())
             if global_step % args.logging_steps == 0 or global_step == 1:
                 loss_value = accelerator.gather(loss.detach()).mean().item()
                 accelerator.log({"train/loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
@@ -523,12 +562,13 @@ def main(argv: list[str] | None = None) -> None:
             if accelerator.is_main_process and (
                 global_step % args.validation_steps == 0 or global_step == args.max_train_steps
             ):
-                with ema_weights(ema, unet, projector, accelerator):
-                    pipeline = build_pipeline(args, vae, vocoder, accelerator.unwrap_model(unet),
-                                              accelerator.unwrap_model(projector), aligner, retriever)  # fmt: skip
+                with ema_weights(ema, trained):
+                    models = {name: accelerator.unwrap_model(model) for name, model in trained.items()}
+                    pipeline = build_pipeline(args, vae, vocoder, models["unet"], models["projector"], aligner,
+                                              retriever, models.get("melody_encoder"))  # fmt: skip
                     run_validation(args, accelerator, pipeline, validation_prompts, global_step)
-                unet.train()
-                projector.train()
+                for model in trained.values():
+                    model.train()
             if global_step >= args.max_train_steps:
                 finished = True
                 break
@@ -536,11 +576,11 @@ def main(argv: list[str] | None = None) -> None:
     # 5. Save the complete pipeline (EMA weights) in output_dir
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        unet_final, projector_final = accelerator.unwrap_model(unet), accelerator.unwrap_model(projector)
-        if ema:
-            ema["unet"].copy_to(unet_final.parameters())
-            ema["projector"].copy_to(projector_final.parameters())
-        pipeline = build_pipeline(args, vae, vocoder, unet_final.eval(), projector_final.eval(), aligner, retriever)
+        final = {name: accelerator.unwrap_model(model).eval() for name, model in trained.items()}
+        for name, model_ema in ema.items():
+            model_ema.copy_to(final[name].parameters())
+        pipeline = build_pipeline(args, vae, vocoder, final["unet"], final["projector"], aligner, retriever,
+                                  final.get("melody_encoder"))  # fmt: skip
         pipeline.save_pretrained(args.output_dir)
         write_json(os.path.join(args.output_dir, "training_args.json"),
                    {k: v for k, v in vars(args).items()} | {"global_step": global_step})  # fmt: skip
@@ -551,9 +591,8 @@ def main(argv: list[str] | None = None) -> None:
 class ema_weights:  # noqa: N801 - used as a context manager
     """Temporarily swap the EMA weights into the models (for validation), restoring the trained ones after."""
 
-    def __init__(self, ema: dict, unet, projector, accelerator):
-        self.pairs = [(ema[k], m) for k, m in (("unet", unet), ("projector", projector)) if k in ema]
-        self.accelerator = accelerator
+    def __init__(self, ema: dict, models: dict):
+        self.pairs = [(ema[name], model) for name, model in models.items() if name in ema]
 
     def __enter__(self):
         for model_ema, model in self.pairs:

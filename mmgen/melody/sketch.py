@@ -7,6 +7,9 @@ as the noisy one, so that each pitch lands where the VAE puts it and the UNet's 
 or dynamics (those come from the prompt): every note has the same loudness whatever its velocity.
 
     notes ──► render_sketch (additive synth, harmonics 1..8 at 1/k) ──► log-mel (80, frames) ──► VAE encoder
+
+The alternative measured against it (issue 20, JASCO's salience -> linear): `piano_roll` on the latent's time grid,
+mapped onto the extra channels by a learned projection (`mmgen.models.melody_encoder.PianoRollEncoder`).
 """
 
 from __future__ import annotations
@@ -111,3 +114,23 @@ def fit_to_length(notes: Sequence[Note], duration_s: float, repeat: bool = True)
     if not out:
         raise MelodyError(f"the melody has no note inside the requested {duration_s:.2f} s.")
     return out
+
+
+def piano_roll(notes: Iterable[Note], num_frames: int, frame_seconds: float) -> np.ndarray:
+    """The notes as a piano roll on a frame grid (frame k spans `[k, k + 1) * frame_seconds`).
+
+    Each cell holds the share of the frame the pitch sounds in (0..1; overlapping notes of one pitch take the
+    maximum). Notes outside MIDI 21..108 are skipped, as `render_sketch` does.
+
+    Returns:
+        `np.ndarray` of shape `(88, num_frames)`, float32; row 0 is MIDI 21 (A0).
+    """
+    roll = np.zeros((SKETCH_MAX_PITCH - SKETCH_MIN_PITCH + 1, num_frames), dtype=np.float32)
+    starts = np.arange(num_frames) * frame_seconds
+    for note in notes:
+        if not SKETCH_MIN_PITCH <= note.pitch <= SKETCH_MAX_PITCH:
+            continue
+        covered = np.clip(np.minimum(starts + frame_seconds, note.offset) - np.maximum(starts, note.onset), 0.0, None)
+        row = roll[note.pitch - SKETCH_MIN_PITCH]
+        np.maximum(row, (covered / frame_seconds).astype(np.float32), out=row)
+    return roll
