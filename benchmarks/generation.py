@@ -67,6 +67,8 @@ from mmgen.melody.sketch import SKETCH_MAX_PITCH, SKETCH_MIN_PITCH, render_sketc
 from mmgen.melody.tokenizer import string_to_notes  # noqa: E402
 
 STAGES = ("aligner", "retrieval", "unet_loop", "vae", "vocoder")
+ALL_ROWS = ("melody_guided", "own_melody", "global_only", "text_only", "previous", "reference", "round_trip",
+            "sensitivity", "latency")  # fmt: skip
 ROW_NAMES = {
     "melody_guided": "MMGen (melody-guided)",
     "own_melody": "MMGen, the clip's own melody given",
@@ -141,6 +143,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=6,
         help="Condition-sensitivity figure: this many captions under one seed and one caption under this many seeds, "
         "per model (0 to skip).",
+    )
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=ALL_ROWS,
+        default=list(ALL_ROWS),
+        help="The rows to measure (default: all; `sensitivity` is measured for every model row measured in the run).",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="Keep the rows already in --output (same clips and settings, else refused); replace the measured ones.",
+    )
+    parser.add_argument(
+        "--exclude_indexed_by",
+        type=str,
+        default=None,
+        help="A MelodyRetriever folder: leave out the clips whose melodies it indexes (clips the models built on "
+        "its training split have seen), then pick --num_clips of the rest.",
+    )
+    parser.add_argument(
+        "--melody_guidance_scale",
+        type=float,
+        default=None,
+        help="The pipeline's melody_guidance_scale (beta; None: the paper's single guidance).",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice).")
     parser.add_argument("--output", type=str, default="benchmarks/results/generation.json", help="JSON to write.")
@@ -304,6 +331,7 @@ def generate(
             num_inference_steps=args.steps,
             guidance_scale=args.guidance_scale,
             num_candidates=args.num_candidates,
+            melody_guidance_scale=getattr(args, "melody_guidance_scale", None) if pipe.uses_melody else None,
             generator=torch.Generator().manual_seed(args.seed + i if seeds is None else seeds[i]),
             output_type="np",
         )
@@ -581,187 +609,270 @@ def results_markdown(results: dict) -> str:
     return "\n".join(text) + "\n"
 
 
+def excluded_clip_ids(retriever_folder: str | None) -> set[str]:
+    """The ids of the melodies a retriever folder indexes (the clips its training split holds): clips a model built
+    on that split has seen."""
+    if not retriever_folder:
+        return set()
+    from mmgen.retrieval import MelodyRetriever
+
+    return {str(entry["id"]) for entry in MelodyRetriever.from_pretrained(retriever_folder).metadata}
+
+
+def previous_results(path: Path, settings: dict) -> dict:
+    """With `--update`: the rows already in `path`, when they were measured on the same clips and settings."""
+    if not path.is_file():
+        return {}
+    results = json.loads(path.read_text(encoding="utf-8"))
+    old = results.get("settings", {})
+    for key in ("dataset", "split", "clip_ids", "seconds", "steps", "guidance_scale", "num_candidates", "seed"):
+        if old.get(key) != settings[key]:
+            raise SystemExit(f"--update: {path} was measured with another {key} ({old.get(key)!r}, now "
+                             f"{settings[key]!r}); write to another --output")  # fmt: skip
+    return results
+
+
+def write_results(results: dict, args: argparse.Namespace) -> None:
+    """The JSON and the markdown table, rewritten after every row so that a run cut short keeps what it measured.
+
+    With `--update`, the file is re-read under a lock and only this run's rows replaced, so that several runs on
+    other rows (e.g. one ablation per core) can update one file at the same time.
+    """
+    import fcntl
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(output.parent, os.O_RDONLY)  # the lock: the results folder itself
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        if args.update and output.is_file():
+            merged = json.loads(output.read_text(encoding="utf-8"))
+            sensitivity = merged.get("condition_sensitivity") or {}
+            merged.update(results)
+            merged["condition_sensitivity"] = sensitivity | (results.get("condition_sensitivity") or {})
+            results = merged
+        _write_results(results, output, args)
+        if results.get("condition_sensitivity"):
+            plot_sensitivity(results["condition_sensitivity"], output.with_name(output.stem + "_sensitivity.png"))
+    finally:
+        os.close(folder)  # releases the lock
+
+
+def _write_results(results: dict, output: Path, args: argparse.Namespace) -> None:
+    order = ("melody_guided", "own_melody", "global_only", "text_only", "previous", "reference", "round_trip",
+             "condition_sensitivity", "latency", "settings")  # fmt: skip
+    results = {k: results[k] for k in order if k in results and results[k] != {}}
+    tmp = output.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_finite_or_none(results), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, output)
+    markdown = Path(args.markdown) if args.markdown else output.with_suffix(".md")
+    markdown.write_text(results_markdown(results), encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    command = " ".join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)])
     dataset = load_musicset(args.dataset)
     if args.split not in dataset:
         raise SystemExit(f"{args.dataset} has no split {args.split!r} (splits: {list(dataset)})")
-    rows = select_rows(dataset[args.split], args.num_clips)
+    split = dataset[args.split]
+    excluded = excluded_clip_ids(args.exclude_indexed_by)
+    if excluded:
+        split = split.filter(lambda row: str(row["id"]) not in excluded)
+        print(f"{len(split)} {args.split} clips left after excluding those {args.exclude_indexed_by} indexes",
+              file=sys.stderr)  # fmt: skip
+    rows = select_rows(split, args.num_clips)
     ids, captions = [str(r["id"]) for r in rows], [str(r["caption"]) for r in rows]
     print(f"{len(rows)} clips of {args.dataset}/{args.split}", file=sys.stderr)
+    wanted = set(args.rows)
 
-    embedder = default_embedder()
-    references = reference_clips(rows, args.seconds)
-    reference_features = extract_features(references, SAMPLE_RATE, embedder)
-
-    # 1. The melody-guided model
     pipe = load_pipeline(args.pipeline)
     aligner = pipe.aligner
-    guided_waves, guided_info, guided_seconds = generate(pipe, captions, args)
-    guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
-    results = {}
-    results["melody_guided"] = score_row(guided_waves, captions, guided_notes,
-                                         extract_features(guided_waves, SAMPLE_RATE, embedder), reference_features,
-                                         aligner, paired=True)  # fmt: skip
-    results["melody_guided"].update(
-        pipeline=args.pipeline,
-        uses_melody=bool(pipe.uses_melody),
-        melody_target="the melody that guided each clip (pipeline output `melodies`)",
-        generation_seconds_per_clip=guided_seconds / len(rows),
-        guiding_melodies=[describe_melody(info) for info in guided_info],
-    )
-
-    # 1b. The same model given each test clip's own melody (its Basic Pitch `melody`, cut to the clip length) as a user
-    # melody: scored against those notes and, as MusicGen's evaluation does, against the clip's audio.
-    reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
-    if pipe.uses_melody:
-        own = [sketchable(notes) for notes in reference_notes]
-        keep = [i for i, notes in enumerate(own) if notes]
-        own_waves, own_info, own_seconds = generate(pipe, [captions[i] for i in keep], args,
-                                                    user_melodies=[own[i] for i in keep],
-                                                    seeds=[args.seed + i for i in keep])  # fmt: skip
-        results["own_melody"] = score_row(own_waves, [captions[i] for i in keep],
-                                          [melody_notes(info) for info in own_info],
-                                          extract_features(own_waves, SAMPLE_RATE, embedder),
-                                          [reference_features[i] for i in keep], aligner, paired=True,
-                                          reference_audio=[references[i] for i in keep])  # fmt: skip
-        results["own_melody"].update(
-            melody_target="the test clip's own transcribed melody, given as `melody=` (notes outside the sketch's "
-            "range dropped); `*_vs_audio` against the clip's audio",
-            clips_without_melody=len(rows) - len(keep),
-            generation_seconds_per_clip=own_seconds / max(1, len(keep)),
-        )
-    else:
-        results["own_melody"] = {"missing": "the --pipeline is text-only"}
-    global_pipe = previous_pipe = None
-    if args.global_only_pipeline:
-        global_pipe, results["global_only"] = retrieval_guided_row(
-            args.global_only_pipeline, captions, args, embedder, reference_features, aligner,
-            "the melody that guided each clip (retrieved; reaches the UNet only through c)",
-        )  # fmt: skip
-    else:
-        results["global_only"] = {
-            "missing": "no --global_only_pipeline given: train it with `train/diffusion.py --melody_input none` at "
-            "the same budget"
-        }
-    if args.previous_pipeline:
-        previous_pipe, results["previous"] = retrieval_guided_row(
-            args.previous_pipeline, captions, args, embedder, reference_features, aligner,
-            "the melody that guided each clip (that model's own output `melodies`)",
-        )  # fmt: skip
-
-    # 2. The text-only ablation (same captions, seeds, steps, guidance)
-    if args.text_only_pipeline:
-        ablation = load_pipeline(args.text_only_pipeline)
-        text_waves, text_info, text_seconds = generate(ablation, captions, args)
-        results["text_only"] = score_row(text_waves, captions, guided_notes,
-                                         extract_features(text_waves, SAMPLE_RATE, embedder), reference_features,
-                                         aligner, paired=True)  # fmt: skip
-        results["text_only"].update(
-            pipeline=args.text_only_pipeline,
-            uses_melody=bool(ablation.uses_melody),
-            melody_target="the melody the melody-guided model retrieved for the same caption (none guided this model)",
-            generation_seconds_per_clip=text_seconds / len(rows),
-        )
-        del ablation
-    else:
-        text_waves = None
-        results["text_only"] = {
-            "missing": "no --text_only_pipeline given: train the ablation with `train/diffusion.py --condition "
-            "text_only` at the same budget and rerun with --text_only_pipeline"
-        }
-
-    # 3. The references: FAD against another split (real-vs-real floor), melodies from their own columns
-    floor_features, fad_floor = None, "nothing (no --fad_floor_split)"
-    if args.fad_floor_split and args.fad_floor_split in dataset and len(dataset[args.fad_floor_split]):
-        floor_rows = select_rows(dataset[args.fad_floor_split], len(rows))
-        floor_features = extract_features(reference_clips(floor_rows, args.seconds), SAMPLE_RATE, embedder)
-        fad_floor = f"{len(floor_rows)} clips of the {args.fad_floor_split} split"
-    elif args.fad_floor_split:
-        fad_floor = f"nothing (the dataset has no non-empty {args.fad_floor_split!r} split)"
-    results["reference"] = score_row(references, captions, reference_notes, reference_features, floor_features,
-                                     aligner, paired=False)  # fmt: skip
-    results["reference"].update(
-        fad_against=fad_floor,
-        kl_note="KL(reference || reference) is 0 by definition; not reported",
-        melody_target="each clip's own `melody` column (Basic Pitch transcription)",
-    )
-    if "melody_gt" in dataset[args.split].column_names:
-        gt_notes = [crop_notes(parse_notes(r.get("melody_gt")), args.seconds) for r in rows]
-        results["reference"].update(melody_adherence(references, gt_notes, prefix="melody_gt_"))
-
-    # 3b. The decoder round trip: each reference through the VAE and the vocoder (the ceiling of any generation)
-    round_trip = [decoder_round_trip(pipe, wave) for wave in references]
-    results["round_trip"] = score_row(round_trip, captions, reference_notes,
-                                      extract_features(round_trip, SAMPLE_RATE, embedder), reference_features,
-                                      aligner, paired=True, reference_audio=references)  # fmt: skip
-    results["round_trip"].update(melody_target="each clip's own `melody` column; `*_vs_audio` against the clip")
-
-    # 3c. Condition sensitivity: does the condition or the seed decide the output?
-    results["condition_sensitivity"] = {}
-    if args.sensitivity_clips:
-        models = {"melody_guided": pipe, "global_only": global_pipe, "previous": previous_pipe, "text_only": None}
-        if args.text_only_pipeline:
-            models["text_only"] = load_pipeline(args.text_only_pipeline)
-        for name, model in models.items():
-            if model is not None:
-                results["condition_sensitivity"][name] = condition_sensitivity(model, captions, args)
-        output = Path(args.output)
-        plot_sensitivity(results["condition_sensitivity"], output.with_name(output.stem + "_sensitivity.png"))
-
-    # 4. Latency of the melody-guided model, by stage
-    device = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-    latency = {"device": device, "pipeline": args.pipeline, "audio_seconds": args.latency_seconds,
-               "repeats": args.latency_repeats, "statistic": "median over repeats, scaled to 10 s of audio",
-               "per_steps": {}}  # fmt: skip
-    if args.latency_steps:
-        latency["per_steps"] = measure_latency(pipe, captions[0], args)
-    results["latency"] = latency
-
-    if args.save_audio:
-        write_clips(args.save_audio, "melody_guided", ids, guided_waves, guided_info)
-        if text_waves is not None:
-            write_clips(args.save_audio, "text_only", ids, text_waves, [None] * len(ids))
-        write_clips(args.save_audio, "reference", ids, references, [r.get("melody") for r in rows])
-        write_clips(args.save_audio, "round_trip", ids, round_trip, [r.get("melody") for r in rows])
-        if pipe.uses_melody:
-            write_clips(args.save_audio, "own_melody", [ids[i] for i in keep], own_waves, own_info)
-
-    results["settings"] = {
-        "command": " ".join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)]),
+    settings = {
+        "command": command,
         "dataset": args.dataset,
         "split": args.split,
+        "excluded_clips_indexed_by": args.exclude_indexed_by,
         "num_clips": len(rows),
         "clip_ids": ids,
         "seconds": args.seconds,
         "steps": args.steps,
         "guidance_scale": args.guidance_scale,
+        "melody_guidance_scale": args.melody_guidance_scale,
         "num_candidates": args.num_candidates,
         "seed": args.seed,
         "sensitivity_clips": args.sensitivity_clips,
         "scheduler": type(pipe.scheduler).__name__,
         "vocoder_method": pipe.config.get("vocoder_method"),
-        "embedder": f"musicnn ({type(embedder).__name__})",
         "alignment_judge": f"the aligner of {args.pipeline} for every row",
-        "fad_floor": fad_floor,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "wall_seconds": time.perf_counter() - started,
     }
-    order = ("melody_guided", "own_melody", "global_only", "text_only", "previous", "reference", "round_trip",
-             "condition_sensitivity", "latency", "settings")  # fmt: skip
-    results = {k: results[k] for k in order if k in results}
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(_finite_or_none(results), indent=2) + "\n", encoding="utf-8")
-    markdown = Path(args.markdown) if args.markdown else output.with_suffix(".md")
-    markdown.write_text(results_markdown(results), encoding="utf-8")
-    print(f"wrote {output} and {markdown}", file=sys.stderr)
+    previous = previous_results(output, settings) if args.update else {}  # checked here, merged when writing
+    results = {"settings": settings | {"embedder": "musicnn",
+                                       "fad_floor": previous.get("settings", {}).get("fad_floor")}}  # fmt: skip
+
+    def finish(name: str, row: dict) -> None:
+        # Every measured row names the command that measured it (with --update, rows come from several runs).
+        tagged = "missing" in row or name == "condition_sensitivity"
+        results[name] = row if tagged else row | {"command": command}
+        results["settings"]["wall_seconds"] = time.perf_counter() - started
+        write_results(results, args)
+        print(f"{name}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    embedder = default_embedder()
+    results["settings"]["embedder"] = f"musicnn ({type(embedder).__name__})"
+    references = reference_clips(rows, args.seconds)
+    reference_features = extract_features(references, SAMPLE_RATE, embedder)
+    reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
+    models = {"melody_guided": pipe}
+
+    # 1. The melody-guided model
+    guided_info = None
+    if "melody_guided" in wanted:
+        guided_waves, guided_info, guided_seconds = generate(pipe, captions, args)
+        guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
+        row = score_row(guided_waves, captions, guided_notes, extract_features(guided_waves, SAMPLE_RATE, embedder),
+                        reference_features, aligner, paired=True)  # fmt: skip
+        row.update(
+            pipeline=args.pipeline,
+            uses_melody=bool(pipe.uses_melody),
+            melody_target="the melody that guided each clip (pipeline output `melodies`)",
+            generation_seconds_per_clip=guided_seconds / len(rows),
+            guiding_melodies=[describe_melody(info) for info in guided_info],
+        )
+        finish("melody_guided", row)
+        if args.save_audio:
+            write_clips(args.save_audio, "melody_guided", ids, guided_waves, guided_info)
+
+    # 1b. The same model given each test clip's own melody (its Basic Pitch `melody`, cut to the clip length) as a user
+    # melody: scored against those notes and, as MusicGen's evaluation does, against the clip's audio.
+    if "own_melody" in wanted and not pipe.uses_melody:
+        finish("own_melody", {"missing": "the --pipeline is text-only"})
+    elif "own_melody" in wanted:
+        own = [sketchable(notes) for notes in reference_notes]
+        keep = [i for i, notes in enumerate(own) if notes]
+        own_waves, own_info, own_seconds = generate(pipe, [captions[i] for i in keep], args,
+                                                    user_melodies=[own[i] for i in keep],
+                                                    seeds=[args.seed + i for i in keep])  # fmt: skip
+        row = score_row(own_waves, [captions[i] for i in keep], [melody_notes(info) for info in own_info],
+                        extract_features(own_waves, SAMPLE_RATE, embedder), [reference_features[i] for i in keep],
+                        aligner, paired=True, reference_audio=[references[i] for i in keep])  # fmt: skip
+        row.update(
+            pipeline=args.pipeline,
+            melody_target="the test clip's own transcribed melody, given as `melody=` (notes outside the sketch's "
+            "range dropped); `*_vs_audio` against the clip's audio",
+            clips_without_melody=len(rows) - len(keep),
+            generation_seconds_per_clip=own_seconds / max(1, len(keep)),
+        )
+        finish("own_melody", row)
+        if args.save_audio:
+            write_clips(args.save_audio, "own_melody", [ids[i] for i in keep], own_waves, own_info)
+
+    # 2. The ablations and the previous default (same captions, seeds, steps, guidance)
+    if "global_only" in wanted and args.global_only_pipeline:
+        models["global_only"], row = retrieval_guided_row(
+            args.global_only_pipeline, captions, args, embedder, reference_features, aligner,
+            "the melody that guided each clip (retrieved; reaches the UNet only through c)",
+        )  # fmt: skip
+        finish("global_only", row)
+    elif "global_only" in wanted:
+        finish("global_only", {
+            "missing": "no --global_only_pipeline given: train it with `train/diffusion.py --melody_input none` at "
+            "the same budget"
+        })  # fmt: skip
+    if "previous" in wanted and args.previous_pipeline:
+        models["previous"], row = retrieval_guided_row(
+            args.previous_pipeline, captions, args, embedder, reference_features, aligner,
+            "the melody that guided each clip (that model's own output `melodies`)",
+        )  # fmt: skip
+        finish("previous", row)
+    if "text_only" in wanted and args.text_only_pipeline:
+        # Scored against the melody the melody-guided model retrieves for the same caption (none guided this model).
+        if guided_info is None:
+            guided_info = [retrieved_melody(pipe, caption, args.seconds) for caption in captions]
+        guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
+        models["text_only"] = ablation = load_pipeline(args.text_only_pipeline)
+        text_waves, _, text_seconds = generate(ablation, captions, args)
+        row = score_row(text_waves, captions, guided_notes, extract_features(text_waves, SAMPLE_RATE, embedder),
+                        reference_features, aligner, paired=True)  # fmt: skip
+        row.update(
+            pipeline=args.text_only_pipeline,
+            uses_melody=bool(ablation.uses_melody),
+            melody_target="the melody the melody-guided model retrieved for the same caption (none guided this model)",
+            generation_seconds_per_clip=text_seconds / len(rows),
+        )
+        finish("text_only", row)
+        if args.save_audio:
+            write_clips(args.save_audio, "text_only", ids, text_waves, [None] * len(ids))
+    elif "text_only" in wanted:
+        finish("text_only", {
+            "missing": "no --text_only_pipeline given: train the ablation with `train/diffusion.py --condition "
+            "text_only` at the same budget and rerun with --text_only_pipeline"
+        })  # fmt: skip
+
+    # 3. The references: FAD against another split (real-vs-real floor), melodies from their own columns
+    if "reference" in wanted:
+        floor_features, fad_floor = None, "nothing (no --fad_floor_split)"
+        if args.fad_floor_split and args.fad_floor_split in dataset and len(dataset[args.fad_floor_split]):
+            floor_rows = select_rows(dataset[args.fad_floor_split], len(rows))
+            floor_features = extract_features(reference_clips(floor_rows, args.seconds), SAMPLE_RATE, embedder)
+            fad_floor = f"{len(floor_rows)} clips of the {args.fad_floor_split} split"
+        elif args.fad_floor_split:
+            fad_floor = f"nothing (the dataset has no non-empty {args.fad_floor_split!r} split)"
+        results["settings"]["fad_floor"] = fad_floor
+        row = score_row(references, captions, reference_notes, reference_features, floor_features, aligner,
+                        paired=False)  # fmt: skip
+        row.update(
+            fad_against=fad_floor,
+            kl_note="KL(reference || reference) is 0 by definition; not reported",
+            melody_target="each clip's own `melody` column (Basic Pitch transcription)",
+        )
+        if "melody_gt" in split.column_names:
+            gt_notes = [crop_notes(parse_notes(r.get("melody_gt")), args.seconds) for r in rows]
+            row.update(melody_adherence(references, gt_notes, prefix="melody_gt_"))
+        finish("reference", row)
+        if args.save_audio:
+            write_clips(args.save_audio, "reference", ids, references, [r.get("melody") for r in rows])
+
+    # 3b. The decoder round trip: each reference through the VAE and the vocoder (the ceiling of any generation)
+    if "round_trip" in wanted:
+        round_trip = [decoder_round_trip(pipe, wave) for wave in references]
+        row = score_row(round_trip, captions, reference_notes, extract_features(round_trip, SAMPLE_RATE, embedder),
+                        reference_features, aligner, paired=True, reference_audio=references)  # fmt: skip
+        row.update(melody_target="each clip's own `melody` column; `*_vs_audio` against the clip")
+        finish("round_trip", row)
+        if args.save_audio:
+            write_clips(args.save_audio, "round_trip", ids, round_trip, [r.get("melody") for r in rows])
+
+    # 3c. Condition sensitivity of every model measured in this run: does the condition or the seed decide the output?
+    if "sensitivity" in wanted and args.sensitivity_clips:
+        sensitivity = previous.get("condition_sensitivity") or {}
+        for name in ("melody_guided", "global_only", "text_only", "previous"):
+            if name in wanted and name in models:
+                sensitivity[name] = condition_sensitivity(models[name], captions, args) | {"command": command}
+        finish("condition_sensitivity", sensitivity)
+
+    # 4. Latency of the melody-guided model, by stage
+    if "latency" in wanted:
+        device = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+        latency = {"device": device, "pipeline": args.pipeline, "audio_seconds": args.latency_seconds,
+                   "repeats": args.latency_repeats, "statistic": "median over repeats, scaled to 10 s of audio",
+                   "per_steps": measure_latency(pipe, captions[0], args) if args.latency_steps else {}}  # fmt: skip
+        finish("latency", latency)
+    print(f"wrote {output}", file=sys.stderr)
     return results
+
+
+def retrieved_melody(pipe, caption: str, seconds: float) -> dict | None:
+    """The melody `pipe` retrieves for `caption` (fitted to `seconds` as the pipeline's output reports it)."""
+    _, melodies, _ = pipe.encode_prompt(prompt=caption, do_classifier_free_guidance=False, audio_length_in_s=seconds)
+    return melodies[0]
 
 
 def cpu_name() -> str:

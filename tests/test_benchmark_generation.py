@@ -118,3 +118,36 @@ def test_missing_ablation_is_reported_not_fabricated(inputs, tmp_path):
     assert results["latency"]["per_steps"] == {}
     assert results["reference"]["fad_musicnn"] is None
     assert "Text-only ablation row missing" in output.with_suffix(".md").read_text()
+
+
+def test_update_measures_only_the_asked_rows_and_keeps_the_others(inputs, tmp_path):
+    """--rows + --update: a second run replaces only its rows, refuses other settings; --exclude_indexed_by leaves
+    out the clips a retriever indexes; the JSON is written as each row finishes."""
+    import torch
+
+    from mmgen.retrieval import MelodyRetriever
+
+    output, script = tmp_path / "generation.json", load_script()
+    common = ["--pipeline", str(inputs / "guided"), "--dataset", str(inputs / "musicset"), "--num_clips", "2",
+              "--seconds", "1", "--steps", "1", "--latency_steps", "--fad_floor_split", "", "--output", str(output)]
+    script.main([*common, "--rows", "melody_guided", "reference"])
+    first = json.loads(output.read_text())
+    assert set(first) == {"melody_guided", "reference", "settings"}
+    script.main([*common, "--rows", "text_only", "sensitivity", "--sensitivity_clips", "2", "--update",
+                 "--text_only_pipeline", str(inputs / "text_only")])  # fmt: skip
+    second = json.loads(output.read_text())
+    assert second["melody_guided"] == first["melody_guided"] and second["reference"] == first["reference"]
+    assert_finite(second["text_only"], ("fad_musicnn", "chroma_cosine", "note_f1"))
+    assert second["text_only"]["num_melodies"] == 2  # scored against the melodies the guided model retrieves
+    assert sorted(second["condition_sensitivity"]) == ["text_only"]
+    with pytest.raises(SystemExit, match="another steps"):
+        other_steps = [("2" if previous == "--steps" else value) for previous, value in zip(["", *common], common)]
+        script.main([*other_steps, "--rows", "reference", "--update"])
+
+    seen = tmp_path / "seen"
+    MelodyRetriever.from_embeddings(torch.randn(1, 16), [{"id": "test-4", "melody": "", "caption": "",
+                                                          "source": ""}], index_type="flat").save_pretrained(seen)
+    unseen = tmp_path / "unseen.json"
+    script.main([*common[:-1], str(unseen), "--rows", "reference", "--exclude_indexed_by", str(seen)])
+    settings = json.loads(unseen.read_text())["settings"]
+    assert "test-4" not in settings["clip_ids"] and len(settings["clip_ids"]) == 2
