@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .limits import MAX_INPUT_CHANNELS, MAX_INPUT_SECONDS
+
 if TYPE_CHECKING:
     import torch
 
@@ -44,7 +46,7 @@ PITCH_BINS = 64  # one row per semitone: C2 .. D#7 (2.5 kHz)
 PITCH_PAD = (PITCH_N_FFT - HOP_LENGTH) // 2  # 1,920 samples of zero padding: frames line up with the log-mel's
 
 SILENCE_PEAK = 1e-4  # a clip whose absolute peak is below this is treated as silent
-DEFAULT_MAX_DURATION_S = 600.0
+DEFAULT_MAX_DURATION_S = MAX_INPUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,37 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(waveform, orig_sr, target_sr, quality="HQ").astype(np.float32)
 
 
+def to_mono(waveform, *, name: str = "audio") -> np.ndarray:
+    """One clip as a mono waveform: channels averaged, anything else that is not one clip refused.
+
+    Accepted shapes: `(samples,)`; `(samples, channels)` (soundfile's layout) or `(channels, samples)` (librosa's),
+    the channel axis being the one with at most `MAX_INPUT_CHANNELS` entries. A 2-D array whose two axes are both
+    that short (or both longer) cannot be told apart and raises `AudioError`, as does any other number of axes: a
+    mis-read layout would turn one second of stereo into 22,050 clips of 2 samples.
+
+    Args:
+        waveform (`np.ndarray` or `torch.Tensor`): the clip.
+        name (`str`): how messages name it.
+    Returns:
+        `np.ndarray` of shape `(samples,)` (the input's dtype, float for a tensor).
+    """
+    if _is_tensor(waveform):
+        waveform = waveform.detach().cpu().float().numpy()
+    waveform = np.asarray(waveform)
+    if waveform.ndim == 1:
+        return waveform
+    if waveform.ndim == 2:
+        rows, cols = waveform.shape
+        if cols <= MAX_INPUT_CHANNELS < rows:
+            return waveform.mean(axis=1)
+        if rows <= MAX_INPUT_CHANNELS < cols:
+            return waveform.mean(axis=0)
+    raise AudioError(
+        f"{name}: expected a mono waveform (samples,) or one clip as (samples, channels) / (channels, samples) with "
+        f"at most {MAX_INPUT_CHANNELS} channels, got shape {waveform.shape}"
+    )
+
+
 def validate_waveform(
     waveform: np.ndarray,
     sample_rate: int = SAMPLE_RATE,
@@ -116,19 +149,44 @@ def validate_waveform(
     name: str = "audio",
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     allow_silent: bool = True,
+    min_duration_s: float | None = None,
+    max_peak: float | None = None,
 ) -> np.ndarray:
-    """Check a mono waveform and return it as float32; raise `AudioError` naming `name` and the problem."""
+    """Check a mono waveform and return it as float32; raise `AudioError` naming `name` and the problem.
+
+    Args:
+        waveform (`np.ndarray` of shape `(samples,)`): the audio (see `to_mono` for multi-channel input).
+        sample_rate (`int`): its rate, for the duration checks.
+        max_duration_s, min_duration_s (`float`, *optional*): refuse longer / shorter audio; None: no bound.
+        allow_silent (`bool`): if False, a clip whose peak is below `SILENCE_PEAK` raises.
+        max_peak (`float`, *optional*): refuse audio peaking above this (user input: `limits.MAX_INPUT_PEAK`).
+            Float audio lives in [-1, 1]; a clip far beyond it was scaled wrongly (int16 samples stored as float),
+            and since the aligner's embedding depends on level, it is refused rather than silently renormalised.
+    """
     waveform = np.asarray(waveform)
     if waveform.ndim != 1:
         raise AudioError(f"{name}: expected a mono waveform of shape (samples,), got shape {waveform.shape}")
     if waveform.size == 0:
         raise AudioError(f"{name}: the audio is empty (0 samples)")
+    if not np.issubdtype(waveform.dtype, np.number) or np.iscomplexobj(waveform):
+        raise AudioError(f"{name}: expected real-valued samples, got dtype {waveform.dtype}")
     if not np.all(np.isfinite(waveform)):
         raise AudioError(f"{name}: the audio contains NaN or infinite samples")
     duration = waveform.size / sample_rate
     if max_duration_s is not None and duration > max_duration_s:
         raise AudioError(f"{name}: the audio is {duration:.1f} s long, more than the limit of {max_duration_s:.1f} s")
-    if not allow_silent and float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+    if min_duration_s is not None and duration < min_duration_s:
+        raise AudioError(
+            f"{name}: the audio is {duration:.3f} s long ({waveform.size} samples); at least {min_duration_s:g} s "
+            "is needed"
+        )
+    peak = float(np.max(np.abs(waveform)))
+    if max_peak is not None and peak > max_peak:
+        raise AudioError(
+            f"{name}: the audio peaks at {peak:.4g}; samples must lie in [-1, 1] (up to {max_peak:g} is accepted). "
+            "Scale it first (int16 samples: divide by 32768)."
+        )
+    if not allow_silent and peak < SILENCE_PEAK:
         raise AudioError(f"{name}: the audio is silent (peak below {SILENCE_PEAK:g})")
     return waveform.astype(np.float32, copy=False)
 
@@ -141,6 +199,8 @@ def load_audio(
     allow_silent: bool = True,
     offset_s: float = 0.0,
     duration_s: float | None = None,
+    min_duration_s: float | None = None,
+    max_peak: float | None = None,
 ) -> np.ndarray:
     """Read any format soundfile reads, downmix to mono and resample to `sr`.
 
@@ -150,6 +210,8 @@ def load_audio(
         max_duration_s (`float`, *optional*): refuse longer audio (after `offset_s`/`duration_s`); None: no limit.
         allow_silent (`bool`): if False, an all-silent clip raises `AudioError`.
         offset_s, duration_s: read only this part of the file.
+        min_duration_s, max_peak: see `validate_waveform` (user input: `limits.MIN_INPUT_SECONDS`,
+            `limits.MAX_INPUT_PEAK`; integer files decode to [-1, 1], float files may hold anything).
     Returns:
         `np.ndarray` of shape `(samples,)`, float32.
     """
@@ -158,6 +220,8 @@ def load_audio(
     name = _describe(source)
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        raise AudioError(f"{name}: is a folder, not an audio file")
     elif isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
         raise AudioError(f"{name}: no such file")
     try:
@@ -183,7 +247,8 @@ def load_audio(
     if waveform.size == 0:
         raise AudioError(f"{name}: the audio is empty (0 samples)")
     waveform = resample(waveform, native_sr, sr)
-    return validate_waveform(waveform, sr, name=name, max_duration_s=max_duration_s, allow_silent=allow_silent)
+    return validate_waveform(waveform, sr, name=name, max_duration_s=max_duration_s, allow_silent=allow_silent,
+                             min_duration_s=min_duration_s, max_peak=max_peak)  # fmt: skip
 
 
 def save_audio(path: str | os.PathLike, waveform, sr: int = SAMPLE_RATE) -> None:

@@ -26,7 +26,20 @@ from diffusers.utils import BaseOutput, logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizer, SpeechT5HifiGan
 
-from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, validate_waveform
+from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, to_mono, validate_waveform
+from mmgen.limits import (
+    MAX_AUDIO_LENGTH_S,
+    MAX_GENERATIONS_PER_CALL,
+    MAX_INFERENCE_STEPS,
+    MAX_INPUT_CHANNELS,
+    MAX_INPUT_PEAK,
+    MAX_INPUT_SECONDS,
+    MAX_NUM_CANDIDATES,
+    MAX_WAVEFORMS_PER_PROMPT,
+    MIN_AUDIO_LENGTH_S,
+    MIN_INPUT_SECONDS,
+    check_number,
+)
 from mmgen.melody.load import LoadedMelody, load_melody
 from mmgen.melody.notes import MelodyError, Note
 from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, piano_roll, sketch_log_mel
@@ -45,8 +58,6 @@ _COMPONENT_CLASSES = (TriModalAligner, MelodyRetriever, MelodyTokenizer, Conditi
 
 logger = logging.get_logger(__name__)
 
-MIN_AUDIO_LENGTH_S = 0.5
-MAX_AUDIO_LENGTH_S = 300.0
 OUTPUT_TYPES = ("np", "pt", "latent", "mel")
 # Output waveforms are peak-limited to this (-0.9 dBFS) when they exceed it: a whole-clip gain, never clipping.
 OUTPUT_PEAK = 0.9
@@ -296,27 +307,27 @@ class MMGenPipeline(DiffusionPipeline):
                 raise ValueError(f"`{name}` must be a string or a non-empty list of strings, got {type(value)}.")
             if any(not t.strip() for t in texts):
                 raise ValueError(f"`{name}` contains an empty string; describe the music to generate.")
-        if not isinstance(audio_length_in_s, (int, float)) or not (
-            MIN_AUDIO_LENGTH_S <= audio_length_in_s <= MAX_AUDIO_LENGTH_S
-        ):
-            raise ValueError(
-                f"`audio_length_in_s` must be between {MIN_AUDIO_LENGTH_S} and {MAX_AUDIO_LENGTH_S} s, "
-                f"got {audio_length_in_s}."
-            )
-        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps}.")
-        if guidance_scale < 0:
-            raise ValueError(f"`guidance_scale` must be >= 0 (0 disables guidance), got {guidance_scale}.")
+            for t in texts:
+                try:
+                    t.encode("utf-8")
+                except UnicodeEncodeError as err:  # a lone surrogate (e.g. bytes decoded with surrogateescape)
+                    raise ValueError(
+                        f"`{name}` is not valid Unicode text (character {err.start}: {t[err.start : err.end]!a})."
+                    ) from err
+        check_number("audio_length_in_s", audio_length_in_s, low=MIN_AUDIO_LENGTH_S, high=MAX_AUDIO_LENGTH_S)
+        check_number("num_inference_steps", num_inference_steps, low=1, high=MAX_INFERENCE_STEPS, integer=True)
+        check_number("guidance_scale", guidance_scale, low=0.0)
+        if melody_guidance_scale is not None:
+            check_number("melody_guidance_scale", melody_guidance_scale)
         if melody_guidance_scale is not None and not self.uses_melody:
             raise ValueError("`melody_guidance_scale` needs a melody-conditioned model; this one is text-only.")
         if has_melody and not self.uses_melody:
             raise ValueError("This pipeline's condition projector is text-only (`use_melody=False`): no melody input.")
         if prompt is None and audio is None and prompt_embeds is None and not self.uses_melody:
             raise ValueError("A text-only model needs `prompt`, `audio` or `prompt_embeds`.")
-        counts = (("num_waveforms_per_prompt", num_waveforms_per_prompt), ("num_candidates", num_candidates))
-        for name, value in counts:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value}.")
+        check_number("num_waveforms_per_prompt", num_waveforms_per_prompt, low=1, high=MAX_WAVEFORMS_PER_PROMPT,
+                      integer=True)  # fmt: skip
+        check_number("num_candidates", num_candidates, low=1, high=MAX_NUM_CANDIDATES, integer=True)
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
         cfg = self.condition_projector.config
@@ -328,8 +339,14 @@ class MMGenPipeline(DiffusionPipeline):
                     f"`{name}` must have shape (batch_size, {dim}) to match the condition projector, "
                     f"got {tuple(embeds.shape)}."
                 )
-        self._check_batch_sizes(prompt, audio, melody, prompt_embeds, melody_embeds, negative_prompt,
-                                negative_prompt_embeds)  # fmt: skip
+        batch_size = self._check_batch_sizes(prompt, audio, melody, prompt_embeds, melody_embeds, negative_prompt,
+                                             negative_prompt_embeds)  # fmt: skip
+        generations = (batch_size or 1) * num_waveforms_per_prompt * num_candidates
+        if generations > MAX_GENERATIONS_PER_CALL:
+            raise ValueError(
+                f"{batch_size or 1} prompts x {num_waveforms_per_prompt} waveforms x {num_candidates} candidates is "
+                f"{generations} generations in one call; the limit is {MAX_GENERATIONS_PER_CALL} (split the batch)."
+            )
         negative = guidance_scale > 0 and (negative_prompt is not None or negative_prompt_embeds is not None)
         needs_retrieval = self.uses_melody and (not has_melody or negative)
         if needs_retrieval and self.retriever is None and not cfg.melody_dropout > 0:
@@ -348,8 +365,9 @@ class MMGenPipeline(DiffusionPipeline):
             )
 
     def _check_batch_sizes(self, prompt, audio, melody, prompt_embeds, melody_embeds, negative_prompt,
-                           negative_prompt_embeds) -> None:  # fmt: skip
-        """One melody per prompt (or one for all), one negative prompt per prompt (or one for all)."""
+                           negative_prompt_embeds) -> int | None:  # fmt: skip
+        """One melody per prompt (or one for all), one negative prompt per prompt (or one for all); returns the
+        number of prompts (None when it is not known before encoding)."""
         if isinstance(melody, (list, tuple)) and not melody:
             raise MelodyError("`melody` is empty: the melody has no notes.")
         num_prompts = None
@@ -375,6 +393,7 @@ class MMGenPipeline(DiffusionPipeline):
             raise ValueError(
                 f"Got `negative_prompt_embeds` for {negative_prompt_embeds.shape[0]} prompts, not 1 or {batch_size}."
             )
+        return batch_size
 
     @staticmethod
     def _as_batch(value, is_item: Callable[[Any], bool]) -> list | None:
@@ -383,27 +402,39 @@ class MMGenPipeline(DiffusionPipeline):
             return None
         return [value] if is_item(value) else list(value)
 
+    @staticmethod
+    def _array_items(array, name: str) -> list:
+        """A waveform array as per-prompt clips: `(samples,)` one clip; `(samples, channels)` with at most
+        `MAX_INPUT_CHANNELS` channels (soundfile's layout) one clip, downmixed when loaded; `(batch, samples)` a batch.
+        Anything else raises `AudioError` (read as a batch, a stereo array would be 22,050 clips per second)."""
+        if array.ndim == 1:
+            return [array]
+        if array.ndim == 2 and array.shape[1] <= MAX_INPUT_CHANNELS < array.shape[0]:
+            return [array]
+        if array.ndim == 2 and array.shape[1] > MAX_INPUT_CHANNELS:
+            return list(array)
+        raise AudioError(
+            f"`{name}`: an array must be one clip (samples,) or (samples, channels) with at most {MAX_INPUT_CHANNELS} "
+            f"channels, or a batch (batch, samples); got shape {tuple(array.shape)}. For channels first (librosa's "
+            "layout) pass `array.T`; for a batch of multi-channel clips pass a list."
+        )
+
     @classmethod
     def _audio_items(cls, audio) -> list | None:
-        """`audio` as a list of per-prompt references (a path or a 1-D waveform each; a 2-D array is a batch)."""
-
-        def is_item(a):
-            return isinstance(a, (str, os.PathLike, bytes)) or (
-                isinstance(a, (np.ndarray, torch.Tensor)) and a.ndim == 1
-            )
-
-        if isinstance(audio, (np.ndarray, torch.Tensor)) and audio.ndim == 2:
-            audio = list(audio)
-        return cls._as_batch(audio, is_item)
+        """`audio` as a list of per-prompt references (a path, or a waveform array: see `_array_items`)."""
+        if isinstance(audio, (np.ndarray, torch.Tensor)):
+            return cls._array_items(audio, "audio")
+        return cls._as_batch(audio, lambda a: isinstance(a, (str, os.PathLike, bytes)))
 
     @classmethod
     def _melody_items(cls, melody) -> list | None:
         """`melody` as a list of per-prompt melodies (a path, a waveform, a `list[Note]` or a token string each)."""
+        if isinstance(melody, (np.ndarray, torch.Tensor)):
+            return cls._array_items(melody, "melody")
 
         def is_item(m):
             return (
                 isinstance(m, (str, os.PathLike))
-                or (isinstance(m, (np.ndarray, torch.Tensor)) and m.ndim == 1)
                 or (isinstance(m, (list, tuple)) and len(m) > 0 and isinstance(m[0], Note))
                 or isinstance(m, LoadedMelody)
             )
@@ -411,13 +442,18 @@ class MMGenPipeline(DiffusionPipeline):
         return cls._as_batch(melody, is_item)
 
     def _load_waveforms(self, audio) -> list[np.ndarray]:
+        """Each reference as a mono waveform at 22,050 Hz, between `MIN_INPUT_SECONDS` and `MAX_INPUT_SECONDS` long,
+        peaking at most at `MAX_INPUT_PEAK` (louder float audio is refused, not renormalised: see
+        `validate_waveform`), not silent."""
+        bounds = {"min_duration_s": MIN_INPUT_SECONDS, "max_duration_s": MAX_INPUT_SECONDS, "max_peak": MAX_INPUT_PEAK,
+                  "allow_silent": False}  # fmt: skip
         waveforms = []
         for i, item in enumerate(self._audio_items(audio)):
             if isinstance(item, (str, os.PathLike, bytes)):
-                waveforms.append(load_audio(item, SAMPLE_RATE, allow_silent=False))
+                waveforms.append(load_audio(item, SAMPLE_RATE, **bounds))
             elif isinstance(item, (np.ndarray, torch.Tensor)):
-                wave = item.detach().cpu().float().numpy() if isinstance(item, torch.Tensor) else item
-                waveforms.append(validate_waveform(wave, SAMPLE_RATE, name=f"audio[{i}]", allow_silent=False))
+                name = f"audio[{i}]"
+                waveforms.append(validate_waveform(to_mono(item, name=name), SAMPLE_RATE, name=name, **bounds))
             else:
                 raise AudioError(f"audio[{i}]: expected a path or a mono waveform array, got {type(item).__name__}.")
         return waveforms
@@ -929,6 +965,11 @@ class MMGenPipeline(DiffusionPipeline):
             output_type, callback_on_step_end_tensor_inputs, negative_prompt_embeds=negative_prompt_embeds,
             melody_from_audio=melody_from_audio,
         )  # fmt: skip
+        # checked above; numpy / torch scalars become plain numbers
+        audio_length_in_s, guidance_scale = float(audio_length_in_s), float(guidance_scale)
+        num_inference_steps, num_waveforms_per_prompt = int(num_inference_steps), int(num_waveforms_per_prompt)
+        num_candidates = int(num_candidates)
+        melody_guidance_scale = None if melody_guidance_scale is None else float(melody_guidance_scale)
         self._guidance_scale, self._attention_kwargs, self._interrupt = guidance_scale, attention_kwargs, False
         self._melody_guidance_scale = melody_guidance_scale if self.do_classifier_free_guidance else None
         device = self._execution_device

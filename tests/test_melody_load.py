@@ -149,7 +149,7 @@ def test_typed_text_is_never_a_path(tmp_path, scale, monkeypatch):
         ("missing.mid", MelodyError, "no such file 'missing.mid'"),
         ("<G4>,<x>,<79>", MelodyError, "malformed"),
         (42, MelodyError, "got int"),
-        (np.zeros((2, 100), dtype=np.float32), AudioError, "mono waveform"),
+        (np.zeros((4, 4), dtype=np.float32), AudioError, "mono waveform"),
     ],
 )
 def test_bad_inputs_name_the_problem(source, error, message):

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, load_audio, resample, validate_waveform
+from ..audio import SAMPLE_RATE, load_audio, resample, to_mono, validate_waveform
+from ..limits import MAX_FILE_BYTES, MAX_INPUT_PEAK, MAX_INPUT_SECONDS, MIN_INPUT_SECONDS
 from .notation import check_melody_bounds, check_text_size, looks_like_abc, looks_like_note_list
 from .notes import MelodyError, Note, read_midi, sort_notes
 
@@ -33,8 +34,7 @@ MIDI_HEADER = b"MThd"
 ABC_EXTENSIONS = (".abc",)
 TEXT_EXTENSIONS = (".txt",)  # a typed melody saved to a file: tokens, ABC or a note list, told apart by content
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".webm")
-MAX_FILE_BYTES = 64 * 2**20  # a MIDI or ABC file read whole into memory
-MAX_AUDIO_SECONDS = 600.0  # audio to transcribe (a voice recording: `voice.MAX_VOICE_SECONDS`)
+MAX_AUDIO_SECONDS = MAX_INPUT_SECONDS  # audio to transcribe (a voice recording: `voice.MAX_VOICE_SECONDS`)
 SOURCE_KINDS = ("notes", "tokens", "abc", "note-list", "midi", "audio", "voice")
 
 
@@ -144,15 +144,14 @@ def _read_text_file(path: str, name: str) -> str:
 
 
 def _waveform(melody, sr: int, name: str, max_seconds: float, voice: bool) -> np.ndarray:
-    """Audio input -> mono float32 at 22,050 Hz; `AudioError` for unreadable, empty, too long (or, for a voice,
-    silent) audio."""
+    """Audio input -> mono float32 at 22,050 Hz; `AudioError` for unreadable, empty, too short or too long, out of
+    range (peak above `MAX_INPUT_PEAK`), ambiguously shaped (see `to_mono`) or, for a voice, silent audio."""
+    bounds = {"max_duration_s": max_seconds, "min_duration_s": MIN_INPUT_SECONDS, "max_peak": MAX_INPUT_PEAK,
+              "allow_silent": not voice}  # fmt: skip
     if isinstance(melody, (str, os.PathLike, bytes, bytearray, memoryview)):
         source = bytes(melody) if isinstance(melody, memoryview) else melody
-        return load_audio(source, SAMPLE_RATE, max_duration_s=max_seconds, allow_silent=not voice)
-    if _is_tensor(melody):
-        melody = melody.detach().cpu().float().numpy()
-    wave = validate_waveform(np.asarray(melody, dtype=np.float32), sr, name=name, max_duration_s=max_seconds,
-                             allow_silent=not voice)  # fmt: skip
+        return load_audio(source, SAMPLE_RATE, **bounds)
+    wave = validate_waveform(to_mono(melody, name=name), sr, name=name, **bounds)
     return resample(wave, sr, SAMPLE_RATE)
 
 

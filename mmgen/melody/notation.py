@@ -16,11 +16,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from ..limits import MAX_MELODY_NOTES, MAX_MELODY_SECONDS, MAX_TEXT_CHARS
 from .notes import MelodyError, Note, sort_notes
 
-MAX_TEXT_CHARS = 200_000  # a typed melody (notation or token string); 5,000 token triples fit in about 110,000
-MAX_MELODY_NOTES = 5_000
-MAX_MELODY_SECONDS = 600.0
 DEFAULT_BPM = 120.0
 MIN_BPM, MAX_BPM = 20.0, 400.0
 NOTE_VELOCITY = 100

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioError, load_audio, validate_waveform
+from ..limits import MAX_INPUT_SECONDS
 from .notes import MelodyError, Note, sort_notes, write_midi
 
 _MODEL = None
@@ -119,6 +120,7 @@ def extract_notes(
     midi_path: str | os.PathLike | None = None,
     name: str = "audio",
     require_notes: bool = False,
+    max_duration_s: float | None = MAX_INPUT_SECONDS,
 ) -> list[Note]:
     """Transcribe audio to note events with Basic Pitch (ONNX).
 
@@ -128,6 +130,8 @@ def extract_notes(
         config (`TranscriptionConfig`, *optional*): thresholds and minimum note length.
         midi_path (*optional*): also write the notes to this MIDI file.
         require_notes (`bool`): raise `MelodyError` if nothing is transcribed.
+        max_duration_s (`float`, *optional*): refuse longer audio (`AudioError`) before transcribing it; None: no
+            limit (Basic Pitch costs about 0.02 s of CPU per second of audio, and its posteriorgrams grow with it).
     Returns:
         notes sorted by onset (`Note(onset, offset, pitch, velocity)`, times in seconds).
     """
@@ -139,13 +143,13 @@ def extract_notes(
     if isinstance(audio, np.ndarray):
         if audio.ndim != 1:
             raise AudioError(f"{name}: expected a mono waveform of shape (samples,), got shape {audio.shape}")
-        waveform = validate_waveform(audio, sr, name=name, max_duration_s=None)
+        waveform = validate_waveform(audio, sr, name=name, max_duration_s=max_duration_s)
         if sr != AUDIO_SAMPLE_RATE:
             from ..audio import resample
 
             waveform = resample(waveform, sr, AUDIO_SAMPLE_RATE)
     else:
-        waveform = load_audio(audio, AUDIO_SAMPLE_RATE, max_duration_s=None)
+        waveform = load_audio(audio, AUDIO_SAMPLE_RATE, max_duration_s=max_duration_s)
     posteriorgrams = basic_pitch_posteriorgrams(waveform)
     min_note_frames = int(np.round(config.minimum_note_length_ms / 1000 * (AUDIO_SAMPLE_RATE / FFT_HOP)))
     _, note_events = model_output_to_notes(

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioError, validate_waveform
+from ..limits import MAX_VOICE_SECONDS
 from .notes import Note, sort_notes
 from .transcribe import TranscriptionConfig, extract_notes
 
-MAX_VOICE_SECONDS = 60.0
 VOICE_PITCH_RANGE_HZ = (65.0, 1400.0)  # C2 .. F6: bass to soprano, fundamentals only
 
 
