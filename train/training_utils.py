@@ -3,6 +3,12 @@
 Each script still reads top to bottom (as diffusers' examples do); only the plumbing lives here.
 Checkpoints are `accelerator.save_state` folders named `checkpoint-<step>` (safetensors, no pickled models),
 rotated by `--checkpoints_total_limit`, and resumed with `--resume_from_checkpoint latest`.
+
+A kill at any moment must not cost more than one checkpoint interval, so a checkpoint is written into a hidden
+`.partial-checkpoint-<step>` folder, completed by `training_state.json` (written last, synced), and only then renamed
+to `checkpoint-<step>` (a rename is atomic); older checkpoints are rotated out only after that. Resuming from
+'latest' takes the newest *complete* checkpoint and says which incomplete ones it skipped (checkpoints written
+before this scheme also end with `training_state.json`, so they count as complete when they have it).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from accelerate.utils import ProjectConfiguration, set_seed
 
 logger = get_logger(__name__)
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+COMPLETE_MARKER = "training_state.json"  # written last: a checkpoint folder without it is incomplete
+_PARTIAL_PREFIX = ".partial-"  # a checkpoint being written
+_TRASH_PREFIX = ".trash-"  # a checkpoint being removed (renamed first, so that a kill leaves no half-deleted one)
 
 # Make `python train/x.py` work from a checkout without `pip install -e .`.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,24 +105,60 @@ def make_accelerator(args: argparse.Namespace) -> Accelerator:
     return accelerator
 
 
-def list_checkpoints(output_dir: str) -> list[str]:
-    """checkpoint-N folders in `output_dir`, oldest first."""
+def list_checkpoints(output_dir: str, complete_only: bool = True) -> list[str]:
+    """checkpoint-N folders in `output_dir`, oldest first: the complete ones (`is_complete_checkpoint`), or all."""
     if not os.path.isdir(output_dir):
         return []
     found = [(int(m.group(1)), d) for d in os.listdir(output_dir) if (m := _CHECKPOINT_RE.match(d))]
-    return [os.path.join(output_dir, d) for _, d in sorted(found)]
+    paths = [os.path.join(output_dir, d) for _, d in sorted(found)]
+    return [p for p in paths if is_complete_checkpoint(p)] if complete_only else paths
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether `path` holds a whole checkpoint: its `training_state.json`, written last, is there and readable."""
+    try:
+        with open(os.path.join(path, COMPLETE_MARKER), encoding="utf-8") as f:
+            return isinstance(json.load(f).get("global_step"), int)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def resolve_resume_checkpoint(args: argparse.Namespace) -> str | None:
-    """The checkpoint folder to resume from, or None to start fresh ('latest' with none present)."""
+    """The checkpoint folder to resume from, or None to start fresh ('latest' with no complete one present)."""
+    candidates = resume_candidates(args)
+    return candidates[0] if candidates else None
+
+
+def resume_candidates(args: argparse.Namespace) -> list[str]:
+    """Checkpoints to try, best first: the one named by --resume_from_checkpoint, or for 'latest' every complete
+    one, newest first (logging the incomplete ones skipped). Raises for a named folder that is missing or
+    incomplete."""
     if not args.resume_from_checkpoint:
-        return None
+        return []
     if args.resume_from_checkpoint == "latest":
-        checkpoints = list_checkpoints(args.output_dir)
-        return checkpoints[-1] if checkpoints else None
-    if not os.path.isdir(args.resume_from_checkpoint):
-        raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint folder at '{args.resume_from_checkpoint}'")
-    return args.resume_from_checkpoint
+        everything = list_checkpoints(args.output_dir, complete_only=False)
+        complete = [p for p in everything if is_complete_checkpoint(p)]
+        newest = checkpoint_step(complete[-1]) if complete else -1
+        skipped = [os.path.basename(p) for p in everything if p not in complete and checkpoint_step(p) > newest]
+        if skipped:
+            where = f"resuming from {os.path.basename(complete[-1])}" if complete else "starting from scratch"
+            logger.warning(
+                f"skipping incomplete checkpoint(s) {', '.join(skipped)} in {args.output_dir} (no {COMPLETE_MARKER}: "
+                f"the run was stopped while writing them); {where}"
+            )
+        return complete[::-1]
+    path = args.resume_from_checkpoint
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint folder at '{path}'")
+    if not is_complete_checkpoint(path):
+        parent = os.path.dirname(os.path.normpath(path))
+        complete = list_checkpoints(parent)
+        hint = f"; the newest complete one is '{complete[-1]}'" if complete else ""
+        raise ValueError(
+            f"--resume_from_checkpoint: '{path}' is incomplete (no readable {COMPLETE_MARKER}: the run was stopped "
+            f"while writing it){hint}, or pass 'latest'"
+        )
+    return [path]
 
 
 def checkpoint_step(path: str) -> int:
@@ -121,29 +166,96 @@ def checkpoint_step(path: str) -> int:
 
 
 def resume_from_checkpoint(accelerator: Accelerator, args: argparse.Namespace) -> int:
-    """Load the checkpoint chosen by --resume_from_checkpoint (if any) and return its global step (else 0)."""
-    path = resolve_resume_checkpoint(args)
-    if not path:
-        return 0
-    accelerator.load_state(path)
-    step = checkpoint_step(path)
-    logger.info(f"resumed from {path} at step {step}")
-    return step
+    """Load the checkpoint chosen by --resume_from_checkpoint (if any) and return its global step (else 0).
+
+    With 'latest', a complete checkpoint that still fails to load (a disk error after it was written) is reported
+    and the next older complete one is tried: every `load_state` replaces the whole state, so nothing mixes."""
+    candidates = resume_candidates(args)
+    for i, path in enumerate(candidates):
+        try:
+            accelerator.load_state(path)
+        except Exception as err:
+            if i + 1 == len(candidates):
+                raise RuntimeError(f"could not resume from {path}: {err}") from err
+            logger.warning(f"could not load {path} ({type(err).__name__}: {err}); trying {candidates[i + 1]}")
+            continue
+        step = checkpoint_step(path)
+        logger.info(f"resumed from {path} at step {step}")
+        return step
+    return 0
+
+
+def _fsync(path: str) -> None:
+    """Flush a file or folder to disk (so that a power cut, not only a kill, finds the checkpoint whole)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # folders cannot be synced on some systems
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    """Delete a checkpoint folder: renamed out of the way first (atomic), then removed."""
+    trash = os.path.join(os.path.dirname(path), _TRASH_PREFIX + os.path.basename(path))
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def save_checkpoint(accelerator: Accelerator, args: argparse.Namespace, step: int) -> str:
-    """Save a resumable checkpoint-<step>, first removing the oldest beyond --checkpoints_total_limit."""
-    if accelerator.is_main_process and args.checkpoints_total_limit is not None:
-        existing = list_checkpoints(args.output_dir)
-        for old in existing[: max(len(existing) - args.checkpoints_total_limit + 1, 0)]:
-            shutil.rmtree(old, ignore_errors=True)
+    """Save a resumable checkpoint-<step> atomically, then rotate out the oldest beyond --checkpoints_total_limit.
+
+    The state goes into `.partial-checkpoint-<step>`, `training_state.json` is written last, the files are synced
+    and the folder renamed; a kill at any moment leaves either the previous checkpoints or the new one complete."""
     path = os.path.join(args.output_dir, f"checkpoint-{step}")
-    accelerator.save_state(path, safe_serialization=True)
+    partial = os.path.join(args.output_dir, _PARTIAL_PREFIX + os.path.basename(path))
     if accelerator.is_main_process:
-        with open(os.path.join(path, "training_state.json"), "w") as f:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a run killed while saving this step
+    accelerator.wait_for_everyone()
+    accelerator.save_state(partial, safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        for root, _, files in os.walk(partial):
+            for name in files:
+                _fsync(os.path.join(root, name))
+        marker = os.path.join(partial, COMPLETE_MARKER)
+        with open(marker, "w", encoding="utf-8") as f:
             json.dump({"global_step": step}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync(partial)
+        if os.path.exists(path):  # the same step saved again (a resumed run): the new one replaces it
+            _remove(path)
+        os.rename(partial, path)
+        _fsync(args.output_dir)
+        _rotate_checkpoints(args, keep=path)
+    accelerator.wait_for_everyone()
     logger.info(f"saved checkpoint {path}")
     return path
+
+
+def _rotate_checkpoints(args: argparse.Namespace, keep: str) -> None:
+    """After a checkpoint is complete: drop complete ones beyond the limit (oldest first), incomplete ones and
+    leftovers of interrupted saves and removals."""
+    for entry in os.listdir(args.output_dir):
+        if entry.startswith((_PARTIAL_PREFIX, _TRASH_PREFIX)):
+            shutil.rmtree(os.path.join(args.output_dir, entry), ignore_errors=True)
+    for incomplete in set(list_checkpoints(args.output_dir, complete_only=False)) - set(
+        list_checkpoints(args.output_dir)
+    ):
+        _remove(incomplete)
+    if args.checkpoints_total_limit is not None:
+        complete = [p for p in list_checkpoints(args.output_dir) if p != keep]
+        for old in complete[: max(len(complete) + 1 - max(args.checkpoints_total_limit, 1), 0)]:
+            _remove(old)
 
 
 def num_update_steps_per_epoch(num_batches: int, accumulation: int) -> int:

@@ -1,0 +1,116 @@
+"""Issue 16, item 12: checkpoints are written atomically, rotated only once the new one is complete, and resuming
+skips incomplete ones (with a message) or falls back past one that fails to load. The shared helpers of
+`train/training_utils.py` with a real Accelerator and a tiny model; `benchmarks/hardening.py` kills real runs."""
+
+import argparse
+import logging
+import os
+import sys
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train"))
+from training_utils import (  # noqa: E402
+    COMPLETE_MARKER,
+    is_complete_checkpoint,
+    list_checkpoints,
+    resume_from_checkpoint,
+    save_checkpoint,
+)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    accelerator = Accelerator(cpu=True)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    args = argparse.Namespace(output_dir=str(tmp_path), checkpoints_total_limit=1, resume_from_checkpoint=None)
+    return accelerator, model, optimizer, args
+
+
+def step(model, optimizer):
+    model(torch.randn(2, 4)).pow(2).mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+def test_save_is_atomic_and_rotates_after_completion(setup, tmp_path):
+    accelerator, model, optimizer, args = setup
+    for i in (1, 2, 3):
+        step(model, optimizer)
+        save_checkpoint(accelerator, args, i)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-3"]  # limit 1, no partial or trash folder left
+    assert is_complete_checkpoint(tmp_path / "checkpoint-3")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(setup, tmp_path, monkeypatch):
+    """With --checkpoints_total_limit 1 the old checkpoint used to be deleted before the new one was written."""
+    accelerator, model, optimizer, args = setup
+    save_checkpoint(accelerator, args, 1)
+
+    def killed(path, **kwargs):
+        os.makedirs(path, exist_ok=True)
+        open(os.path.join(path, "optimizer.bin"), "wb").close()  # what a kill mid-write leaves: a 0-byte file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accelerator, "save_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(accelerator, args, 2)
+    assert list_checkpoints(str(tmp_path)) == [str(tmp_path / "checkpoint-1")]
+    assert not (tmp_path / "checkpoint-2").exists()
+
+
+def test_resume_latest_skips_incomplete_checkpoints(setup, tmp_path, caplog):
+    accelerator, model, optimizer, args = setup
+    args.checkpoints_total_limit = 3
+    step(model, optimizer)
+    save_checkpoint(accelerator, args, 2)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    # a half-written checkpoint as the old code left it (the newest folder name), and an empty one
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "optimizer.bin").write_bytes(b"")
+    (tmp_path / "checkpoint-6").mkdir()
+    (tmp_path / ".partial-checkpoint-8").mkdir()
+    step(model, optimizer)
+    args.resume_from_checkpoint = "latest"
+    with caplog.at_level(logging.WARNING):
+        assert resume_from_checkpoint(accelerator, args) == 2
+    assert "skipping incomplete checkpoint(s) checkpoint-4, checkpoint-6" in caplog.text
+    assert "resuming from checkpoint-2" in caplog.text
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+    save_checkpoint(accelerator, args, 3)  # the next save clears the debris
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-2", "checkpoint-3"]
+
+
+def test_resume_falls_back_past_a_checkpoint_that_fails_to_load(setup, tmp_path, caplog):
+    accelerator, model, optimizer, args = setup
+    args.checkpoints_total_limit = 2
+    save_checkpoint(accelerator, args, 1)
+    step(model, optimizer)
+    save_checkpoint(accelerator, args, 2)
+    for name in os.listdir(tmp_path / "checkpoint-2"):
+        if name != COMPLETE_MARKER:
+            (tmp_path / "checkpoint-2" / name).write_bytes(b"")  # damaged after it was completed
+    args.resume_from_checkpoint = "latest"
+    with caplog.at_level(logging.WARNING):
+        assert resume_from_checkpoint(accelerator, args) == 1
+    assert "could not load" in caplog.text and "checkpoint-1" in caplog.text
+
+
+def test_resume_from_nothing_and_from_a_named_incomplete_folder(setup, tmp_path):
+    accelerator, model, optimizer, args = setup
+    args.resume_from_checkpoint = "latest"
+    assert resume_from_checkpoint(accelerator, args) == 0  # nothing yet: start fresh
+    save_checkpoint(accelerator, args, 5)
+    (tmp_path / "checkpoint-9").mkdir()
+    args.resume_from_checkpoint = str(tmp_path / "checkpoint-9")
+    with pytest.raises(ValueError, match="checkpoint-9' is incomplete.*newest complete one is .*checkpoint-5"):
+        resume_from_checkpoint(accelerator, args)
+    args.resume_from_checkpoint = str(tmp_path / "checkpoint-7")
+    with pytest.raises(FileNotFoundError, match="no checkpoint folder"):
+        resume_from_checkpoint(accelerator, args)
