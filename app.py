@@ -11,9 +11,11 @@ inspection still works.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import logging
 import os
+import shutil
 import sys
 import tempfile
 
@@ -25,6 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from mmgen import app_logic as logic  # noqa: E402
+from mmgen import limits  # noqa: E402
 
 logger = logging.getLogger("mmgen.app")
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -409,8 +412,9 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                         use_button = gr.Button("Generate from this melody", elem_id="inspect-use")
         gr.Markdown(
             "Melody inspection uses [Basic Pitch](https://github.com/spotify/basic-pitch) for transcription. "
-            f"Uploads up to {logic.MAX_UPLOAD_MB} MB. Model: `{model}`.",
+            f"{limits_text()} Model: `{model}`.",
             elem_classes="mmgen-timing",
+            elem_id="mmgen-limits",
         )
 
         def melody_components(panel):
@@ -472,7 +476,33 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
             use_melody, inputs=[inspect_tokens], outputs=[melody_tokens, tabs], api_name="use_melody"
         ).then(lambda: gr.Accordion(open=True), outputs=[melody_accordion], api_visibility="private")
     demo.mmgen_store = store  # for tests and benchmarks: the lazily loaded pipeline
+    demo.mmgen_output_root = output_root
     return demo
+
+
+def limits_text() -> str:
+    """The Space's caps (`mmgen.limits`), as its footer states them."""
+    return (
+        f"Limits: clips up to {limits.SPACE_MAX_SECONDS:g} s, {limits.SPACE_MAX_STEPS} steps and "
+        f"{limits.SPACE_MAX_CANDIDATES} candidates; uploads up to {limits.SPACE_MAX_UPLOAD_MB} MB and "
+        f"{limits.SPACE_MAX_INPUT_SECONDS:g} s (at least {limits.MIN_INPUT_SECONDS:g} s; hummed melodies up to "
+        f"{limits.MAX_VOICE_SECONDS:g} s); melodies up to {limits.MAX_MELODY_NOTES:,} notes and "
+        f"{limits.MAX_MELODY_SECONDS:g} s. Generated files are kept for at most "
+        f"{limits.SPACE_CACHE_MAX_AGE_S / 3600:g} h and {limits.SPACE_MAX_CACHE_MB / 1024:g} GB, and removed when the "
+        "Space stops."
+    )
+
+
+def clean_up(demo) -> None:
+    """Remove what the Space wrote: its output folder and the files Gradio cached for it (Gradio itself only clears
+    its cache at the next start)."""
+    shutil.rmtree(demo.mmgen_output_root, ignore_errors=True)
+    try:
+        from gradio.route_utils import delete_files_created_by_app
+
+        delete_files_created_by_app(demo, None)
+    except Exception as err:  # a private Gradio helper: its absence must not break shutdown
+        logging.getLogger(__name__).warning(f"could not clear Gradio's cache: {err}")
 
 
 def launch_kwargs(args: argparse.Namespace) -> dict:
@@ -518,6 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_demo(args.model, concurrency_limit=args.concurrency)
     if not demo.mmgen_store.available:
         print(f"warning: {logic.model_missing_message(args.model)}", file=sys.stderr)
+    atexit.register(clean_up, demo)
     demo.queue(max_size=args.max_queue, default_concurrency_limit=2)
     demo.launch(**launch_kwargs(args))
 

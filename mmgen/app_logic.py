@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import limits
 from .audio import SAMPLE_RATE, AudioError, load_audio, save_audio
 from .melody.notes import MelodyError, Note
 from .melody.pianoroll import NO_TRANSCRIPTION_MESSAGE, format_scores
@@ -38,12 +39,13 @@ DEFAULT_MODEL = "checkpoints/mmgen-default"
 DEFAULT_SECONDS = 10.0
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 3.0
-MAX_SECONDS = 30.0  # longest generation the Space offers
-MAX_AUDIO_SECONDS = 300.0  # longest generation (and reference) the CLI accepts: the pipeline's limit
-MAX_STEPS = 200
-MAX_CANDIDATES = 4
-MAX_INPUT_SECONDS = 60.0  # longest upload (music-to-music reference, melody inspection)
-MAX_UPLOAD_MB = 20
+# The Space's caps (`mmgen.limits`, shown in its footer); the CLI takes the pipeline's own.
+MAX_SECONDS = limits.SPACE_MAX_SECONDS  # longest generation the Space offers
+MAX_AUDIO_SECONDS = limits.MAX_AUDIO_LENGTH_S  # longest generation (and reference) the CLI accepts
+MAX_STEPS = limits.SPACE_MAX_STEPS
+MAX_CANDIDATES = limits.SPACE_MAX_CANDIDATES
+MAX_INPUT_SECONDS = limits.SPACE_MAX_INPUT_SECONDS  # longest upload (music-to-music reference, melody inspection)
+MAX_UPLOAD_MB = limits.SPACE_MAX_UPLOAD_MB
 MAX_SEED = 2**31 - 1
 ADHERENCE_ONSET_TOLERANCE_S = 0.05  # note-F1 of a generated clip: onsets within 50 ms (mir_eval's default)
 # label -> diffusers scheduler class name ("default": the scheduler saved with the pipeline)
@@ -286,36 +288,64 @@ class InspectionResult:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def new_output_dir(root: str | None = None, max_age_s: float = 6 * 3600) -> str:
+def new_output_dir(
+    root: str | None = None,
+    max_age_s: float = limits.SPACE_CACHE_MAX_AGE_S,
+    max_total_mb: float = limits.SPACE_MAX_CACHE_MB,
+) -> str:
     """A fresh folder for one call's files under `root` (default: `mmgen-space` in the system temp folder).
 
-    Folders of earlier calls older than `max_age_s` are deleted, so that a long-running Space does not fill the disk.
+    Folders of earlier calls older than `max_age_s` are deleted, then the oldest ones until all of them hold at most
+    `max_total_mb`, so that a long-running Space does not fill the disk.
     """
     import shutil
 
     root = root or os.path.join(tempfile.gettempdir(), "mmgen-space")
     if os.path.isdir(root):
         now = time.time()
+        folders = []
         for entry in os.scandir(root):
             try:
-                if entry.is_dir() and now - entry.stat().st_mtime > max_age_s:
+                if not entry.is_dir():
+                    continue
+                if now - entry.stat().st_mtime > max_age_s:
                     shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    folders.append((entry.stat().st_mtime, entry.path, _folder_bytes(entry.path)))
             except OSError:  # removed by another thread meanwhile
                 pass
+        total = sum(size for _, _, size in folders)
+        for _, path, size in sorted(folders):
+            if total <= max_total_mb * 2**20:
+                break
+            shutil.rmtree(path, ignore_errors=True)
+            total -= size
     path = os.path.join(root, time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8])
     os.makedirs(path, exist_ok=True)
     return path
 
 
-def check_upload(path: str | None, what: str, max_mb: float = MAX_UPLOAD_MB) -> str:
-    """The path of an uploaded file, or `SpaceError` if none was given or it is too big."""
+def _folder_bytes(path: str) -> int:
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(base, name))
+    return total
+
+
+def check_upload(path: str | None, what: str, max_mb: float | None = MAX_UPLOAD_MB) -> str:
+    """The path of an uploaded file, or `SpaceError` if none was given or it is too big (`max_mb`; None: no size
+    rule, for the CLI, whose audio is bounded by its duration instead)."""
     if path is None or (isinstance(path, str) and not path.strip()):
         raise SpaceError(f"Please upload {what}.")
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise SpaceError(f"'{os.path.basename(os.path.normpath(path))}' is a folder; {what} must be a file.")
     if not os.path.isfile(path):
         raise SpaceError(f"The uploaded file '{os.path.basename(path)}' cannot be found; please upload it again.")
     size_mb = os.path.getsize(path) / 2**20
-    if size_mb > max_mb:
+    if max_mb is not None and size_mb > max_mb:
         raise SpaceError(f"The file is {size_mb:.1f} MB; the limit is {max_mb} MB.")
     return path
 
@@ -502,20 +532,34 @@ def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
 
 
-def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds) -> int:
-    if not isinstance(seconds, (int, float)) or not 1.0 <= float(seconds) <= max_seconds:
-        raise SpaceError(f"The duration must be between 1 and {max_seconds:g} seconds, got {seconds}.")
-    if int(steps) != steps or not 1 <= int(steps) <= MAX_STEPS:
-        raise SpaceError(f"The number of steps must be a whole number from 1 to {MAX_STEPS}, got {steps}.")
-    if not 0.0 <= float(guidance) <= 20.0:
-        raise SpaceError(f"The guidance scale must be between 0 and 20, got {guidance}.")
-    if int(candidates) != candidates or not 1 <= int(candidates) <= MAX_CANDIDATES:
-        raise SpaceError(f"The number of candidates must be from 1 to {MAX_CANDIDATES}, got {candidates}.")
-    if seed is None or (isinstance(seed, float) and np.isnan(seed)) or int(seed) < 0:
+def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds, melody_guidance=None) -> int:
+    """`SpaceError` for settings out of the Space's range, non-finite or not numbers at all (`True` included); whole
+    floats (Gradio sliders send `50.0`) are whole numbers, `2.5` steps are not."""
+    checks = (
+        (seconds, 1.0, max_seconds, False, f"The duration must be between 1 and {max_seconds:g} seconds"),
+        (steps, 1, MAX_STEPS, True, f"The number of steps must be a whole number from 1 to {MAX_STEPS}"),
+        (guidance, 0.0, 20.0, False, "The guidance scale must be between 0 and 20"),
+        (candidates, 1, MAX_CANDIDATES, True, f"The number of candidates must be from 1 to {MAX_CANDIDATES}"),
+    ) + (() if melody_guidance is None else ((melody_guidance, 0.0, 20.0, False,
+                                             "The melody guidance must be between 0 and 20"),))  # fmt: skip
+    for value, low, high, whole, message in checks:
+        try:
+            limits.check_number("setting", value, low=low, high=high)
+            ok = not whole or float(value) == int(value)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SpaceError(f"{message}, got {value!r}.")
+    if seed is None or (isinstance(seed, float) and np.isnan(seed)):
         return int(np.random.default_rng().integers(0, MAX_SEED))
-    if int(seed) > MAX_SEED:
-        raise SpaceError(f"The seed must be between 0 and {MAX_SEED}, got {seed}.")
-    return int(seed)
+    try:
+        limits.check_number("seed", seed, high=MAX_SEED)
+        ok = float(seed) == int(seed)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SpaceError(f"The seed must be between 0 and {MAX_SEED} (negative: random), got {seed!r}.")
+    return int(np.random.default_rng().integers(0, MAX_SEED)) if seed < 0 else int(seed)
 
 
 def _run(
@@ -625,7 +669,7 @@ def generate_from_text(
         melody = None
     if not prompt and melody is None:
         raise SpaceError("Please describe the music to generate (the prompt is empty).")
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
     loaded = None
     if melody is not None:
         loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
@@ -664,6 +708,7 @@ def generate_from_audio(
     output_dir: str | None = None,
     max_seconds: float = MAX_SECONDS,
     max_input_seconds: float = MAX_INPUT_SECONDS,
+    max_upload_mb: float | None = MAX_UPLOAD_MB,
     adherence: bool = True,
     melody_edits: dict | None = None,
     melody_typed: bool = False,
@@ -676,6 +721,7 @@ def generate_from_audio(
             joint-space embeddings, `w = steer_weight`.
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
         melody: follow this melody instead (anything `load_melody` reads); overrides `follow_melody`.
+        max_upload_mb: the Space's size rule for the upload (None: none; the CLI bounds its duration only).
         adherence, melody_edits, melody_typed, voice: as in `generate_from_text` (the edits also shape the
             followed melody of the upload).
     """
@@ -683,12 +729,13 @@ def generate_from_audio(
     from .melody.transcribe import extract_notes
 
     started = time.perf_counter()
-    path = check_upload(audio_path, "a reference recording")
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds)
+    path = check_upload(audio_path, "a reference recording", max_mb=max_upload_mb)
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
     if not 0.0 <= float(steer_weight) <= 1.0:
         raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
     with named_after_upload(path):
-        waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False)
+        waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False,
+                              min_duration_s=limits.MIN_INPUT_SECONDS, max_peak=limits.MAX_INPUT_PEAK)  # fmt: skip
     steer_text = (steer_text or "").strip() or None
     negative_prompt = (negative_prompt or "").strip() or None
     out = output_dir or new_output_dir()

@@ -54,14 +54,40 @@ def adherence_png_path(output: str) -> str:
     return os.path.splitext(output)[0] + "_adherence.png"
 
 
+def check_output_path(path: str, flag: str, audio: bool = False) -> None:
+    """Refuse, before any work, an output that cannot be written: a folder, an unwritable place or (audio) a format
+    soundfile cannot write. Creates the missing parent folders, as the write would."""
+    if os.path.isdir(path):
+        raise ValueError(f"{flag}: '{path}' is a folder; give a file name (e.g. {os.path.join(path, 'mmgen.wav')})")
+    if audio:
+        import soundfile as sf
+
+        extension = os.path.splitext(path)[1].lstrip(".").upper()
+        if extension not in sf.available_formats():
+            raise ValueError(f"{flag}: cannot write audio as '.{extension.lower()}'; use .wav or .flac")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".mmgen-write-test-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag}: cannot write to '{parent}' ({err.strerror or err})") from err
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import app_logic as logic
     from ..audio import save_audio
 
     if args.prompt is None and args.audio is None and args.melody is None:
         raise ValueError('nothing to generate from: give a prompt ("a calm folk tune"), --audio or --melody')
+    if args.audio is not None and os.path.isdir(args.audio):
+        raise ValueError(f"--audio: '{args.audio}' is a folder; give one recording (up to {MAX_AUDIO_SECONDS:.0f} s)")
     if args.audio is not None and not os.path.isfile(args.audio):
         raise FileNotFoundError(f"--audio: no such file '{args.audio}'")
+    check_output_path(args.output, "-o/--output", audio=True)
+    for flag in ("png", "midi", "json", "clip_midi"):
+        if getattr(args, flag) is not None:
+            check_output_path(getattr(args, flag), "--" + flag.replace("_", "-"))
     if args.melody is not None:
         from ..melody.load import classify_melody
         from ..melody.notes import MelodyError
@@ -102,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
             result = logic.generate_from_audio(
                 store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
                 follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
-                max_input_seconds=logic.MAX_AUDIO_SECONDS, adherence=not args.no_adherence, **common,
+                max_input_seconds=logic.MAX_AUDIO_SECONDS, max_upload_mb=None, adherence=not args.no_adherence,
+                **common,
             )  # fmt: skip
         else:
             result = logic.generate_from_text(
@@ -173,8 +200,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--audio", default=None,
-        help="Music-to-music: a reference recording whose audio embedding is the query (up to "
-        f"{MAX_AUDIO_SECONDS:.0f} s).",
+        help="Music-to-music: a reference recording whose audio embedding is the query (from 0.5 s up to "
+        f"{MAX_AUDIO_SECONDS:.0f} s, any size).",
     )  # fmt: skip
     parser.add_argument(
         "--steer-weight", type=float, default=0.3,
