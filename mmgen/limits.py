@@ -29,7 +29,8 @@ MAX_VOICE_SECONDS = 60.0  # a hummed or sung recording
 MAX_MELODY_NOTES = 5_000
 MAX_MELODY_SECONDS = 600.0
 MAX_TEXT_CHARS = 200_000  # a typed melody (notation or token string); 5,000 token triples fit in about 110,000
-MAX_FILE_BYTES = 64 * 2**20  # a MIDI, ABC or text melody file read whole into memory
+MAX_FILE_BYTES = 64 * 2**20  # an ABC or text melody file read whole into memory
+MAX_MIDI_BYTES = 2**20  # parsing costs about 16 s per MB here; 5,000 notes with dense controllers take ~200 KB
 
 # --- the Space (app.py) ---------------------------------------------------------------------------------------------
 SPACE_MAX_SECONDS = 30.0  # longest generation

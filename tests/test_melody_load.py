@@ -174,8 +174,8 @@ def test_audio_bounds_and_silence(tmp_path):
 def test_file_size_bound(tmp_path, monkeypatch, scale):
     midi = tmp_path / "tune.mid"
     write_midi(scale, midi)
-    monkeypatch.setattr(load_module, "MAX_FILE_BYTES", 10)
-    with pytest.raises(MelodyError, match="larger than"):
+    monkeypatch.setattr(load_module, "MAX_MIDI_BYTES", 10)
+    with pytest.raises(MelodyError, match="the limit is"):
         load_melody(midi)
 
 

@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio import SAMPLE_RATE, load_audio, resample, to_mono, validate_waveform
-from ..limits import MAX_FILE_BYTES, MAX_INPUT_PEAK, MAX_INPUT_SECONDS, MIN_INPUT_SECONDS
-from .notation import check_melody_bounds, check_text_size, looks_like_abc, looks_like_note_list
+from ..limits import (
+    MAX_FILE_BYTES,
+    MAX_INPUT_PEAK,
+    MAX_INPUT_SECONDS,
+    MAX_MELODY_NOTES,
+    MAX_MIDI_BYTES,
+    MIN_INPUT_SECONDS,
+)
+from .notation import check_melody_bounds, check_notes, check_text_size, looks_like_abc, looks_like_note_list
 from .notes import MelodyError, Note, read_midi, sort_notes
 
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".smf")
@@ -123,6 +130,8 @@ def classify_melody(melody, *, allow_paths: bool = True, name: str = "melody") -
         return kind, text
     if typed and looks_like_note_list(text):
         return "note-list", None
+    if allow_paths and os.path.isdir(text):
+        raise MelodyError(f"{name}: '{text[:200]}' is a folder, not a MIDI, ABC or audio file.")
     if not allow_paths:
         raise MelodyError(
             f"{name}: '{text[:60]}' is not a melody; type a note list (C4 D4 E4/2 ...), ABC notation (X:1, K:G, then "
@@ -207,6 +216,9 @@ def load_melody(
     elif kind == "notes":
         if not all(isinstance(n, Note) for n in melody):
             raise MelodyError(f"{name}: a list melody must contain `Note`s only.")
+        if len(melody) > MAX_MELODY_NOTES:
+            raise MelodyError(f"{name}: the melody has {len(melody):,} notes; the limit is {MAX_MELODY_NOTES:,}.")
+        check_notes(melody, name)  # before shaping does arithmetic with them
         notes = list(melody)
     elif kind == "tokens":
         text = melody if path is None else _read_text_file(path, name)
@@ -221,8 +233,10 @@ def load_melody(
         else:
             notes, written_bpm = parse_note_list(text, bpm=bpm, name=name)
     elif kind == "midi":
-        if path is not None and os.path.getsize(path) > MAX_FILE_BYTES:
-            raise MelodyError(f"{name}: the MIDI file is larger than {MAX_FILE_BYTES // 2**20} MB.")
+        size = os.path.getsize(path) if path is not None else len(melody)
+        if size > MAX_MIDI_BYTES:
+            limit = MAX_MIDI_BYTES / 2**20
+            raise MelodyError(f"{name}: the MIDI file is {size / 2**20:.1f} MB; the limit is {limit:g} MB.")
         notes = read_midi(path or bytes(melody))
     else:  # audio
         from .transcribe import extract_notes

@@ -13,6 +13,7 @@ or the line and bar (ABC). Both kinds are bounded: at most `MAX_TEXT_CHARS` char
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -37,12 +38,34 @@ def check_text_size(text: str, name: str = "melody") -> None:
         raise MelodyError(f"{name}: the text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
 
 
+def check_notes(notes: list[Note], name: str = "melody") -> None:
+    """`MelodyError` naming the first note that is not a playable event: non-numeric or non-finite times, a negative
+    onset, an offset before its onset, a pitch or velocity outside MIDI's 0-127 (given notes are built by callers,
+    so nothing else has checked them)."""
+    for i, note in enumerate(notes):
+        try:
+            onset, offset = float(note.onset), float(note.offset)
+            pitch, velocity = note.pitch, note.velocity
+            whole = all(float(v) == int(v) for v in (pitch, velocity))
+        except (TypeError, ValueError, OverflowError):
+            onset = offset = math.nan
+            whole = False
+        if not (math.isfinite(onset) and math.isfinite(offset)) or not whole:
+            raise MelodyError(f"{name}: note {i + 1} ({note}) needs finite times and whole-number pitch and velocity.")
+        if onset < 0 or offset < onset:
+            raise MelodyError(f"{name}: note {i + 1} ({note}) must start at 0 s or later and end after it starts.")
+        if not (0 <= pitch <= 127 and 0 <= velocity <= 127):
+            raise MelodyError(f"{name}: note {i + 1} ({note}) has a pitch or velocity outside MIDI's 0-127.")
+
+
 def check_melody_bounds(notes: list[Note], name: str = "melody") -> None:
-    """`MelodyError` for no notes, more than `MAX_MELODY_NOTES` notes or a melody ending after `MAX_MELODY_SECONDS`."""
+    """`MelodyError` for no notes, more than `MAX_MELODY_NOTES` notes, a melody ending after `MAX_MELODY_SECONDS` or
+    a note that is not a playable event (`check_notes`)."""
     if not notes:
         raise MelodyError(f"{name}: the melody has no notes.")
     if len(notes) > MAX_MELODY_NOTES:
         raise MelodyError(f"{name}: the melody has {len(notes):,} notes; the limit is {MAX_MELODY_NOTES:,}.")
+    check_notes(notes, name)
     end = max(n.offset for n in notes)
     if end > MAX_MELODY_SECONDS:
         raise MelodyError(f"{name}: the melody lasts {end:.0f} s; the limit is {MAX_MELODY_SECONDS:.0f} s (trim it).")
