@@ -46,6 +46,7 @@ from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, piano_roll,
 from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string, string_to_notes
 from mmgen.models.aligner import TriModalAligner
 from mmgen.models.condition import ConditionProjector, classifier_free_guidance
+from mmgen.models.loading import check_complete_weights, check_config_files, diagnose_config_types
 from mmgen.models.melody_encoder import PianoRollEncoder
 from mmgen.models.unet import unet_downsample_factor, unet_sketch_channels
 from mmgen.models.vae import decode_latents, encode_mels
@@ -211,11 +212,31 @@ class MMGenPipeline(DiffusionPipeline):
         on CPU they must run in float32. `dtype` works as in diffusers: `dtype=torch.bfloat16` for every component, or
         `dtype={"unet": torch.float16, "default": torch.float32}` per component. The retriever ignores it (its FAISS
         vectors stay float32).
+
+        A local folder must load completely: a config file that does not parse, a config value of the wrong type
+        (found when loading fails) and a tensor missing from a weight file raise `ValueError` naming the file, and a
+        rebuilt FAISS index (its checksum does not match) is reported once loading is done.
         """
         if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
             kwargs.pop("torch_dtype", None)
             kwargs["dtype"] = torch.float32
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        path = pretrained_model_name_or_path
+        local = isinstance(path, (str, os.PathLike)) and os.path.isdir(path)
+        if local:
+            check_config_files(os.fspath(path))
+        try:
+            pipe = super().from_pretrained(path, **kwargs)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as err:
+            culprit = diagnose_config_types(os.fspath(path)) if local else None
+            if culprit is None:
+                raise
+            raise ValueError(f"could not load the pipeline: {culprit}. ({type(err).__name__}: {err})") from err
+        if local:
+            check_complete_weights(pipe, os.fspath(path))
+        reason = getattr(pipe.retriever, "index_rebuild_reason", None)
+        if reason:  # said during loading, where the progress bar's line swallows it
+            logger.warning(f"retriever: {reason}")
+        return pipe
 
     @property
     def sampling_rate(self) -> int:

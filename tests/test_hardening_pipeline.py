@@ -169,3 +169,73 @@ def test_reference_files_too_short_or_too_loud(pipe, clip, tmp_path):
 
 def test_float_audio_with_a_little_headroom_is_accepted(pipe, clip):
     assert run(pipe, audio=clip * 2.4).audios.shape == (1, SAMPLES)  # peak 1.2: a float master may go over 0 dBFS
+
+
+# --- items 5, 8, 9: a pipeline folder loads completely or fails naming what is wrong -------------------------------
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-pipeline")
+    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
+    return path
+
+
+def damaged_copy(saved, tmp_path, edit):
+    import shutil
+
+    copy = tmp_path / "pipe"
+    shutil.copytree(saved, copy)
+    edit(copy)
+    return str(copy)
+
+
+def drop_tensor(path):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(path)
+    state.pop(sorted(state)[0])
+    save_file(state, path, metadata={"format": "pt"})
+
+
+def edit_json(path, **changes):
+    import json
+
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+def test_intact_folder_loads(saved):
+    assert isinstance(MMGenPipeline.from_pretrained(saved), MMGenPipeline)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda p: drop_tensor(p / "vocoder" / "model.safetensors"), "lack 1 tensor\\(s\\) of `vocoder`"),
+        (lambda p: drop_tensor(p / "aligner" / "model.safetensors"), "lack 1 tensor\\(s\\) of `aligner`"),
+        (lambda p: drop_tensor(p / "unet" / "diffusion_pytorch_model.safetensors"), "of `unet`"),
+        (lambda p: (p / "unet" / "config.json").write_text('{"in_channels": 8,'), "unet/config.json: not valid JSON"),
+        (lambda p: (p / "melody_tokenizer" / "vocab.json").write_bytes(b"{\xff}"), "vocab.json: not UTF-8"),
+        (lambda p: edit_json(p / "unet" / "config.json", layers_per_block="two"),
+         "unet/config.json: `layers_per_block` = \"two\" \\(expected a number"),
+        (lambda p: edit_json(p / "condition_projector" / "config.json", hidden_dim="wide"),
+         "condition_projector/config.json: `hidden_dim`"),
+    ],
+)
+def test_damaged_folder_fails_naming_the_problem(saved, tmp_path, edit, match):
+    with pytest.raises(ValueError, match=match):
+        MMGenPipeline.from_pretrained(damaged_copy(saved, tmp_path, edit))
+
+
+def test_rebuilt_faiss_index_is_reported_after_loading(saved, tmp_path, caplog):
+    import logging
+
+    def corrupt(p):
+        with open(p / "retriever" / "index.faiss", "ab") as f:
+            f.write(b"garbage")
+
+    with caplog.at_level(logging.WARNING):
+        pipe = MMGenPipeline.from_pretrained(damaged_copy(saved, tmp_path, corrupt))
+    messages = [r.getMessage() for r in caplog.records if r.name == "pipelines.pipeline_mmgen"]
+    assert any("retriever:" in m and "does not match config.json" in m for m in messages), messages
+    assert len(pipe.retriever) == 6  # rebuilt from the embeddings, still usable

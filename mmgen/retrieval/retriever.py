@@ -414,18 +414,22 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
         if not os.path.isfile(path):
             logger.info("%s has no %s; building the index", folder, INDEX_NAME)
             return False
+        reason = None
         if expected_sha256 is None or file_sha256(path) != expected_sha256:
-            logger.warning("%s does not match config.json (stale or corrupt); rebuilding the index", path)
-            return False
-        faiss = require_faiss()
-        try:
-            index = faiss.read_index(path)
-        except RuntimeError as err:
-            logger.warning("could not read %s (%s); rebuilding the index", path, err)
-            return False
-        if index.ntotal != len(self) or index.d != self.config.embedding_dim:
-            logger.warning("%s holds %d x %d vectors, not %d x %d; rebuilding", path, index.ntotal, index.d,
-                           len(self), self.config.embedding_dim)  # fmt: skip
+            reason = f"{path} does not match config.json (stale or corrupt); rebuilding the index"
+        else:
+            faiss = require_faiss()
+            try:
+                index = faiss.read_index(path)
+            except RuntimeError as err:
+                reason = f"could not read {path} ({err}); rebuilding the index"
+            else:
+                if index.ntotal != len(self) or index.d != self.config.embedding_dim:
+                    reason = (f"{path} holds {index.ntotal} x {index.d} vectors, not {len(self)} x "
+                              f"{self.config.embedding_dim}; rebuilding")  # fmt: skip
+        if reason is not None:
+            logger.warning(reason)
+            self.index_rebuild_reason = reason  # the pipeline repeats it once its progress bar is done
             return False
         set_search_params(index, self.config.index_type, self.config.index_params)
         self._index = index
