@@ -404,6 +404,10 @@ def main(argv: list[str] | None = None) -> None:
     from mmgen.models.unet import make_unet
 
     args = parse_args(argv)
+    # Imported now, not when the final pipeline is saved: a run lasts hours, and a pipeline module edited meanwhile
+    # would meet the older modules this process already holds (three runs lost their last steps that way).
+    import pipelines.pipeline_mmgen  # noqa: F401
+
     accelerator = make_accelerator(args)
     aligner, vae, vocoder, retriever, retriever_cls = load_frozen(args, accelerator.device)
     dataset = load_musicset(args.dataset)
