@@ -1,8 +1,10 @@
 """Why the global condition carried nothing: how much the query q, the melody r and the condition c = MLP([q, r]) vary
 over prompts, and how often the melody a caption retrieves is the clip's own.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/condition_spread.py --pipelines checkpoints/mmgen-default \
-        runs-v2/mmgen-v1 --dataset data/musicset-small     # -> benchmarks/results/condition_spread.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/condition_spread.py --pipelines runs-v2/mmgen-v1 \
+        checkpoints/mmgen-default runs-v2/mmgen-v2-global --dataset data/musicset-small
+        # -> benchmarks/results/condition_spread.json (v1, v2, and the global-only ablation whose projector centres and
+        #    scales q and r: `ConditionProjector(normalize_inputs=True)`)
 
 For `--num_clips` test captions: the mean pairwise cosine of q (aligner text embeddings), of r retrieved with q (what
 v1 trained and sampled with), of the clips' own melody embeddings (what v2 trains with), and of c for both kinds of

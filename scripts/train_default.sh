@@ -125,7 +125,7 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
       # does not index); rows are written as they finish, `--update --rows ...` remeasures some of them
       $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-v2-text-only" \
         --global_only_pipeline "$RUNS/mmgen-v2-global" --threads "$THREADS" --dataset "$DATA" \
-        --num_clips "$EVAL_CLIPS" --steps 50 --latency_steps 50 100 --latency_repeats 1 \
+        --num_clips "$EVAL_CLIPS" --steps 50 --latency_steps 50 --latency_repeats 1 --sensitivity_clips 4 \
         --output "$RESULTS/generation.json"
       $PY benchmarks/generation.py --pipeline "$OUT" --text_only_pipeline "$RUNS/mmgen-v2-text-only" \
         --global_only_pipeline "$RUNS/mmgen-v2-global" --threads "$THREADS" --dataset "$DATA" \

@@ -21,13 +21,13 @@ where `eps_qr = eps(x, t, [q, r])`, `eps_q = eps(x, t, [q, r_null])` and `eps_nu
 `beta = 1` gives the paper's formula back; `beta > 1` pushes further towards the melody, `beta < 1` weakens it.
 `w = 0` disables guidance (one UNet pass).
 
-**Input normalisation** (`normalize_inputs`): the aligner's embeddings have unit norm over 512 dimensions (about
-0.044 per dimension) and share a common direction, so a default-initialised first layer sees inputs smaller than its
-bias, and the condition `c` of v1 barely varied over prompts (mean pairwise cosine 0.72 where `q` and `r` sit at
-0.03 and 0.08: `benchmarks/results/condition_spread.json`). With `normalize_inputs=True`, `q` and `r` are centred on
-their training mean and scaled to unit variance per dimension before the MLP (the statistics are buffers saved with
-the weights; [`ConditionProjector.fit_input_normalization`] sets them from training embeddings and re-expresses the
-first layer and the nulls so that the projector computes exactly what it did before).
+**Input normalisation** (`normalize_inputs`): the aligner's embeddings have unit norm (256 dimensions in the
+shipped model: about 0.06 per dimension) and share a common direction, so a default-initialised first layer sees
+inputs no larger than its bias, and the condition `c` of v1 barely varied over prompts (mean pairwise cosine 0.72
+where `q` and `r` sit at 0.03 and 0.08: `benchmarks/results/condition_spread.json`). With `normalize_inputs=True`,
+`q` and `r` are centred on their training mean and scaled to unit variance per dimension before the MLP (the
+statistics are buffers saved with the weights; [`ConditionProjector.fit_input_normalization`] sets them from training
+embeddings and re-expresses the first layer and the nulls so that the projector computes exactly what it did before).
 """
 
 from __future__ import annotations
