@@ -118,6 +118,7 @@ def test_three_tabs_in_chromium(model_dir, open_page):
     demo, url = serve(model_dir)
     try:
         page, external = open_page(url)
+        page.wait_for_function("() => document.title.length > 0")  # Gradio sets the title from its config, late
         assert page.title() == app.TITLE
         tabs = page.get_by_role("tab")
         assert [t.inner_text().strip() for t in tabs.all()] == ["Text to music", "Music to music", "Melody inspection"]
