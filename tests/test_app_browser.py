@@ -166,7 +166,8 @@ def test_three_tabs_in_chromium(model_dir, open_page):
         assert page.get_by_text("31 notes read from MIDI").first.is_visible()
         shot(page, "app_05_melody_inspection")
         page.locator("#inspect-use").click()
-        expect(page.locator("#t2m-melody textarea")).to_have_value(tokens)
+        # the token box sits in an accordion that a follow-up event opens: wait for it as for any server round trip
+        expect(page.locator("#t2m-melody textarea")).to_have_value(tokens, timeout=TIMEOUT_MS)
         expect(page.get_by_role("tab", name="Text to music")).to_have_attribute("aria-selected", "true")
         page.locator("#t2m-generate").click()
         page.get_by_text("Your melody (retrieval skipped)").first.wait_for()
