@@ -1,7 +1,6 @@
 """Smoke test of train/vocoder.py: 2 steps with a tiny generator, checkpoint, resume, final save."""
 
 import os
-import sys
 
 import pytest
 from test_train_vae import ROOT, make_tiny_musicset, run_script
@@ -44,11 +43,7 @@ def test_train_vocoder_no_gan_in_process(tmp_path):
 
     spec = importlib.util.spec_from_file_location("train_vocoder", os.path.join(ROOT, "train", "vocoder.py"))
     train_vocoder = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.join(ROOT, "train"))
-    try:
-        spec.loader.exec_module(train_vocoder)
-    finally:
-        sys.path.remove(os.path.join(ROOT, "train"))
+    spec.loader.exec_module(train_vocoder)
     dataset = make_tiny_musicset(tmp_path / "musicset", rows=(2, 1, 1))
     out = tmp_path / "vocoder"
     train_vocoder.main([

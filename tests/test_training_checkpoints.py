@@ -1,18 +1,16 @@
 """Issue 16, item 12: checkpoints are written atomically, rotated only once the new one is complete, and resuming
 skips incomplete ones (with a message) or falls back past one that fails to load. The shared helpers of
-`train/training_utils.py` with a real Accelerator and a tiny model; `benchmarks/hardening.py` kills real runs."""
+`mmgen.training_utils` with a real Accelerator and a tiny model; `benchmarks/hardening.py` kills real runs."""
 
 import argparse
 import logging
 import os
-import sys
 
 import pytest
 import torch
 from accelerate import Accelerator
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train"))
-from training_utils import (  # noqa: E402
+from mmgen.training_utils import (
     COMPLETE_MARKER,
     is_complete_checkpoint,
     list_checkpoints,

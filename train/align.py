@@ -20,7 +20,8 @@ import os
 
 import torch
 from accelerate.logging import get_logger
-from training_utils import (
+
+from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
     num_update_steps_per_epoch,

@@ -37,7 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
-from training_utils import (
+
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
+from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
     num_update_steps_per_epoch,
@@ -45,8 +47,6 @@ from training_utils import (
     save_checkpoint,
     write_json,
 )
-
-from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
 
 logger = get_logger(__name__)
 

@@ -23,13 +23,6 @@ import time
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
-from training_utils import (
-    add_common_args,
-    make_accelerator,
-    resume_from_checkpoint,
-    save_checkpoint,
-    write_json,
-)
 
 from mmgen.audio import LOG_MEL_SILENCE, save_audio
 from mmgen.models.discriminators import PatchDiscriminator, frozen_forward
@@ -41,6 +34,13 @@ from mmgen.models.vae import (
     mel_range,
     mel_to_vae_input,
     vae_output_to_mel,
+)
+from mmgen.training_utils import (
+    add_common_args,
+    make_accelerator,
+    resume_from_checkpoint,
+    save_checkpoint,
+    write_json,
 )
 
 logger = get_logger(__name__)

@@ -26,13 +26,6 @@ import time
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
-from training_utils import (
-    add_common_args,
-    make_accelerator,
-    resume_from_checkpoint,
-    save_checkpoint,
-    write_json,
-)
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, save_audio
 from mmgen.models.discriminators import HifiGanDiscriminator, frozen_forward
@@ -41,6 +34,13 @@ from mmgen.models.losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+)
+from mmgen.training_utils import (
+    add_common_args,
+    make_accelerator,
+    resume_from_checkpoint,
+    save_checkpoint,
+    write_json,
 )
 
 logger = get_logger(__name__)

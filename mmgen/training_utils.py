@@ -1,0 +1,264 @@
+"""What every MMGen training script (`train/*.py`) shares: common flags, the Accelerator, checkpoints and resuming.
+
+The counterpart of `diffusers.training_utils`: each script still reads top to bottom (as diffusers' examples do);
+only the plumbing lives here, importable from the installed package (`pip install -e .`), so no script edits
+`sys.path`.
+
+Checkpoints are `accelerator.save_state` folders named `checkpoint-<step>` (safetensors, no pickled models),
+rotated by `--checkpoints_total_limit`, and resumed with `--resume_from_checkpoint latest`.
+
+A kill at any moment must not cost more than one checkpoint interval, so a checkpoint is written into a hidden
+`.partial-checkpoint-<step>` folder, completed by `training_state.json` (written last, synced), and only then renamed
+to `checkpoint-<step>` (a rename is atomic); older checkpoints are rotated out only after that. Resuming from
+'latest' takes the newest *complete* checkpoint and says which incomplete ones it skipped (checkpoints written
+before this scheme also end with `training_state.json`, so they count as complete when they have it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import shutil
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+
+logger = get_logger(__name__)
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+COMPLETE_MARKER = "training_state.json"  # written last: a checkpoint folder without it is incomplete
+_PARTIAL_PREFIX = ".partial-"  # a checkpoint being written
+_TRASH_PREFIX = ".trash-"  # a checkpoint being removed (renamed first, so that a kill leaves no half-deleted one)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Flags shared by all training scripts (diffusers' names, so that their habits carry over)."""
+    g = parser.add_argument_group("common training options")
+    g.add_argument("--output_dir", type=str, required=True, help="Where checkpoints, logs and the final model go.")
+    g.add_argument("--seed", type=int, default=0, help="Seed for reproducible training (torch, numpy, random).")
+    g.add_argument("--train_batch_size", type=int, default=16, help="Batch size per device.")
+    g.add_argument("--max_train_steps", type=int, default=1000, help="Total optimizer steps to train for.")
+    g.add_argument("--learning_rate", type=float, default=1e-4, help="Peak learning rate (AdamW).")
+    g.add_argument("--adam_weight_decay", type=float, default=1e-2, help="AdamW weight decay.")
+    g.add_argument("--max_grad_norm", type=float, default=1.0, help="Gradient clipping norm.")
+    g.add_argument(
+        "--lr_scheduler", type=str, default="constant_with_warmup",
+        help="Learning-rate schedule from diffusers.optimization.get_scheduler (constant, cosine, linear, ...).",
+    )
+    g.add_argument("--lr_warmup_steps", type=int, default=100, help="Warm-up steps of the schedule.")
+    g.add_argument("--gradient_accumulation_steps", type=int, default=1, help="Micro-batches per optimizer step.")
+    g.add_argument(
+        "--mixed_precision", type=str, default="no", choices=["no", "fp16", "bf16"],
+        help="Mixed precision (bf16 is 1.5x faster on CPUs with avx512_bf16; fp16 needs a GPU).",
+    )
+    g.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes.")
+    g.add_argument("--checkpointing_steps", type=int, default=500, help="Save a resumable checkpoint every N steps.")
+    g.add_argument("--checkpoints_total_limit", type=int, default=2, help="Keep at most this many checkpoints.")
+    g.add_argument(
+        "--resume_from_checkpoint", type=str, default=None,
+        help="A checkpoint-N folder to resume from, or 'latest' for the newest one in --output_dir (if any).",
+    )
+    g.add_argument("--validation_steps", type=int, default=500, help="Run validation every N steps (and at the end).")
+    g.add_argument(
+        "--report_to", type=str, default="tensorboard",
+        help="Tracker for accelerate (tensorboard, wandb, ...; 'none' to disable). Logs go under output_dir/logs.",
+    )
+    g.add_argument("--logging_steps", type=int, default=10, help="Log the training loss every N steps.")
+    g.add_argument(
+        "--num_threads", type=int, default=None,
+        help="torch CPU threads per process (default: torch's choice). 1 is much faster on a busy shared CPU.",
+    )
+    return parser
+
+
+def make_accelerator(args: argparse.Namespace) -> Accelerator:
+    """Accelerator with the project layout, seeded; also sets up logging."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise at INFO
+    report_to = None if args.report_to in (None, "none") else args.report_to
+    if report_to == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            report_to = None  # accelerate would raise; a missing optional tracker must not stop training
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=report_to,
+        project_config=ProjectConfiguration(
+            project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")
+        ),
+    )
+    set_seed(args.seed)
+    if getattr(args, "num_threads", None):
+        torch.set_num_threads(args.num_threads)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+    return accelerator
+
+
+def list_checkpoints(output_dir: str, complete_only: bool = True) -> list[str]:
+    """checkpoint-N folders in `output_dir`, oldest first: the complete ones (`is_complete_checkpoint`), or all."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = [(int(m.group(1)), d) for d in os.listdir(output_dir) if (m := _CHECKPOINT_RE.match(d))]
+    paths = [os.path.join(output_dir, d) for _, d in sorted(found)]
+    return [p for p in paths if is_complete_checkpoint(p)] if complete_only else paths
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether `path` holds a whole checkpoint: its `training_state.json`, written last, is there and readable."""
+    try:
+        with open(os.path.join(path, COMPLETE_MARKER), encoding="utf-8") as f:
+            return isinstance(json.load(f).get("global_step"), int)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def resolve_resume_checkpoint(args: argparse.Namespace) -> str | None:
+    """The checkpoint folder to resume from, or None to start fresh ('latest' with no complete one present)."""
+    candidates = resume_candidates(args)
+    return candidates[0] if candidates else None
+
+
+def resume_candidates(args: argparse.Namespace) -> list[str]:
+    """Checkpoints to try, best first: the one named by --resume_from_checkpoint, or for 'latest' every complete
+    one, newest first (logging the incomplete ones skipped). Raises for a named folder that is missing or
+    incomplete."""
+    if not args.resume_from_checkpoint:
+        return []
+    if args.resume_from_checkpoint == "latest":
+        everything = list_checkpoints(args.output_dir, complete_only=False)
+        complete = [p for p in everything if is_complete_checkpoint(p)]
+        newest = checkpoint_step(complete[-1]) if complete else -1
+        skipped = [os.path.basename(p) for p in everything if p not in complete and checkpoint_step(p) > newest]
+        if skipped:
+            where = f"resuming from {os.path.basename(complete[-1])}" if complete else "starting from scratch"
+            logger.warning(
+                f"skipping incomplete checkpoint(s) {', '.join(skipped)} in {args.output_dir} (no {COMPLETE_MARKER}: "
+                f"the run was stopped while writing them); {where}"
+            )
+        return complete[::-1]
+    path = args.resume_from_checkpoint
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint folder at '{path}'")
+    if not is_complete_checkpoint(path):
+        parent = os.path.dirname(os.path.normpath(path))
+        complete = list_checkpoints(parent)
+        hint = f"; the newest complete one is '{complete[-1]}'" if complete else ""
+        raise ValueError(
+            f"--resume_from_checkpoint: '{path}' is incomplete (no readable {COMPLETE_MARKER}: the run was stopped "
+            f"while writing it){hint}, or pass 'latest'"
+        )
+    return [path]
+
+
+def checkpoint_step(path: str) -> int:
+    return int(_CHECKPOINT_RE.match(os.path.basename(os.path.normpath(path))).group(1))
+
+
+def resume_from_checkpoint(accelerator: Accelerator, args: argparse.Namespace) -> int:
+    """Load the checkpoint chosen by --resume_from_checkpoint (if any) and return its global step (else 0).
+
+    With 'latest', a complete checkpoint that still fails to load (a disk error after it was written) is reported
+    and the next older complete one is tried: every `load_state` replaces the whole state, so nothing mixes."""
+    candidates = resume_candidates(args)
+    for i, path in enumerate(candidates):
+        try:
+            accelerator.load_state(path)
+        except Exception as err:
+            if i + 1 == len(candidates):
+                raise RuntimeError(f"could not resume from {path}: {err}") from err
+            logger.warning(f"could not load {path} ({type(err).__name__}: {err}); trying {candidates[i + 1]}")
+            continue
+        step = checkpoint_step(path)
+        logger.info(f"resumed from {path} at step {step}")
+        return step
+    return 0
+
+
+def _fsync(path: str) -> None:
+    """Flush a file or folder to disk (so that a power cut, not only a kill, finds the checkpoint whole)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # folders cannot be synced on some systems
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    """Delete a checkpoint folder: renamed out of the way first (atomic), then removed."""
+    trash = os.path.join(os.path.dirname(path), _TRASH_PREFIX + os.path.basename(path))
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def save_checkpoint(accelerator: Accelerator, args: argparse.Namespace, step: int) -> str:
+    """Save a resumable checkpoint-<step> atomically, then rotate out the oldest beyond --checkpoints_total_limit.
+
+    The state goes into `.partial-checkpoint-<step>`, `training_state.json` is written last, the files are synced
+    and the folder renamed; a kill at any moment leaves either the previous checkpoints or the new one complete."""
+    path = os.path.join(args.output_dir, f"checkpoint-{step}")
+    partial = os.path.join(args.output_dir, _PARTIAL_PREFIX + os.path.basename(path))
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a run killed while saving this step
+    accelerator.wait_for_everyone()
+    accelerator.save_state(partial, safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        for root, _, files in os.walk(partial):
+            for name in files:
+                _fsync(os.path.join(root, name))
+        marker = os.path.join(partial, COMPLETE_MARKER)
+        with open(marker, "w", encoding="utf-8") as f:
+            json.dump({"global_step": step}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync(partial)
+        if os.path.exists(path):  # the same step saved again (a resumed run): the new one replaces it
+            _remove(path)
+        os.rename(partial, path)
+        _fsync(args.output_dir)
+        _rotate_checkpoints(args, keep=path)
+    accelerator.wait_for_everyone()
+    logger.info(f"saved checkpoint {path}")
+    return path
+
+
+def _rotate_checkpoints(args: argparse.Namespace, keep: str) -> None:
+    """After a checkpoint is complete: drop complete ones beyond the limit (oldest first), incomplete ones and
+    leftovers of interrupted saves and removals."""
+    for entry in os.listdir(args.output_dir):
+        if entry.startswith((_PARTIAL_PREFIX, _TRASH_PREFIX)):
+            shutil.rmtree(os.path.join(args.output_dir, entry), ignore_errors=True)
+    for incomplete in set(list_checkpoints(args.output_dir, complete_only=False)) - set(
+        list_checkpoints(args.output_dir)
+    ):
+        _remove(incomplete)
+    if args.checkpoints_total_limit is not None:
+        complete = [p for p in list_checkpoints(args.output_dir) if p != keep]
+        for old in complete[: max(len(complete) + 1 - max(args.checkpoints_total_limit, 1), 0)]:
+            _remove(old)
+
+
+def num_update_steps_per_epoch(num_batches: int, accumulation: int) -> int:
+    return max(math.ceil(num_batches / accumulation), 1)
+
+
+def write_json(path: str, payload: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
