@@ -197,7 +197,7 @@ def _melody_panel(title: str, prefix: str) -> dict:
         )  # fmt: skip
         with gr.Row():
             p["preview"] = gr.Audio(label="Melody preview", type="filepath", interactive=False)
-            p["midi"] = gr.File(label="MIDI download", interactive=False, height=110)
+            p["midi"] = gr.File(label="MIDI download", interactive=False, height=110, elem_id=f"{prefix}-midi")
         p["tokens"] = gr.Textbox(
             label="Melody tokens (official MMGen format)", lines=2, max_lines=4, interactive=False,
             buttons=["copy"],
@@ -319,7 +319,8 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                             with gr.Row():
                                 preview_tokens = gr.Textbox(label="Its tokens", lines=2, max_lines=4,
                                                             interactive=False, buttons=["copy"])  # fmt: skip
-                                preview_midi = gr.File(label="Its MIDI", interactive=False, height=110)
+                                preview_midi = gr.File(label="Its MIDI", interactive=False, height=110,
+                                                       elem_id="t2m-melody-midi")  # fmt: skip
                         t2m = _generation_controls("t2m")
                         t2m_button = gr.Button(
                             "Generate music", variant="primary", interactive=available, elem_id="t2m-generate"

@@ -2,11 +2,14 @@
 
 Clicks through the three tabs, checks that audio and piano rolls appear, that errors show as readable toasts, that
 'Generate from this melody' carries a melody into text-to-music, that a missing model leaves inspection working, and
-that the page fetches nothing outside 127.0.0.1. Screenshots go to test-artifacts/ (git-ignored).
+that the page fetches nothing outside 127.0.0.1. A user's own melody (issue 18): hummed into a fake microphone
+(Chromium plays the repo's hummed example as its capture device), typed as ABC, transposed, generated from, and its
+MIDI downloaded. Screenshots go to test-artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,10 +31,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
 EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
+HUMMED_AUDIO = os.path.join(ROOT, "examples", "hummed_melody.flac")
+HUMMED_NOTES = os.path.join(ROOT, "examples", "hummed_melody_notes.json")
+FAKE_MICROPHONE_SR = 48_000  # Chromium's fake capture device reads 16-bit PCM WAV
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
+# G A B c d e in G major (ABC: upper case is the octave from middle C, lower case the one above), a tone higher
+ABC_TUNE = "X:1\nL:1/8\nK:G\nGABc d2 e2|]"
+ABC_PITCHES_UP_A_TONE = [67 + 2, 69 + 2, 71 + 2, 72 + 2, 74 + 2, 76 + 2]
 LOCAL_PREFIXES = ("http://127.0.0.1", "data:", "blob:", "about:")
 TIMEOUT_MS = 90_000
 
@@ -62,10 +71,24 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def fake_microphone_wav(tmp_path_factory):
+    """The repo's hummed example as a 16-bit WAV: what the browser's microphone 'hears' (in a loop)."""
+    from mmgen.audio import load_audio, save_audio
+
+    path = tmp_path_factory.mktemp("fake-microphone") / "hummed.wav"
+    save_audio(path, load_audio(HUMMED_AUDIO, FAKE_MICROPHONE_SR), FAKE_MICROPHONE_SR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone_wav):
     os.makedirs(ARTIFACTS, exist_ok=True)
+    microphone = [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_microphone_wav}",
+    ]  # fmt: skip
     with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + microphone)
         yield chromium
         chromium.close()
 
@@ -76,7 +99,7 @@ def open_page(browser):
     contexts = []
 
     def _open(url):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["microphone"])
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -173,6 +196,74 @@ def test_three_tabs_in_chromium(model_dir, open_page):
         page.get_by_text("Your melody (retrieval skipped)").first.wait_for()
         wait_image(page, "t2m-melody-view-pianoroll")
         shot(page, "app_06_generate_from_melody")
+        assert external == [], external
+    finally:
+        demo.close()
+
+
+def download(page, elem_id, path):
+    """Click the download link of a file output and save what the browser received at `path`."""
+    with page.expect_download(timeout=TIMEOUT_MS) as event:
+        page.locator(f"#{elem_id} a[download]").first.click()
+    event.value.save_as(path)
+    return path
+
+
+def midi_pitches(path) -> list[int]:
+    """The notes of a MIDI file in time order, read with pretty_midi (not the project's own reader)."""
+    import pretty_midi
+
+    notes = [n for instrument in pretty_midi.PrettyMIDI(str(path)).instruments for n in instrument.notes]
+    return [n.pitch for n in sorted(notes, key=lambda n: (n.start, n.pitch))]
+
+
+def test_your_melody_hummed_typed_transposed_in_chromium(model_dir, open_page, tmp_path):
+    """Issue 18 in the browser: hum into the (fake) microphone and see its notes, then type an ABC tune, transpose it,
+    generate from it and download the guiding melody's MIDI."""
+    with open(HUMMED_NOTES, encoding="utf-8") as f:
+        sung = {pitch for _, _, pitch in json.load(f)["notes"]}
+    demo, url = serve(model_dir)
+    try:
+        page, external = open_page(url)
+        page.get_by_text("Your melody (optional)").first.click()
+
+        # Hum it: record a few seconds from the microphone, then look at the notes before generating.
+        recorder = page.locator("#t2m-recording")
+        recorder.get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_timeout(6_000)  # the fake microphone plays the hummed tune meanwhile
+        recorder.locator("button.stop-button").first.click()
+        recorder.get_by_role("button", name="Download").wait_for()  # the recording reached the server
+        page.locator("#t2m-melody-preview").click()
+        expect(page.locator("#t2m-melody-preview-info")).to_contain_text("Your melody (voice,", timeout=TIMEOUT_MS)
+        wait_image(page, "t2m-melody-roll")
+        hummed = midi_pitches(download(page, "t2m-melody-midi", tmp_path / "hummed.mid"))
+        assert len(hummed) >= 3, hummed
+        # every transcribed note is one the voice sang (no octave slips, no semitone smears)
+        assert set(hummed) <= sung, (hummed, sorted(sung))
+        shot(page, "app_09_hummed_melody")
+
+        # Type it: an ABC tune wins over the recording; transpose it up a whole tone and look again.
+        page.locator("#t2m-melody textarea").fill(ABC_TUNE)
+        set_number(page, "t2m-transpose", 2)
+        page.locator("#t2m-melody-preview").click()
+        info = page.locator("#t2m-melody-preview-info")
+        expect(info).to_contain_text("Your melody (abc, 6 notes; transposed +2 semitones)", timeout=TIMEOUT_MS)
+        wait_image(page, "t2m-melody-roll")
+        shot(page, "app_10_typed_abc_transposed")
+
+        # Generate from it, then take the guiding melody out as MIDI.
+        page.locator("#t2m-prompt textarea").fill("a folk tune on a fiddle")
+        set_number(page, "t2m-seconds", 3)
+        set_number(page, "t2m-steps", 4)
+        page.locator("#t2m-generate").click()
+        wait_audio(page, "t2m-audio", "music.wav")
+        expect(page.locator("#t2m-melody-view-info")).to_contain_text("Your melody (retrieval skipped)",
+                                                                     timeout=TIMEOUT_MS)  # fmt: skip
+        assert "Edits: transposed +2 semitones" in page.locator("#t2m-melody-view-info").inner_text()
+        wait_image(page, "t2m-melody-view-pianoroll")
+        downloaded = download(page, "t2m-melody-view-midi", tmp_path / "guiding_melody.mid")
+        assert midi_pitches(downloaded) == ABC_PITCHES_UP_A_TONE
+        shot(page, "app_11_generated_from_typed_abc")
         assert external == [], external
     finally:
         demo.close()
