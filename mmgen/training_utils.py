@@ -102,6 +102,76 @@ def make_accelerator(args: argparse.Namespace) -> Accelerator:
     return accelerator
 
 
+def register_pretrained_hooks(
+    accelerator: Accelerator,
+    models: dict[str, torch.nn.Module],
+    ema: dict | None = None,
+    mismatch_hint: str = "the model flags differ from the run that saved it",
+) -> None:
+    """Make `accelerator.save_state` / `load_state` hold each trained model as `save_pretrained` in its own subfolder
+    of the checkpoint (safetensors beside its config), as diffusers' `train_text_to_image.py` does with its hooks,
+    instead of accelerate's anonymous `model_<i>.safetensors`.
+
+    Args:
+        models (`dict[str, torch.nn.Module]`):
+            Subfolder name -> a model with `save_pretrained`/`from_pretrained`: the object given to
+            `accelerator.prepare`, or a module inside it (the VAE inside its training wrapper).
+        ema (`dict[str, diffusers.training_utils.EMAModel]`, *optional*):
+            EMA copies of some of `models` (same keys), saved in `<name>_ema`.
+        mismatch_hint (`str`):
+            Which flags to name when a checkpoint holds another architecture than the run builds.
+
+    Checkpoints written before these hooks (the models in accelerate's own files) still load: when a checkpoint
+    lacks one of the subfolders, the models are left to accelerate's loader.
+    """
+    ema = ema or {}
+
+    def named_in(prepared) -> list[str]:
+        unwrapped = accelerator.unwrap_model(prepared)
+        inside = {id(module) for module in unwrapped.modules()}
+        return [name for name, model in models.items() if id(model) in inside]
+
+    def save_hook(prepared_models, weights, output_dir):
+        for i in reversed(range(len(prepared_models))):
+            names = named_in(prepared_models[i])
+            if not names:
+                continue  # left to accelerate's own file
+            if accelerator.is_main_process:
+                for name in names:
+                    models[name].save_pretrained(os.path.join(output_dir, name), safe_serialization=True)
+            if i < len(weights):
+                weights.pop(i)
+        if accelerator.is_main_process:
+            for name, model_ema in ema.items():
+                model_ema.save_pretrained(os.path.join(output_dir, f"{name}_ema"))
+
+    def load_hook(prepared_models, input_dir):
+        for name, model_ema in ema.items():
+            loaded = type(model_ema).from_pretrained(os.path.join(input_dir, f"{name}_ema"), type(models[name]))
+            model_ema.load_state_dict(loaded.state_dict())
+            model_ema.to(accelerator.device)
+        if not all(os.path.isdir(os.path.join(input_dir, name)) for name in models):
+            logger.info(f"{input_dir} holds the models in accelerate's own files (written before the hooks)")
+            return
+        for i in reversed(range(len(prepared_models))):
+            names = named_in(prepared_models[i])
+            for name in names:
+                target = models[name]
+                loaded = type(target).from_pretrained(os.path.join(input_dir, name))
+                try:
+                    target.load_state_dict(loaded.state_dict())
+                except RuntimeError as err:
+                    raise ValueError(
+                        f"the {name} in {input_dir} has another architecture than this run builds ({mismatch_hint}); "
+                        f"resume with the same flags. {str(err).splitlines()[0]}"
+                    ) from err
+            if names:
+                prepared_models.pop(i)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
 def list_checkpoints(output_dir: str, complete_only: bool = True) -> list[str]:
     """checkpoint-N folders in `output_dir`, oldest first: the complete ones (`is_complete_checkpoint`), or all."""
     if not os.path.isdir(output_dir):
@@ -166,7 +236,9 @@ def resume_from_checkpoint(accelerator: Accelerator, args: argparse.Namespace) -
     """Load the checkpoint chosen by --resume_from_checkpoint (if any) and return its global step (else 0).
 
     With 'latest', a complete checkpoint that still fails to load (a disk error after it was written) is reported
-    and the next older complete one is tried: every `load_state` replaces the whole state, so nothing mixes."""
+    and the next older complete one is tried: every `load_state` replaces the whole state, so nothing mixes.
+    A checkpoint written by another number of processes resumes with the step count and the learning-rate schedule
+    of this run (`_rescale_schedules`)."""
     candidates = resume_candidates(args)
     for i, path in enumerate(candidates):
         try:
@@ -177,9 +249,44 @@ def resume_from_checkpoint(accelerator: Accelerator, args: argparse.Namespace) -
             logger.warning(f"could not load {path} ({type(err).__name__}: {err}); trying {candidates[i + 1]}")
             continue
         step = checkpoint_step(path)
+        _rescale_schedules(accelerator, path, step)
         logger.info(f"resumed from {path} at step {step}")
         return step
     return 0
+
+
+def _rescale_schedules(accelerator: Accelerator, path: str, step: int) -> None:
+    """accelerate advances a prepared scheduler once per process at every optimizer step, so a checkpoint written by
+    P processes holds a schedule at `step * P`; another process count P' must continue from `step * P'`."""
+    with open(os.path.join(path, COMPLETE_MARKER), encoding="utf-8") as f:
+        saved = json.load(f).get("num_processes", accelerator.num_processes)  # older checkpoints: assume the same
+    if saved == accelerator.num_processes:
+        return
+    for prepared in accelerator._schedulers:
+        scheduler = getattr(prepared, "scheduler", prepared)
+        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):  # what diffusers' get_scheduler returns
+            continue
+        scheduler.last_epoch = step * accelerator.num_processes
+        for group, lr in zip(scheduler.optimizer.param_groups, scheduler.get_lr()):
+            group["lr"] = lr
+        scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+    logger.info(f"{path} was written by {saved} processes, this run has {accelerator.num_processes}: "
+                f"the learning-rate schedule continues at step {step}")  # fmt: skip
+
+
+def resume_position(global_step: int, steps_per_epoch: int, accumulation: int = 1) -> tuple[int, int]:
+    """Where a run resumed at `global_step` stands: its epoch and the batches of that epoch it already trained on.
+
+    Every script skips those batches (`skip_consumed_batches`) instead of restarting the epoch, so that an epoch
+    interrupted by a crash is not trained on twice and the epoch boundaries stay where an uninterrupted run has them.
+    """
+    return global_step // steps_per_epoch, (global_step % steps_per_epoch) * accumulation
+
+
+def skip_consumed_batches(accelerator: Accelerator, dataloader, skip_batches: int):
+    """The prepared `dataloader` without its first `skip_batches` batches (per process), for the first epoch of a
+    resumed run; the dataloader itself when there is nothing to skip."""
+    return accelerator.skip_first_batches(dataloader, skip_batches) if skip_batches else dataloader
 
 
 def _fsync(path: str) -> None:
@@ -225,7 +332,7 @@ def save_checkpoint(accelerator: Accelerator, args: argparse.Namespace, step: in
                 _fsync(os.path.join(root, name))
         marker = os.path.join(partial, COMPLETE_MARKER)
         with open(marker, "w", encoding="utf-8") as f:
-            json.dump({"global_step": step}, f)
+            json.dump({"global_step": step, "num_processes": accelerator.num_processes}, f)
             f.flush()
             os.fsync(f.fileno())
         _fsync(partial)

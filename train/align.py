@@ -25,8 +25,11 @@ from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
     num_update_steps_per_epoch,
+    register_pretrained_hooks,
     resume_from_checkpoint,
+    resume_position,
     save_checkpoint,
+    skip_consumed_batches,
     write_json,
 )
 
@@ -258,28 +261,11 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # 4. Checkpoints hold the aligner as save_pretrained (no frozen text weights), like diffusers' hooks.
-    def save_model_hook(models, weights, output_dir):
-        if accelerator.is_main_process:
-            for m in models:
-                accelerator.unwrap_model(m).save_pretrained(os.path.join(output_dir, "aligner"))
-        while weights:
-            weights.pop()
-
-    def load_model_hook(models, input_dir):
-        while models:
-            target = accelerator.unwrap_model(models.pop())
-            loaded = TriModalAligner.from_pretrained(os.path.join(input_dir, "aligner"))
-            try:
-                target.load_state_dict(loaded.state_dict())
-            except RuntimeError as err:
-                raise ValueError(
-                    f"{input_dir} holds an aligner of another architecture than this run builds (model flags such "
-                    "as --model_config, --audio_pitch_bins or --projection_dim differ from the run that saved it); "
-                    f"resume with the same flags. {str(err).splitlines()[0]}"
-                ) from err
-
-    accelerator.register_save_state_pre_hook(save_model_hook)
-    accelerator.register_load_state_pre_hook(load_model_hook)
+    register_pretrained_hooks(
+        accelerator, {"aligner": model},
+        mismatch_hint="model flags such as --model_config, --audio_pitch_bins or --projection_dim differ from the run "
+        "that saved it",
+    )
     model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
         model, optimizer, train_dataloader, lr_scheduler
     )
@@ -288,8 +274,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 5. Resume
     global_step = resume_from_checkpoint(accelerator, args)
-    first_epoch = global_step // steps_per_epoch
-    skip_batches = (global_step % steps_per_epoch) * args.gradient_accumulation_steps
+    first_epoch, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
 
     # 6. Train
     logger.info(
@@ -304,10 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics, last_loss = {}, float("nan")
     epoch = first_epoch
     while global_step < args.max_train_steps:
-        loader = train_dataloader
-        if skip_batches:
-            loader = accelerator.skip_first_batches(train_dataloader, skip_batches)
-            skip_batches = 0
+        loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)
+        skip_batches = 0
         if args.batch_grouping:  # the grouped batches of epoch N are seeded by N, so a resumed run sees the same ones
             loader.set_epoch(epoch)
             sampler.set_epoch(epoch)  # also behind skip_first_batches' wrapper, which set_epoch does not reach

@@ -43,8 +43,11 @@ from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
     num_update_steps_per_epoch,
+    register_pretrained_hooks,
     resume_from_checkpoint,
+    resume_position,
     save_checkpoint,
+    skip_consumed_batches,
     write_json,
 )
 
@@ -464,26 +467,12 @@ def main(argv: list[str] | None = None) -> None:
         beta_schedule=args.beta_schedule,
         prediction_type="epsilon",
     )
-    model_classes = {name: type(model) for name, model in trained.items()}  # before accelerate wraps them
     ema = {}
     if args.use_ema:
         ema = {name: EMAModel(model.parameters(), decay=args.ema_decay, model_cls=type(model),
                               model_config=model.config) for name, model in trained.items()}  # fmt: skip
-
-    # EMA weights travel with accelerate's checkpoints (safetensors via save_pretrained), as in diffusers' examples.
-    def save_hook(models, weights, output_dir):
-        if accelerator.is_main_process:
-            for name, model in ema.items():
-                model.save_pretrained(os.path.join(output_dir, f"{name}_ema"))
-
-    def load_hook(models, input_dir):
-        for name, model in ema.items():
-            loaded = EMAModel.from_pretrained(os.path.join(input_dir, f"{name}_ema"), model_classes[name])
-            model.load_state_dict(loaded.state_dict())
-            model.to(accelerator.device)
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
+    # Checkpoints hold the trained models and their EMA weights as save_pretrained folders (diffusers' hooks).
+    register_pretrained_hooks(accelerator, trained, ema=ema, mismatch_hint="the model flags differ")
 
     params = [p for model in trained.values() for p in model.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.adam_weight_decay)
@@ -516,9 +505,12 @@ def main(argv: list[str] | None = None) -> None:
     logger.info(f"{len(train_data)} cached crops, {num_epochs} epochs, {args.max_train_steps} steps")
     for model in trained.values():
         model.train()
+    _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     finished = global_step >= args.max_train_steps
-    while not finished:  # a resumed run starts a fresh pass over the (reshuffled) data
-        for batch in loader:
+    while not finished:
+        epoch_loader = skip_consumed_batches(accelerator, loader, skip_batches)  # a resumed epoch goes on
+        skip_batches = 0
+        for batch in epoch_loader:
             mean, std, query = batch[0].float(), batch[1].float(), batch[2].float()
             melody = batch[3].float() if args.condition == "melody" else None
             window = time_window(args, mean.shape[2])

@@ -38,8 +38,12 @@ from mmgen.models.vae import (
 from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
+    num_update_steps_per_epoch,
+    register_pretrained_hooks,
     resume_from_checkpoint,
+    resume_position,
     save_checkpoint,
+    skip_consumed_batches,
     write_json,
 )
 
@@ -239,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
             model, optimizer, train_dataloader, lr_scheduler
         )
+    # Checkpoints hold the VAE and the discriminator as save_pretrained folders.
+    register_pretrained_hooks(accelerator, {"vae": vae} | ({"discriminator": discriminator} if use_gan else {}),
+                              mismatch_hint="--vae_preset, --mid_block_add_attention or --disc_channels differ")
     unwrapped_vae = accelerator.unwrap_model(model).vae
     unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
     mel_lo, mel_hi = mel_range(unwrapped_vae)
@@ -254,8 +261,12 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     players = (model, discriminator) if use_gan else (model,)
     first_step, start_time = global_step, time.perf_counter()
+    steps_per_epoch = num_update_steps_per_epoch(len(train_dataloader), args.gradient_accumulation_steps)
+    _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     while global_step < args.max_train_steps:
-        for batch in train_dataloader:
+        loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)  # a resumed epoch goes on
+        skip_batches = 0
+        for batch in loader:
             x = mel_to_vae_input(batch["mel"], mel_lo, mel_hi)
             gan_active = use_gan and global_step >= args.disc_start_step
             with accelerator.accumulate(*players):

@@ -38,8 +38,12 @@ from mmgen.models.losses import (
 from mmgen.training_utils import (
     add_common_args,
     make_accelerator,
+    num_update_steps_per_epoch,
+    register_pretrained_hooks,
     resume_from_checkpoint,
+    resume_position,
     save_checkpoint,
+    skip_consumed_batches,
     write_json,
 )
 
@@ -191,6 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         generator, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
             generator, optimizer, train_dataloader, lr_scheduler
         )
+    # Checkpoints hold the generator and the discriminators as save_pretrained folders.
+    register_pretrained_hooks(
+        accelerator, {"vocoder": accelerator.unwrap_model(generator)}
+        | ({"discriminator": accelerator.unwrap_model(discriminator)} if use_gan else {}),
+        mismatch_hint="--vocoder_config, --pretrained_vocoder or --disc_preset differ",
+    )
     unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
     if accelerator.is_main_process:
         accelerator.init_trackers("mmgen-vocoder", config={k: v for k, v in vars(args).items() if v is not None})
@@ -204,8 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     generator.train()
     players = (generator, discriminator) if use_gan else (generator,)
     first_step, start_time = global_step, time.perf_counter()
+    steps_per_epoch = num_update_steps_per_epoch(len(train_dataloader), args.gradient_accumulation_steps)
+    _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     while global_step < args.max_train_steps:
-        for batch in train_dataloader:
+        loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)  # a resumed epoch goes on
+        skip_batches = 0
+        for batch in loader:
             wave = batch["waveform"]
             mel = log_mel_spectrogram(wave)
             logs = {}
