@@ -107,19 +107,22 @@ print(best['index'], ' '.join(f'--param {k}={v}' for k, v in best['params'].item
       $PY benchmarks/melody_representation.py --pipelines "$RUNS/probe-sketch" "$RUNS/probe-pianoroll" --dataset "$DATA" \
         --num_clips 8 --steps 50 --output "$RESULTS/melody_representation.json" ;;
     melody-ablations)  # same start, crops, steps as `melody`: the melody only as the global vector c (the clip's own
-      # melody, q and r centred and scaled before the projector), and text only; one per core
-      $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
-        --output_dir "$RUNS/mmgen-v2-global" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
-        --melody_input none --melody_source own --normalize_condition_inputs \
-        --melody_dropout 0.1 --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
-        --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
-        --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" &
-      $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
-        --output_dir "$RUNS/mmgen-v2-text-only" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
-        --condition text_only --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
-        --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 --lr_warmup_steps 50 \
-        --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}"
-      wait ;;
+      # melody, q and r centred and scaled before the projector), and text only; one per core (ABLATIONS picks some)
+      pids=()
+      for ablation in ${ABLATIONS:-global text-only}; do
+        case $ablation in
+          global) flags=(--melody_input none --melody_source own --normalize_condition_inputs --melody_dropout 0.1) ;;
+          text-only) flags=(--condition text_only) ;;
+          *) echo "unknown ablation $ablation" >&2; exit 2 ;;
+        esac
+        $PY train/diffusion.py --dataset "$DATA" --aligner "$ALIGNER" --vae "$VAE" --retriever "$RETRIEVER" \
+          --output_dir "$RUNS/mmgen-v2-$ablation" --cache_dir "$RUNS/diffusion-cache" --init_from "$INIT_FROM" \
+          "${flags[@]}" --max_train_steps "$MELODY_STEPS" --train_batch_size "$DIFF_BS" \
+          --clip_seconds 5 --crops_per_clip "$CROPS" --train_crop_seconds "$TRAIN_CROP_S" --learning_rate 1e-4 \
+          --lr_warmup_steps 50 --checkpointing_steps 250 --validation_steps 100000 "${COMMON[@]}" &
+        pids+=($!)
+      done
+      for pid in "${pids[@]}"; do wait "$pid"; done ;;
     eval)  # measures the shipped folder (float16-stored weights) against the v2 ablations, on EVAL_CLIPS test clips
       # and on the test clips that no model part has seen (those the v1 retriever, built on the full set's train split,
       # does not index); rows are written as they finish, `--update --rows ...` remeasures some of them
