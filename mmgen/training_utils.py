@@ -362,6 +362,73 @@ def _rotate_checkpoints(args: argparse.Namespace, keep: str) -> None:
             _remove(old)
 
 
+def prepare_gan(accelerator: Accelerator, generator, discriminator, optimizer, dataloader, lr_scheduler, *,
+                disc_learning_rate: float, betas: tuple[float, float]):  # fmt: skip
+    """Prepare a generator trained alone or against a discriminator (`vae.py`, `vocoder.py`), with one optimizer per
+    player as diffusers' `examples/vqgan/train_vqgan.py`.
+
+    Returns:
+        `(generator, discriminator, optimizer, disc_optimizer, dataloader, lr_scheduler)`, prepared; the two
+        discriminator entries are None when `discriminator` is None (no GAN).
+    """
+    if discriminator is None:
+        generator, optimizer, dataloader, lr_scheduler = accelerator.prepare(
+            generator, optimizer, dataloader, lr_scheduler
+        )
+        return generator, None, optimizer, None, dataloader, lr_scheduler
+    disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=disc_learning_rate, betas=betas)
+    return accelerator.prepare(generator, discriminator, optimizer, disc_optimizer, dataloader, lr_scheduler)
+
+
+def discriminator_step(accelerator: Accelerator, discriminator, disc_optimizer, real: torch.Tensor,
+                       fake: torch.Tensor, loss_fn, max_grad_norm: float) -> torch.Tensor:  # fmt: skip
+    """One discriminator update on real examples vs the generator's detached output, both in one batch (so that a
+    wrapped discriminator runs once per step); `loss_fn(real_logits, fake_logits)` takes lists of logits.
+
+    Returns:
+        The detached discriminator loss.
+    """
+    logits = discriminator(torch.cat([real, fake.detach().to(real.dtype)])).logits
+    n = real.shape[0]
+    loss = loss_fn([lg[:n] for lg in logits], [lg[n:] for lg in logits])
+    accelerator.backward(loss)
+    if accelerator.sync_gradients:
+        accelerator.clip_grad_norm_(discriminator.parameters(), max_grad_norm)
+    disc_optimizer.step()
+    disc_optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def throughput(accelerator: Accelerator, args: argparse.Namespace, steps: int, seconds: float) -> dict:
+    """Clips per second of this session over all processes (includes validation and checkpointing time); logged."""
+    clips = steps * args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+    summary = {"steps": steps, "seconds": seconds, "clips_per_second": clips / max(seconds, 1e-9)}
+    logger.info(f"trained {steps} steps in {seconds:.1f} s ({summary['clips_per_second']:.3f} clips/s)")
+    return summary
+
+
+def tracker_config(args: argparse.Namespace) -> dict:
+    """The run's flags as tracker hyperparameters: numbers, strings and booleans as they are, lists and tuples joined
+    with commas, anything else as its string, unset (None) flags left out (tensorboard's hparams take no other
+    types)."""
+    config = {}
+    for key, value in vars(args).items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif not isinstance(value, (bool, int, float, str)):
+            value = str(value)
+        config[key] = value
+    return config
+
+
+def init_trackers(accelerator: Accelerator, project_name: str, args: argparse.Namespace) -> None:
+    """Start the trackers of --report_to (main process) with `tracker_config(args)`."""
+    if accelerator.is_main_process:
+        accelerator.init_trackers(project_name, config=tracker_config(args))
+
+
 def num_update_steps_per_epoch(num_batches: int, accumulation: int) -> int:
     return max(math.ceil(num_batches / accumulation), 1)
 

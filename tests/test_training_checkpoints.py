@@ -14,8 +14,12 @@ from mmgen.training_utils import (
     COMPLETE_MARKER,
     is_complete_checkpoint,
     list_checkpoints,
+    register_pretrained_hooks,
     resume_from_checkpoint,
+    resume_position,
     save_checkpoint,
+    skip_consumed_batches,
+    tracker_config,
 )
 
 
@@ -112,3 +116,66 @@ def test_resume_from_nothing_and_from_a_named_incomplete_folder(setup, tmp_path)
     args.resume_from_checkpoint = str(tmp_path / "checkpoint-7")
     with pytest.raises(FileNotFoundError, match="no checkpoint folder"):
         resume_from_checkpoint(accelerator, args)
+
+
+def tiny_projector():
+    from mmgen.models.condition import ConditionProjector
+
+    return ConditionProjector(query_dim=4, melody_dim=4, hidden_dim=8, condition_dim=4)
+
+
+def test_checkpoints_hold_models_as_save_pretrained_folders_and_load_them_back(tmp_path):
+    torch.manual_seed(0)
+    projector = tiny_projector()
+    accelerator = Accelerator(cpu=True)
+    register_pretrained_hooks(accelerator, {"projector": projector})
+    prepared = accelerator.prepare(projector)
+    args = argparse.Namespace(output_dir=str(tmp_path), checkpoints_total_limit=2, resume_from_checkpoint="latest")
+    save_checkpoint(accelerator, args, 1)
+    folder = tmp_path / "checkpoint-1"
+    assert (folder / "projector" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (folder / "projector" / "config.json").is_file()
+    assert not list(folder.glob("model*.safetensors"))  # not in accelerate's anonymous file as well
+    saved = {k: v.clone() for k, v in projector.state_dict().items()}
+    with torch.no_grad():
+        for p in prepared.parameters():
+            p.add_(1.0)
+    assert resume_from_checkpoint(accelerator, args) == 1
+    for k, v in projector.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+
+
+def test_a_checkpoint_in_accelerates_own_files_still_resumes_with_the_hooks(tmp_path):
+    """Runs checkpointed before the hooks (model.safetensors) resume under the new scripts."""
+    torch.manual_seed(0)
+    old = Accelerator(cpu=True)
+    projector = old.prepare(tiny_projector())
+    args = argparse.Namespace(output_dir=str(tmp_path), checkpoints_total_limit=2, resume_from_checkpoint="latest")
+    save_checkpoint(old, args, 3)
+    assert (tmp_path / "checkpoint-3" / "model.safetensors").is_file()
+
+    new = Accelerator(cpu=True)
+    fresh = tiny_projector()
+    register_pretrained_hooks(new, {"projector": fresh})
+    new.prepare(fresh)
+    assert resume_from_checkpoint(new, args) == 3
+    for k, v in fresh.state_dict().items():
+        torch.testing.assert_close(v, projector.state_dict()[k])
+
+
+def test_resume_goes_on_with_the_interrupted_epoch():
+    """Every script resumes where its epoch stopped: the batches already trained on are skipped."""
+    accelerator = Accelerator(cpu=True)
+    loader = accelerator.prepare(torch.utils.data.DataLoader(torch.arange(10), batch_size=2))
+    epoch, skip = resume_position(global_step=7, steps_per_epoch=len(loader))
+    assert (epoch, skip) == (1, 2)
+    assert [b.tolist() for b in skip_consumed_batches(accelerator, loader, skip)] == [[4, 5], [6, 7], [8, 9]]
+    assert skip_consumed_batches(accelerator, loader, 0) is loader
+    assert resume_position(global_step=7, steps_per_epoch=3, accumulation=2) == (2, 2)
+
+
+def test_tracker_config_keeps_what_trackers_take():
+    args = argparse.Namespace(steps=3, lr=1e-4, name="x", flag=True, unset=None, modalities=["audio", "text"],
+                              shape=(8, 16))  # fmt: skip
+    assert tracker_config(args) == {"steps": 3, "lr": 1e-4, "name": "x", "flag": True, "modalities": "audio,text",
+                                    "shape": "8,16"}  # fmt: skip

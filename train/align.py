@@ -23,6 +23,7 @@ from accelerate.logging import get_logger
 
 from mmgen.training_utils import (
     add_common_args,
+    init_trackers,
     make_accelerator,
     num_update_steps_per_epoch,
     register_pretrained_hooks,
@@ -269,8 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
         model, optimizer, train_dataloader, lr_scheduler
     )
-    if accelerator.is_main_process:
-        accelerator.init_trackers("align", config={k: str(v) for k, v in vars(args).items()})
+    init_trackers(accelerator, "align", args)
 
     # 5. Resume
     global_step = resume_from_checkpoint(accelerator, args)

@@ -41,6 +41,7 @@ from accelerate.logging import get_logger
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
 from mmgen.training_utils import (
     add_common_args,
+    init_trackers,
     make_accelerator,
     num_update_steps_per_epoch,
     register_pretrained_hooks,
@@ -494,9 +495,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 3. Resume
     global_step = resume_from_checkpoint(accelerator, args)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("mmgen-diffusion", config={k: v for k, v in vars(args).items()
-                                                             if isinstance(v, (int, float, str, bool))})  # fmt: skip
+    init_trackers(accelerator, "mmgen-diffusion", args)
     validation_prompts = args.validation_prompts or list(dataset["validation"]["caption"][: args.num_validation_clips])
 
     # 4. Train

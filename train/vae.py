@@ -37,13 +37,17 @@ from mmgen.models.vae import (
 )
 from mmgen.training_utils import (
     add_common_args,
+    discriminator_step,
+    init_trackers,
     make_accelerator,
     num_update_steps_per_epoch,
+    prepare_gan,
     register_pretrained_hooks,
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
     skip_consumed_batches,
+    throughput,
     write_json,
 )
 
@@ -234,23 +238,16 @@ def main(argv: list[str] | None = None) -> None:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )
-    if use_gan:
-        disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=args.disc_learning_rate, betas=(0.5, 0.9))
-        model, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
-            model, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler
-        )
-    else:
-        model, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
-            model, optimizer, train_dataloader, lr_scheduler
-        )
     # Checkpoints hold the VAE and the discriminator as save_pretrained folders.
     register_pretrained_hooks(accelerator, {"vae": vae} | ({"discriminator": discriminator} if use_gan else {}),
                               mismatch_hint="--vae_preset, --mid_block_add_attention or --disc_channels differ")
-    unwrapped_vae = accelerator.unwrap_model(model).vae
-    unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
+    unwrapped_vae, unwrapped_disc = vae, discriminator
+    model, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = prepare_gan(
+        accelerator, model, discriminator, optimizer, train_dataloader, lr_scheduler,
+        disc_learning_rate=args.disc_learning_rate, betas=(0.5, 0.9),
+    )
     mel_lo, mel_hi = mel_range(unwrapped_vae)
-    if accelerator.is_main_process:
-        accelerator.init_trackers("mmgen-vae", config={k: v for k, v in vars(args).items() if v is not None})
+    init_trackers(accelerator, "mmgen-vae", args)
 
     # 4. Resume
     global_step = resume_from_checkpoint(accelerator, args)
@@ -291,15 +288,10 @@ def main(argv: list[str] | None = None) -> None:
                 optimizer.zero_grad(set_to_none=True)
 
                 if gan_active:  # discriminator step on real vs detached reconstructions
-                    logits = discriminator(torch.cat([x, reconstruction.detach().to(x.dtype)])).logits
-                    n = x.shape[0]
-                    disc_loss = hinge_discriminator_loss([lg[:n] for lg in logits], [lg[n:] for lg in logits])
-                    accelerator.backward(disc_loss)
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
-                    disc_optimizer.step()
-                    disc_optimizer.zero_grad(set_to_none=True)
-                    logs["d_loss"] = disc_loss.item()
+                    logs["d_loss"] = discriminator_step(
+                        accelerator, discriminator, disc_optimizer, x, reconstruction, hinge_discriminator_loss,
+                        args.max_grad_norm,
+                    ).item()
 
             if not accelerator.sync_gradients:
                 continue
@@ -319,12 +311,8 @@ def main(argv: list[str] | None = None) -> None:
             if global_step >= args.max_train_steps:
                 break
 
-    # Throughput of this session (written for planning runs; includes validation and checkpointing time).
-    seconds = time.perf_counter() - start_time
-    clips = (global_step - first_step) * args.train_batch_size * args.gradient_accumulation_steps
-    clips *= accelerator.num_processes
-    summary = {"steps": global_step - first_step, "seconds": seconds, "clips_per_second": clips / max(seconds, 1e-9)}
-    logger.info(f"trained {summary['steps']} steps in {seconds:.1f} s ({summary['clips_per_second']:.3f} clips/s)")
+    # Throughput of this session (written for planning runs)
+    summary = throughput(accelerator, args, global_step - first_step, time.perf_counter() - start_time)
 
     # 6. Scaling factor from data, then save (safetensors)
     accelerator.wait_for_everyone()
@@ -347,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         vae.register_to_config(scaling_factor=scaling_factor)
         vae.save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
-            accelerator.unwrap_model(discriminator).save_pretrained(os.path.join(args.output_dir, "discriminator"))
+            unwrapped_disc.save_pretrained(os.path.join(args.output_dir, "discriminator"))
         logger.info(f"saved the VAE to {args.output_dir} (scaling_factor {scaling_factor:.4f})")
     accelerator.end_training()
 

@@ -37,13 +37,17 @@ from mmgen.models.losses import (
 )
 from mmgen.training_utils import (
     add_common_args,
+    discriminator_step,
+    init_trackers,
     make_accelerator,
     num_update_steps_per_epoch,
+    prepare_gan,
     register_pretrained_hooks,
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
     skip_consumed_batches,
+    throughput,
     write_json,
 )
 
@@ -186,24 +190,17 @@ def main(argv: list[str] | None = None) -> None:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )
-    if use_gan:
-        disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=args.disc_learning_rate, betas=(0.8, 0.99))
-        generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
-            generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler
-        )
-    else:
-        generator, optimizer, train_dataloader, lr_scheduler = accelerator.prepare(
-            generator, optimizer, train_dataloader, lr_scheduler
-        )
     # Checkpoints hold the generator and the discriminators as save_pretrained folders.
     register_pretrained_hooks(
-        accelerator, {"vocoder": accelerator.unwrap_model(generator)}
-        | ({"discriminator": accelerator.unwrap_model(discriminator)} if use_gan else {}),
+        accelerator, {"vocoder": generator} | ({"discriminator": discriminator} if use_gan else {}),
         mismatch_hint="--vocoder_config, --pretrained_vocoder or --disc_preset differ",
     )
-    unwrapped_disc = accelerator.unwrap_model(discriminator) if use_gan else None
-    if accelerator.is_main_process:
-        accelerator.init_trackers("mmgen-vocoder", config={k: v for k, v in vars(args).items() if v is not None})
+    unwrapped_generator, unwrapped_disc = generator, discriminator
+    generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = prepare_gan(
+        accelerator, generator, discriminator, optimizer, train_dataloader, lr_scheduler,
+        disc_learning_rate=args.disc_learning_rate, betas=(0.8, 0.99),
+    )
+    init_trackers(accelerator, "mmgen-vocoder", args)
 
     # 4. Resume
     global_step = resume_from_checkpoint(accelerator, args)
@@ -227,15 +224,9 @@ def main(argv: list[str] | None = None) -> None:
                 y_hat = vocode(generator, mel).float()
 
                 if use_gan:
-                    logits = discriminator(torch.cat([wave, y_hat.detach()])).logits
-                    n = wave.shape[0]
-                    disc_loss = discriminator_loss([lg[:n] for lg in logits], [lg[n:] for lg in logits])
-                    accelerator.backward(disc_loss)
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
-                    disc_optimizer.step()
-                    disc_optimizer.zero_grad(set_to_none=True)
-                    logs["d_loss"] = disc_loss.item()
+                    logs["d_loss"] = discriminator_step(
+                        accelerator, discriminator, disc_optimizer, wave, y_hat, discriminator_loss, args.max_grad_norm
+                    ).item()
 
                 mel_loss = F.l1_loss(log_mel_spectrogram(y_hat), mel)
                 sc_loss, mag_loss = stft_loss(y_hat, wave)
@@ -269,27 +260,23 @@ def main(argv: list[str] | None = None) -> None:
                 global_step % args.validation_steps == 0 or global_step == args.max_train_steps
             ):
                 metrics = run_validation(
-                    accelerator.unwrap_model(generator), val_dataset, stft_loss, args, accelerator, global_step
+                    unwrapped_generator, val_dataset, stft_loss, args, accelerator, global_step
                 )
                 accelerator.log(metrics, step=global_step)
                 logger.info(f"validation at step {global_step}: {metrics}")
             if global_step >= args.max_train_steps:
                 break
 
-    # Throughput of this session (written for planning runs; includes validation and checkpointing time).
-    seconds = time.perf_counter() - start_time
-    clips = (global_step - first_step) * args.train_batch_size * args.gradient_accumulation_steps
-    clips *= accelerator.num_processes
-    summary = {"steps": global_step - first_step, "seconds": seconds, "clips_per_second": clips / max(seconds, 1e-9)}
-    logger.info(f"trained {summary['steps']} steps in {seconds:.1f} s ({summary['clips_per_second']:.3f} clips/s)")
+    # Throughput of this session (written for planning runs)
+    summary = throughput(accelerator, args, global_step - first_step, time.perf_counter() - start_time)
 
     # 6. Save (safetensors)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json(os.path.join(args.output_dir, "train_summary.json"), {**summary, "global_step": global_step})
-        accelerator.unwrap_model(generator).save_pretrained(args.output_dir, safe_serialization=True)
+        unwrapped_generator.save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
-            accelerator.unwrap_model(discriminator).save_pretrained(os.path.join(args.output_dir, "discriminator"))
+            unwrapped_disc.save_pretrained(os.path.join(args.output_dir, "discriminator"))
         logger.info(f"saved the vocoder to {args.output_dir}")
     accelerator.end_training()
 
