@@ -429,6 +429,80 @@ def init_trackers(accelerator: Accelerator, project_name: str, args: argparse.Na
         accelerator.init_trackers(project_name, config=tracker_config(args))
 
 
+def save_model_card(
+    output_dir: str,
+    *,
+    title: str,
+    description: str,
+    script: str,
+    args: argparse.Namespace,
+    global_step: int,
+    num_processes: int,
+    results: dict | None = None,
+    library_name: str = "diffusers",
+    tags: tuple[str, ...] = (),
+    limitations: str = "Trained on a small synthetic MusicSet on CPU unless the flags below say otherwise; see the "
+    "repository's README for what was measured.",
+) -> str:
+    """Write `README.md` (a model card, as diffusers' training examples end with) into `output_dir`; returns its path.
+
+    Args:
+        title (`str`): The card's heading.
+        description (`str`): What the model is and how to load it (markdown).
+        script (`str`): The training script, e.g. `train/vae.py`.
+        args (`argparse.Namespace`): The run's flags, listed under "Training procedure".
+        global_step (`int`): Optimizer steps trained.
+        num_processes (`int`): Processes the run had (the global batch is per-process batch x processes x
+            accumulation).
+        results (`dict`, *optional*): Final metrics, listed under "Evaluation".
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(library_name=library_name, license="apache-2.0", tags=["mmgen", "music", *tags])
+    dataset = getattr(args, "dataset", None) or getattr(args, "dataset_dir", None)
+    batch = args.train_batch_size * num_processes * args.gradient_accumulation_steps
+    metrics = "\n".join(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                         for k, v in (results or {}).items())  # fmt: skip
+    flags = json.dumps(tracker_config(args), indent=2, sort_keys=True)
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {title}
+
+{description}
+
+## Training data
+
+MusicSet at `{dataset}` (see its README.md for sources and licences).
+
+## Training procedure
+
+`{script}`, {global_step} optimizer steps, global batch {batch} ({args.train_batch_size} per process x {num_processes}
+process(es) x {args.gradient_accumulation_steps} accumulation), learning rate {args.learning_rate}
+({args.lr_scheduler}), mixed precision {args.mixed_precision}, seed {args.seed}.
+
+<details><summary>All flags</summary>
+
+```json
+{flags}
+```
+
+</details>
+
+## Evaluation
+
+{"| metric | value |" + chr(10) + "|---|---|" + chr(10) + metrics if metrics else "No evaluation recorded."}
+
+## Limitations
+
+{limitations}
+"""
+    path = os.path.join(output_dir, "README.md")
+    ModelCard(content).save(path)
+    return path
+
+
 def num_update_steps_per_epoch(num_batches: int, accumulation: int) -> int:
     return max(math.ceil(num_batches / accumulation), 1)
 

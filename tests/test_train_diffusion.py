@@ -75,6 +75,9 @@ def test_two_steps_save_a_loadable_pipeline(frozen_parts, tmp_path):
     validation = json.loads((out / "validation" / "step-2" / "results.json").read_text())
     assert len(validation["alignment_scores"]) == 1 and (out / "validation" / "step-2" / "0.wav").is_file()
     assert json.loads((out / "training_args.json").read_text())["global_step"] == 2
+    assert (out / "checkpoint-2" / "unet" / "diffusion_pytorch_model.safetensors").is_file()  # save_pretrained hooks
+    card = (out / "README.md").read_text()
+    assert "# MMGen pipeline" in card and "| validation alignment score |" in card
     result = generate(out)
     assert result.audios.shape == (1, 22050) and np.isfinite(result.audios).all()
     assert result.melodies[0]["id"] is not None  # retrieved from the train split's melodies

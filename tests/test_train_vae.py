@@ -77,6 +77,10 @@ def test_train_vae_two_steps_resume_and_load(tmp_path):
     assert (out / "checkpoint-2").is_dir()
     assert (out / "diffusion_pytorch_model.safetensors").is_file()
     assert (out / "discriminator" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (out / "checkpoint-2" / "vae" / "diffusion_pytorch_model.safetensors").is_file()  # save_pretrained hooks
+    assert (out / "checkpoint-2" / "discriminator" / "config.json").is_file()
+    card = (out / "README.md").read_text()
+    assert "# MMGen mel VAE" in card and "train/vae.py" in card and "| scaling_factor |" in card
     for name in ("00.png", "00.wav", "metrics.json"):
         assert (out / "validation" / "step-2" / name).is_file()
 

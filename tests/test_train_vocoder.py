@@ -25,6 +25,9 @@ def test_train_vocoder_two_steps_resume_and_load(tmp_path):
     assert (out / "checkpoint-2").is_dir()
     assert (out / "model.safetensors").is_file()
     assert (out / "validation" / "step-2" / "00.wav").is_file()
+    assert (out / "checkpoint-2" / "vocoder" / "model.safetensors").is_file()  # save_pretrained hooks
+    card = (out / "README.md").read_text()
+    assert "# MMGen HiFi-GAN vocoder" in card and "| val/log_mel_l1 |" in card
 
     result = run_script("vocoder.py", *common, "--max_train_steps", "3", "--resume_from_checkpoint", "latest")
     assert "at step 2" in result.stderr + result.stdout

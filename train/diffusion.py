@@ -48,6 +48,7 @@ from mmgen.training_utils import (
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
+    save_model_card,
     skip_consumed_batches,
     write_json,
 )
@@ -505,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     for model in trained.values():
         model.train()
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
+    validation = {}
     finished = global_step >= args.max_train_steps
     while not finished:
         epoch_loader = skip_consumed_batches(accelerator, loader, skip_batches)  # a resumed epoch goes on
@@ -561,7 +563,7 @@ def main(argv: list[str] | None = None) -> None:
                     models = {name: accelerator.unwrap_model(model) for name, model in trained.items()}
                     pipeline = build_pipeline(args, vae, vocoder, models["unet"], models["projector"], aligner,
                                               retriever, models.get("melody_encoder"))  # fmt: skip
-                    run_validation(args, accelerator, pipeline, validation_prompts, global_step)
+                    validation = run_validation(args, accelerator, pipeline, validation_prompts, global_step)
                 for model in trained.values():
                     model.train()
             if global_step >= args.max_train_steps:
@@ -579,6 +581,14 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.save_pretrained(args.output_dir)
         write_json(os.path.join(args.output_dir, "training_args.json"),
                    {k: v for k, v in vars(args).items()} | {"global_step": global_step})  # fmt: skip
+        save_model_card(
+            args.output_dir, title="MMGen pipeline", script="train/diffusion.py", args=args, global_step=global_step,
+            num_processes=accelerator.num_processes, tags=("text-to-music", "latent-diffusion", "melody"),
+            description="A complete `MMGenPipeline` (melody-guided latent diffusion): frozen aligner, retriever, VAE "
+            "and vocoder with the trained UNet and condition projector (EMA weights). Load with "
+            "`MMGenPipeline.from_pretrained(path)`.",
+            results={"validation alignment score": validation["alignment_score"]} if validation else None,
+        )
         logger.info(f"saved the pipeline to {args.output_dir}")
     accelerator.end_training()
 

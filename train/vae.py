@@ -46,6 +46,7 @@ from mmgen.training_utils import (
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
+    save_model_card,
     skip_consumed_batches,
     throughput,
     write_json,
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     # 5. Train
     model.train()
     players = (model, discriminator) if use_gan else (model,)
-    first_step, start_time = global_step, time.perf_counter()
+    first_step, start_time, metrics = global_step, time.perf_counter(), {}
     steps_per_epoch = num_update_steps_per_epoch(len(train_dataloader), args.gradient_accumulation_steps)
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     while global_step < args.max_train_steps:
@@ -336,6 +337,15 @@ def main(argv: list[str] | None = None) -> None:
         vae.save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
             unwrapped_disc.save_pretrained(os.path.join(args.output_dir, "discriminator"))
+        save_model_card(
+            args.output_dir, title="MMGen mel VAE", script="train/vae.py", args=args, global_step=global_step,
+            num_processes=accelerator.num_processes, tags=("autoencoder", "mel-spectrogram"),
+            description="A diffusers `AutoencoderKL` that compresses 80-bin log-mels 4x in time and frequency into 8 "
+            "latent channels: MMGen's latent space (`AutoencoderKL.from_pretrained(path)`; the latent "
+            "`scaling_factor` is in its config)."
+            + (" Its patch discriminator is in `discriminator/`." if use_gan else ""),
+            results={**metrics, "scaling_factor": scaling_factor, "clips_per_second": summary["clips_per_second"]},
+        )
         logger.info(f"saved the VAE to {args.output_dir} (scaling_factor {scaling_factor:.4f})")
     accelerator.end_training()
 

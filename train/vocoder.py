@@ -46,6 +46,7 @@ from mmgen.training_utils import (
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
+    save_model_card,
     skip_consumed_batches,
     throughput,
     write_json,
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     # 5. Train: discriminator step, then generator step, on each batch
     generator.train()
     players = (generator, discriminator) if use_gan else (generator,)
-    first_step, start_time = global_step, time.perf_counter()
+    first_step, start_time, metrics = global_step, time.perf_counter(), {}
     steps_per_epoch = num_update_steps_per_epoch(len(train_dataloader), args.gradient_accumulation_steps)
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     while global_step < args.max_train_steps:
@@ -277,6 +278,15 @@ def main(argv: list[str] | None = None) -> None:
         unwrapped_generator.save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
             unwrapped_disc.save_pretrained(os.path.join(args.output_dir, "discriminator"))
+        save_model_card(
+            args.output_dir, title="MMGen HiFi-GAN vocoder", script="train/vocoder.py", args=args,
+            global_step=global_step, num_processes=accelerator.num_processes, library_name="transformers",
+            tags=("vocoder", "hifigan"),
+            description="A HiFi-GAN generator (transformers `SpeechT5HifiGan`) tuned on MusicSet audio: 80-bin "
+            f"log-mel in, {SAMPLE_RATE} Hz waveform out (`mmgen.models.vocoder.load_vocoder(path)`)."
+            + (" Its discriminators are in `discriminator/`." if use_gan else ""),
+            results={**metrics, "clips_per_second": summary["clips_per_second"]},
+        )
         logger.info(f"saved the vocoder to {args.output_dir}")
     accelerator.end_training()
 
