@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import functools
 import json
-import math
 import os
 import platform
 import sys
@@ -52,19 +51,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
-
-from mmgen.audio import SAMPLE_RATE, pad_or_trim, save_audio  # noqa: E402
-from mmgen.data import decode_audio, load_musicset  # noqa: E402
-from mmgen.eval.adherence import audiocraft_chroma_cosine, melody_accuracy  # noqa: E402
-from mmgen.eval.alignment import alignment_score  # noqa: E402
-from mmgen.eval.audio_metrics import default_embedder, extract_features, set_metrics  # noqa: E402
-from mmgen.eval.distributions import MetricInputError  # noqa: E402
-from mmgen.eval.generation import markdown_table  # noqa: E402
-from mmgen.eval.melody import MelodyMetricError, chroma_cosine, melody_note_f1  # noqa: E402
-from mmgen.melody.notes import MelodyError, Note  # noqa: E402
-from mmgen.melody.sketch import SKETCH_MAX_PITCH, SKETCH_MIN_PITCH, render_sketch  # noqa: E402
-from mmgen.melody.tokenizer import string_to_notes  # noqa: E402
+from mmgen.audio import SAMPLE_RATE, pad_or_trim, save_audio
+from mmgen.data import decode_audio, load_musicset
+from mmgen.eval.adherence import crop_notes, melody_adherence, melody_notes, parse_notes
+from mmgen.eval.alignment import alignment_score
+from mmgen.eval.audio_metrics import default_embedder, extract_features, set_metrics
+from mmgen.eval.bench import cpu_name, json_safe
+from mmgen.eval.distributions import MetricInputError
+from mmgen.eval.generation import markdown_table
+from mmgen.melody.notes import Note
+from mmgen.melody.sketch import SKETCH_MAX_PITCH, SKETCH_MIN_PITCH
 
 STAGES = ("aligner", "retrieval", "unet_loop", "vae", "vocoder")
 ALL_ROWS = ("melody_guided", "own_melody", "global_only", "text_only", "previous", "reference", "round_trip",
@@ -205,23 +201,6 @@ def select_rows(split, num_clips: int | None) -> list[dict]:
     return [split[i] for i in indices]
 
 
-def crop_notes(notes: Sequence[Note] | None, seconds: float) -> list[Note] | None:
-    """The notes that start inside the first `seconds` (None when nothing is left)."""
-    if not notes:
-        return None
-    kept = [n for n in notes if n.onset < seconds]
-    return kept or None
-
-
-def parse_notes(tokens: str | None) -> list[Note] | None:
-    if not tokens:
-        return None
-    try:
-        return string_to_notes(tokens)
-    except MelodyError:
-        return None
-
-
 def reference_clips(rows: list[dict], seconds: float) -> list[np.ndarray]:
     """Decoded clips cut (or zero-padded) to `seconds`."""
     length = int(round(seconds * SAMPLE_RATE))
@@ -229,55 +208,6 @@ def reference_clips(rows: list[dict], seconds: float) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-def melody_adherence(
-    waves: Sequence[np.ndarray],
-    melodies: Sequence[list[Note] | None],
-    prefix: str = "",
-    reference_audio: Sequence[np.ndarray] | None = None,
-) -> dict:
-    """Melody adherence of each clip against its melody, averaged (clips without one are skipped).
-
-    `chroma_cosine` and `note_f1` are the project's (against the notes); `ac_chroma_cosine` (audiocraft's definition)
-    and `melody_accuracy` (MuseControlLite's) compare two waveforms, so the notes are rendered with the melody sketch's
-    fixed harmonic timbre (`mmgen.melody.sketch.render_sketch`) as the reference audio. With `reference_audio` (the
-    clips whose melody it is), both are also computed against that audio, as MusicGen's evaluation does
-    (`ac_chroma_cosine_vs_audio`, `melody_accuracy_vs_audio`).
-    """
-    keys = ("chroma_cosine", "note_f1", "note_precision", "note_recall", "ac_chroma_cosine", "melody_accuracy",
-            "ac_chroma_cosine_vs_audio", "melody_accuracy_vs_audio")  # fmt: skip
-    values: dict[str, list[float]] = {k: [] for k in keys}
-    skipped = 0
-    for i, (wave, notes) in enumerate(zip(waves, melodies)):
-        if not notes:
-            skipped += 1
-            continue
-        try:
-            chroma = chroma_cosine(wave, notes, SAMPLE_RATE)
-        except MelodyMetricError:
-            skipped += 1
-            continue
-        values["chroma_cosine"].append(chroma)
-        scores = melody_note_f1(wave, notes, SAMPLE_RATE)
-        for key in ("f1", "precision", "recall"):
-            values[f"note_{key}"].append(scores[key])
-        rendered = render_sketch(notes, len(wave))
-        with contextlib.suppress(MelodyMetricError):  # a silent clip has no chroma to compare
-            values["ac_chroma_cosine"].append(audiocraft_chroma_cosine(wave, rendered, SAMPLE_RATE))
-            values["melody_accuracy"].append(melody_accuracy(wave, rendered, SAMPLE_RATE))
-        if reference_audio is not None:
-            with contextlib.suppress(MelodyMetricError):
-                values["ac_chroma_cosine_vs_audio"].append(
-                    audiocraft_chroma_cosine(wave, reference_audio[i], SAMPLE_RATE)
-                )
-                values["melody_accuracy_vs_audio"].append(melody_accuracy(wave, reference_audio[i], SAMPLE_RATE))
-    out = {f"{prefix}{k}": float(np.mean(v)) if v else None for k, v in values.items()}
-    if reference_audio is None:
-        del out[f"{prefix}ac_chroma_cosine_vs_audio"], out[f"{prefix}melody_accuracy_vs_audio"]
-    out[f"{prefix}num_melodies"] = len(values["chroma_cosine"])
-    out[f"{prefix}num_without_melody"] = skipped
-    return out
-
-
 def audio_set_metrics(features, reference_features, *, paired: bool) -> dict:
     """FAD / KL / IS-musicnn, with the reason in `errors` when a metric cannot be computed."""
     out = {"fad_musicnn": None, "kl_musicnn": None, "is_musicnn": None, "is_musicnn_std": None}
@@ -338,13 +268,6 @@ def generate(
         waves.append(np.asarray(out.audios[0], dtype=np.float32))
         melodies.append(out.melodies[0])
     return waves, melodies, time.perf_counter() - start
-
-
-def melody_notes(info: dict | None) -> list[Note] | None:
-    """The notes of a pipeline output's melody entry (parsed from its tokens when the notes are absent)."""
-    if info is None:
-        return None
-    return info.get("notes") or parse_notes(info.get("tokens"))
 
 
 def describe_melody(info: dict | None) -> dict | None:
@@ -663,7 +586,7 @@ def _write_results(results: dict, output: Path, args: argparse.Namespace) -> Non
              "condition_sensitivity", "latency", "settings")  # fmt: skip
     results = {k: results[k] for k in order if k in results and results[k] != {}}
     tmp = output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_finite_or_none(results), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(json_safe(results), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, output)
     markdown = Path(args.markdown) if args.markdown else output.with_suffix(".md")
     markdown.write_text(results_markdown(results), encoding="utf-8")
@@ -873,28 +796,6 @@ def retrieved_melody(pipe, caption: str, seconds: float) -> dict | None:
     """The melody `pipe` retrieves for `caption` (fitted to `seconds` as the pipeline's output reports it)."""
     _, melodies, _ = pipe.encode_prompt(prompt=caption, do_classifier_free_guidance=False, audio_length_in_s=seconds)
     return melodies[0]
-
-
-def cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _finite_or_none(value):
-    """JSON-safe: NaN/inf (which `json` would write as invalid tokens) become null."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 if __name__ == "__main__":

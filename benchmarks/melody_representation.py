@@ -39,6 +39,7 @@ import generation as bench  # noqa: E402  (benchmarks/generation.py: rows, metri
 from mmgen.audio import SAMPLE_RATE  # noqa: E402
 from mmgen.data import load_musicset  # noqa: E402
 from mmgen.eval.audio_metrics import default_embedder, extract_features  # noqa: E402
+from mmgen.eval.bench import json_safe  # noqa: E402
 
 METRICS = ("fad_musicnn", "alignment_score", "chroma_cosine", "note_f1", "ac_chroma_cosine", "melody_accuracy")
 
@@ -116,7 +117,7 @@ def main(argv=None) -> dict:
     }  # fmt: skip
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(bench._finite_or_none(results), indent=2) + "\n", encoding="utf-8")
+    output.write_text(json.dumps(json_safe(results), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {output}", file=sys.stderr)
     return results
 

@@ -5,14 +5,20 @@ import pytest
 from conftest import sine_notes_waveform
 
 from mmgen.eval.adherence import (
+    ADHERENCE_KEYS,
     audiocraft_chroma,
     audiocraft_chroma_cosine,
+    crop_notes,
     melody_accuracy,
+    melody_adherence,
     melody_chroma_argmax,
+    melody_notes,
+    parse_notes,
 )
 from mmgen.eval.melody import MelodyMetricError
 from mmgen.melody.notes import Note
 from mmgen.melody.sketch import render_sketch
+from mmgen.melody.tokenizer import notes_to_string
 
 SR = 22050
 # steps of one or two semitones only: no two neighbouring notes are a tritone apart, so no frame that straddles a
@@ -143,3 +149,38 @@ def test_notes_are_not_accepted_as_reference(scale_notes):
     # these metrics compare two recordings; a note list goes to mmgen.eval.melody.chroma_cosine instead
     with pytest.raises(MelodyMetricError, match="mono waveform"):
         audiocraft_chroma_cosine(sine_notes_waveform(scale_notes, SR), [Note(0.0, 1.0, 60)], SR)
+
+
+# ----------------------------------------------------------------------------------------- a set of clips
+def test_set_adherence_scores_each_clip_against_its_own_melody_and_skips_the_rest(scale_notes):
+    sr = 32000
+    sketch = render_sketch(scale_notes, int(4.5 * sr), sr)
+    out = melody_adherence([sketch, sketch], [scale_notes, None], sr=sr)
+    assert out["num_melodies"] == 1 and out["num_without_melody"] == 1
+    assert set(out) == set(ADHERENCE_KEYS[:6]) | {"num_melodies", "num_without_melody"}
+    assert out["chroma_cosine"] > 0.8 and out["note_f1"] > 0.8
+    assert out["ac_chroma_cosine"] == 1.0 and out["melody_accuracy"] == 1.0  # the notes rendered as this very clip
+    silent = melody_adherence([np.zeros_like(sketch)], [scale_notes], sr=sr)  # scored, but no chroma to compare
+    assert silent["num_melodies"] == 1 and silent["ac_chroma_cosine"] is None and silent["melody_accuracy"] is None
+
+
+def test_set_adherence_against_audio_and_with_a_prefix(scale_notes):
+    sr = 32000
+    sketch = render_sketch(scale_notes, int(4.5 * sr), sr)
+    out = melody_adherence([sketch], [scale_notes], prefix="gt_", reference_audio=[sketch], sr=sr)
+    assert set(out) == {f"gt_{k}" for k in ADHERENCE_KEYS} | {"gt_num_melodies", "gt_num_without_melody"}
+    assert out["gt_ac_chroma_cosine_vs_audio"] == 1.0 and out["gt_melody_accuracy_vs_audio"] == 1.0
+    empty = melody_adherence([sketch], [None], sr=sr)
+    assert empty["chroma_cosine"] is None and empty["num_melodies"] == 0 and empty["num_without_melody"] == 1
+
+
+def test_melody_targets_from_tokens_and_pipeline_outputs(scale_notes):
+    tokens = notes_to_string(scale_notes)
+    parsed = parse_notes(tokens)
+    assert [n.pitch for n in parsed] == [n.pitch for n in scale_notes]
+    assert parse_notes("") is None and parse_notes(None) is None and parse_notes("not a melody") is None
+    assert [n.onset for n in crop_notes(scale_notes, 1.0)] == [n.onset for n in scale_notes if n.onset < 1.0]
+    assert crop_notes(scale_notes, 0.1) is None and crop_notes(None, 5.0) is None
+    assert melody_notes({"notes": scale_notes[:2], "tokens": tokens}) == scale_notes[:2]
+    assert [n.pitch for n in melody_notes({"tokens": tokens})] == [n.pitch for n in scale_notes]
+    assert melody_notes(None) is None

@@ -31,6 +31,7 @@ _EXPORTS = {
     "note_f1": "melody",
     "audiocraft_chroma_cosine": "adherence",
     "melody_accuracy": "adherence",
+    "melody_adherence": "adherence",
     "evaluate_generation": "generation",
     "markdown_table": "generation",
 }

@@ -45,16 +45,22 @@ Music ControlNet / MuseControlLite choices reproduced (`melody_chroma_argmax`, `
   each signal, each frame inf-normalised. Silent frames stay all zero and their argmax is C (index 0).
 - argmax pitch class per frame; the score is the share of frames that agree over the shorter of the two frame
   sequences.
+
+`melody_adherence` scores a set of clips, each against the notes that guided it, on the project's metrics
+(`mmgen.eval.melody`) and on these two: the melody-adherence columns of `benchmarks/generation.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from numbers import Real
 
 import numpy as np
 
+from ..melody.notes import MelodyError, Note
 from .melody import MelodyMetricError
 
 # audiocraft ChromaExtractor / ChromaCosineSimilarityMetric, as the MusicGen solver configures them
@@ -253,3 +259,100 @@ def melody_accuracy(generated: np.ndarray, reference: np.ndarray, sr: int) -> fl
     ref = melody_chroma_argmax(reference, sr)
     frames = min(gen.size, ref.size)
     return float(np.mean(gen[:frames] == ref[:frames]))
+
+
+# ----------------------------------------------------------------------------------------- a set of clips
+# The melody-adherence columns of `benchmarks/generation.py`: each clip scored against the melody that guided it,
+# with the project's metrics (`mmgen.eval.melody`, against the notes) and the peers' above (against the notes
+# rendered with the sketch's timbre, and optionally against the audio whose melody it is).
+ADHERENCE_KEYS = ("chroma_cosine", "note_f1", "note_precision", "note_recall", "ac_chroma_cosine", "melody_accuracy",
+                  "ac_chroma_cosine_vs_audio", "melody_accuracy_vs_audio")  # fmt: skip
+
+
+def parse_notes(tokens: str | None) -> list[Note] | None:
+    """The notes of a token string (`mmgen.melody.tokenizer`), or None when it is empty or does not parse."""
+    from ..melody.tokenizer import string_to_notes  # here: the tokenizer module loads transformers
+
+    if not tokens:
+        return None
+    try:
+        return string_to_notes(tokens)
+    except MelodyError:
+        return None
+
+
+def crop_notes(notes: Sequence[Note] | None, seconds: float) -> list[Note] | None:
+    """The notes that start inside the first `seconds` (None when nothing is left)."""
+    if not notes:
+        return None
+    kept = [n for n in notes if n.onset < seconds]
+    return kept or None
+
+
+def melody_notes(info: dict | None) -> list[Note] | None:
+    """The notes of a pipeline output's melody entry (parsed from its tokens when the notes are absent)."""
+    if info is None:
+        return None
+    return info.get("notes") or parse_notes(info.get("tokens"))
+
+
+def melody_adherence(
+    waves: Sequence[np.ndarray],
+    melodies: Sequence[list[Note] | None],
+    prefix: str = "",
+    reference_audio: Sequence[np.ndarray] | None = None,
+    sr: int | None = None,
+) -> dict:
+    """Melody adherence of each clip against its melody, averaged (clips without one are skipped).
+
+    `chroma_cosine` and `note_f1` are the project's (against the notes); `ac_chroma_cosine` (audiocraft's definition)
+    and `melody_accuracy` (MuseControlLite's) compare two waveforms, so the notes are rendered with the melody sketch's
+    fixed harmonic timbre (`mmgen.melody.sketch.render_sketch`) as the reference audio. With `reference_audio` (the
+    clips whose melody it is), both are also computed against that audio, as MusicGen's evaluation does
+    (`ac_chroma_cosine_vs_audio`, `melody_accuracy_vs_audio`).
+
+    Args:
+        waves (`Sequence[np.ndarray]`, each of shape `(samples,)`): the clips at `sr`.
+        melodies (`Sequence[list[Note] | None]`): the notes each clip is scored against (None: no melody).
+        prefix (`str`): put before every key of the result.
+        reference_audio (`Sequence[np.ndarray]`, *optional*): per clip, the audio whose melody it is, at `sr`.
+        sr (`int`, *optional*): sample rate of all audio; default `mmgen.audio.SAMPLE_RATE`.
+
+    Returns:
+        `dict`: the mean of each of `ADHERENCE_KEYS` (None where no clip gave one; the `*_vs_audio` keys only with
+        `reference_audio`), `num_melodies` (clips scored) and `num_without_melody` (clips skipped).
+    """
+    from ..audio import SAMPLE_RATE
+    from ..melody.sketch import render_sketch
+    from .melody import chroma_cosine, melody_note_f1
+
+    sr = SAMPLE_RATE if sr is None else sr
+    values: dict[str, list[float]] = {k: [] for k in ADHERENCE_KEYS}
+    skipped = 0
+    for i, (wave, notes) in enumerate(zip(waves, melodies)):
+        if not notes:
+            skipped += 1
+            continue
+        try:
+            chroma = chroma_cosine(wave, notes, sr)
+        except MelodyMetricError:
+            skipped += 1
+            continue
+        values["chroma_cosine"].append(chroma)
+        scores = melody_note_f1(wave, notes, sr)
+        for key in ("f1", "precision", "recall"):
+            values[f"note_{key}"].append(scores[key])
+        rendered = render_sketch(notes, len(wave), sr)
+        with contextlib.suppress(MelodyMetricError):  # a silent clip has no chroma to compare
+            values["ac_chroma_cosine"].append(audiocraft_chroma_cosine(wave, rendered, sr))
+            values["melody_accuracy"].append(melody_accuracy(wave, rendered, sr))
+        if reference_audio is not None:
+            with contextlib.suppress(MelodyMetricError):
+                values["ac_chroma_cosine_vs_audio"].append(audiocraft_chroma_cosine(wave, reference_audio[i], sr))
+                values["melody_accuracy_vs_audio"].append(melody_accuracy(wave, reference_audio[i], sr))
+    out = {f"{prefix}{k}": float(np.mean(v)) if v else None for k, v in values.items()}
+    if reference_audio is None:
+        del out[f"{prefix}ac_chroma_cosine_vs_audio"], out[f"{prefix}melody_accuracy_vs_audio"]
+    out[f"{prefix}num_melodies"] = len(values["chroma_cosine"])
+    out[f"{prefix}num_without_melody"] = skipped
+    return out
