@@ -27,7 +27,7 @@ import shutil
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 
 logger = get_logger(__name__)
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -53,8 +53,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--lr_warmup_steps", type=int, default=100, help="Warm-up steps of the schedule.")
     g.add_argument("--gradient_accumulation_steps", type=int, default=1, help="Micro-batches per optimizer step.")
     g.add_argument(
-        "--mixed_precision", type=str, default="no", choices=["no", "fp16", "bf16"],
-        help="Mixed precision (bf16 is 1.5x faster on CPUs with avx512_bf16; fp16 needs a GPU).",
+        "--mixed_precision", type=str, default=None, choices=["no", "fp16", "bf16"],
+        help="Mixed precision (bf16 is 1.5x faster on CPUs with avx512_bf16; fp16 needs a GPU). Default: the "
+        "`accelerate launch` config's (configs/accelerate/), else no.",
     )
     g.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes.")
     g.add_argument("--checkpointing_steps", type=int, default=500, help="Save a resumable checkpoint every N steps.")
@@ -77,7 +78,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def make_accelerator(args: argparse.Namespace) -> Accelerator:
-    """Accelerator with the project layout, seeded; also sets up logging."""
+    """Accelerator with the project layout, seeded; also sets up logging.
+
+    Several processes started by `accelerate launch --multi_gpu` / `torchrun` (their WORLD_SIZE) on a machine without
+    CUDA run as accelerate's MULTI_CPU over gloo, the code path DDP takes on GPUs (without `cpu=True` accelerate
+    would give each process a single-process run of its own, all writing the same files). Each process seeds its own
+    random stream (`args.seed + process index`: noise, timesteps, dropout masks differ between processes; process 0
+    keeps `args.seed`, so a single-process run is unchanged)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise at INFO
     report_to = None if args.report_to in (None, "none") else args.report_to
@@ -86,7 +93,9 @@ def make_accelerator(args: argparse.Namespace) -> Accelerator:
             import tensorboard  # noqa: F401
         except ImportError:
             report_to = None  # accelerate would raise; a missing optional tracker must not stop training
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = Accelerator(
+        cpu=world_size > 1 and not torch.cuda.is_available(),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=report_to,
@@ -94,7 +103,13 @@ def make_accelerator(args: argparse.Namespace) -> Accelerator:
             project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs")
         ),
     )
-    set_seed(args.seed)
+    if accelerator.num_processes != world_size:
+        raise RuntimeError(
+            f"the launcher started {world_size} processes but accelerate sees {accelerator.num_processes} "
+            f"({accelerator.distributed_type}); launch with `accelerate launch --config_file configs/accelerate/...`"
+        )
+    args.mixed_precision = accelerator.mixed_precision  # the launch config's when the flag is not given
+    set_seed(args.seed, device_specific=True)
     if getattr(args, "num_threads", None):
         torch.set_num_threads(args.num_threads)
     if accelerator.is_main_process:
@@ -170,6 +185,24 @@ def register_pretrained_hooks(
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
+
+
+def computed_once(accelerator: Accelerator, fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` run on the main process only and its (picklable) result sent to the other processes:
+    shared work such as a frozen encoder's features is done once, not by every process at the same time."""
+    result = None
+    if accelerator.is_main_process:
+        result = fn(*args, **kwargs)
+        logger.info(f"process {accelerator.process_index} computed {fn.__name__} for all {accelerator.num_processes} "
+                    "process(es)", main_process_only=False)  # fmt: skip
+    return broadcast_object_list([result])[0]
+
+
+def log_first_batch(accelerator: Accelerator, ids) -> None:
+    """Every process names the examples of its first batch (one line each), so that a multi-process run shows that
+    its processes train on different data."""
+    logger.info(f"process {accelerator.process_index} of {accelerator.num_processes}: first batch {list(ids)}",
+                main_process_only=False)  # fmt: skip
 
 
 def list_checkpoints(output_dir: str, complete_only: bool = True) -> list[str]:

@@ -90,7 +90,8 @@ def test_resume_and_text_only_ablation_sharing_the_cache(frozen_parts, tmp_path)
                   "--validation_steps", "100", "--cache_dir", str(cache))  # fmt: skip
     assert "building the frozen-feature cache" in first.stderr
     files = sorted(p.name.split("-")[0] + p.suffix for p in cache.iterdir())
-    assert files == ["conditions.safetensors", "latents.json", "latents.safetensors", "sketches.safetensors"]
+    assert files == ["conditions.safetensors", "latents.json", "latents.safetensors", "retriever",
+                     "sketches.safetensors"]  # fmt: skip
     resumed = train(frozen_parts, out, "--max_train_steps", "2", "--checkpointing_steps", "100", "--validation_steps",
                     "100", "--resume_from_checkpoint", "latest", "--cache_dir", str(cache))  # fmt: skip
     assert "resumed from" in resumed.stderr and "checkpoint-1" in resumed.stderr

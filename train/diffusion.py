@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
 from mmgen.training_utils import (
     add_common_args,
     init_trackers,
+    log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
     register_pretrained_hooks,
@@ -256,15 +258,17 @@ def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, tor
     paths = [latents_path, conditions_path] + ([sketches_path] if args.melody_input == "sketch" else [])
     if accelerator.is_main_process:
         if not os.path.isfile(latents_path):
-            logger.info(f"building the frozen-feature cache {latents_path} (VAE posteriors)")
+            logger.info(f"building the frozen-feature cache {latents_path} (VAE posteriors)", main_process_only=False)
             _save_atomic(latents_path, *build_latent_cache(args, split, vae))
         with open(_texts_path(latents_path), encoding="utf-8") as f:
             texts = json.load(f)
         if not os.path.isfile(conditions_path):
-            logger.info(f"building the frozen-feature cache {conditions_path} (aligner embeddings)")
+            logger.info(f"building the frozen-feature cache {conditions_path} (aligner embeddings)",
+                        main_process_only=False)  # fmt: skip
             _save_atomic(conditions_path, build_condition_cache(aligner, texts))
         if sketches_path in paths and not os.path.isfile(sketches_path):
-            logger.info(f"building the frozen-feature cache {sketches_path} (melody sketch latents)")
+            logger.info(f"building the frozen-feature cache {sketches_path} (melody sketch latents)",
+                        main_process_only=False)  # fmt: skip
             num_frames = int(args.clip_seconds * SAMPLE_RATE) // HOP_LENGTH
             _save_atomic(sketches_path, build_sketch_cache(vae, texts, num_frames, args.train_batch_size))
     accelerator.wait_for_everyone()
@@ -272,6 +276,22 @@ def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, tor
     for path in paths:
         cache.update(load_file(path))
     return cache
+
+
+def load_or_build_retriever(args, accelerator, retriever_cls, aligner, split):
+    """The melody retriever of the train split, built once (main process) into the cache folder beside the features
+    and loaded from there by every process (and by later runs with the same data and aligner)."""
+    cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
+    path = os.path.join(cache_dir, f"retriever-{_key([args.dataset, args.aligner])}")
+    if accelerator.is_main_process and not os.path.isfile(os.path.join(path, "config.json")):
+        logger.info(f"building the melody retriever from the train split into {path}", main_process_only=False)
+        partial = path + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        retriever_cls.build(aligner, split, index_type="flat").save_pretrained(partial)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(partial, path)
+    accelerator.wait_for_everyone()
+    return retriever_cls.from_pretrained(path)
 
 
 def melody_condition(args, cache, retriever) -> torch.Tensor | None:
@@ -312,15 +332,57 @@ def build_piano_rolls(texts: dict[str, list[str]], num_frames: int, frame_second
     }  # fmt: skip
 
 
-def pick_sketch_notes(args, transcribed: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+def pick_sketch_notes(args, transcribed: torch.Tensor, score: torch.Tensor, use_score: torch.Tensor | None = None):
     """Per example, the sketch (or piano roll) of the transcribed or of the score's notes (`--sketch_notes`): mixing
-    both makes the model robust to transcription errors while the score's notes teach it clean pitch."""
+    both makes the model robust to transcription errors while the score's notes teach it clean pitch (`use_score`,
+    `(batch,)` bool, drawn by `draw_step_noise`)."""
     if args.sketch_notes == "transcribed":
         return transcribed
     if args.sketch_notes == "score":
         return score
-    use_score = torch.rand(transcribed.shape[0], device=transcribed.device) < args.score_notes_prob
     return torch.where(use_score.view(-1, *[1] * (transcribed.ndim - 1)), score, transcribed)
+
+
+def draw_step_noise(args, batch, projector, num_train_timesteps: int) -> dict:
+    """Every random draw of one training step, per example (in the order the step has always drawn them): the latent
+    window, the posterior sample's noise, the diffusion noise and timesteps, the condition/melody drop masks and
+    which notes the sketch is drawn from. Kept apart from `diffusion_loss` so that a test can give two processes
+    the halves of one draw (`tests/test_multiprocess_equivalence.py`)."""
+    mean = batch[0]
+    window = time_window(args, mean.shape[2])
+    shape, device = mean[:, :, window].shape, mean.device
+    draws = {"window": window, "posterior": torch.randn(shape, device=device)}
+    draws["noise"] = torch.randn(shape, device=device)
+    draws["timesteps"] = torch.randint(0, num_train_timesteps, (shape[0],), device=device)
+    draws["drop_condition"], draws["drop_melody"] = projector.sample_drop_masks(shape[0], device=device)
+    if args.melody_input != "none" and args.sketch_notes == "mixed":
+        draws["use_score"] = torch.rand(shape[0], device=device) < args.score_notes_prob
+    return draws
+
+
+def diffusion_loss(args, batch, draws, unet, projector, melody_encoder, noise_scheduler, scaling_factor, accelerator):
+    """The epsilon-prediction MSE of one batch of cached crops (`[mean, std, query, (melody), (sketches)...]`) with
+    the random draws of `draw_step_noise`; `unet`, `projector`, `melody_encoder` may be wrapped by accelerate."""
+    window = draws["window"]
+    mean, std, query = batch[0][:, :, window].float(), batch[1][:, :, window].float(), batch[2].float()
+    melody = batch[3].float() if args.condition == "melody" else None
+    drop_condition, drop_melody = draws["drop_condition"], draws["drop_melody"]
+    latents = (mean + std * draws["posterior"]) * scaling_factor
+    noise, timesteps = draws["noise"], draws["timesteps"]
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    with accelerator.autocast():
+        if args.melody_input != "none":
+            # The sketch (or encoded piano roll) is dropped with the melody (null = zeros), so that eps(x, t) and
+            # eps(x, t, q) of guidance see the same inputs as the dropped training examples.
+            sketch = pick_sketch_notes(args, batch[4][:, :, window].float(), batch[5][:, :, window].float(),
+                                       draws.get("use_score"))  # fmt: skip
+            if melody_encoder is not None:
+                sketch = melody_encoder(sketch)
+            keep = ~(drop_condition | drop_melody)
+            noisy = torch.cat([noisy, sketch * keep[:, None, None, None].to(sketch.dtype)], dim=1)
+        condition = projector(query, melody, drop_condition=drop_condition, drop_melody=drop_melody)
+        pred = unet(noisy, timesteps, encoder_hidden_states=None, class_labels=condition).sample
+    return F.mse_loss(pred.float(), noise.float())
 
 
 def warm_start(folder: str, unet, projector) -> None:
@@ -417,8 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     aligner, vae, vocoder, retriever, retriever_cls = load_frozen(args, accelerator.device)
     dataset = load_musicset(args.dataset)
     if args.condition == "melody" and retriever is None:
-        logger.info("building the melody retriever from the train split")
-        retriever = retriever_cls.build(aligner, dataset["train"], index_type="flat")
+        retriever = load_or_build_retriever(args, accelerator, retriever_cls, aligner, dataset["train"])
 
     # 1. Frozen features (VAE posteriors, q, own melodies), cached once and shared via --cache_dir; then r
     cache = load_or_build_cache(args, accelerator, dataset["train"], aligner, vae)
@@ -430,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
         with open(_texts_path(cache_paths(args)[0]), encoding="utf-8") as f:
             rolls = build_piano_rolls(json.load(f), cache["mean"].shape[2], 4 * HOP_LENGTH / SAMPLE_RATE)
         tensors += [rolls["roll_transcribed"], rolls["roll_score"]]
-    train_data = torch.utils.data.TensorDataset(*tensors)
+    train_data = torch.utils.data.TensorDataset(*tensors, torch.arange(len(tensors[0])))  # last: the row numbers
     loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
                                          num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip
 
@@ -506,38 +567,20 @@ def main(argv: list[str] | None = None) -> None:
     for model in trained.values():
         model.train()
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
-    validation = {}
+    validation, first_batch = {}, True
     finished = global_step >= args.max_train_steps
     while not finished:
         epoch_loader = skip_consumed_batches(accelerator, loader, skip_batches)  # a resumed epoch goes on
         skip_batches = 0
         for batch in epoch_loader:
-            mean, std, query = batch[0].float(), batch[1].float(), batch[2].float()
-            melody = batch[3].float() if args.condition == "melody" else None
-            window = time_window(args, mean.shape[2])
-            mean, std = mean[:, :, window], std[:, :, window]
+            if first_batch:
+                log_first_batch(accelerator, batch[-1].tolist())  # the cached crops' row numbers
+                first_batch = False
             with accelerator.accumulate(*trained.values()):
-                latents = (mean + std * torch.randn_like(std)) * scaling_factor
-                noise = torch.randn_like(latents)
-                timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
-                                          device=latents.device)  # fmt: skip
-                noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-                drop_condition, drop_melody = accelerator.unwrap_model(projector).sample_drop_masks(
-                    latents.shape[0], device=latents.device
-                )
-                with accelerator.autocast():
-                    if args.melody_input != "none":
-                        # The sketch (or encoded piano roll) is dropped with the melody (null = zeros), so that
-                        # eps(x, t) and eps(x, t, q) of guidance see the same inputs as the dropped training examples.
-                        sketch = pick_sketch_notes(args, batch[4][:, :, window].float(),
-                                                   batch[5][:, :, window].float())  # fmt: skip
-                        if melody_encoder is not None:
-                            sketch = melody_encoder(sketch)
-                        keep = ~(drop_condition | drop_melody)
-                        noisy = torch.cat([noisy, sketch * keep[:, None, None, None].to(sketch.dtype)], dim=1)
-                    condition = projector(query, melody, drop_condition=drop_condition, drop_melody=drop_melody)
-                    pred = unet(noisy, timesteps, encoder_hidden_states=None, class_labels=condition).sample
-                loss = F.mse_loss(pred.float(), noise.float())
+                draws = draw_step_noise(args, batch, accelerator.unwrap_model(projector),
+                                        noise_scheduler.config.num_train_timesteps)  # fmt: skip
+                loss = diffusion_loss(args, batch, draws, unet, projector, melody_encoder, noise_scheduler,
+                                      scaling_factor, accelerator)  # fmt: skip
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, args.max_grad_norm)

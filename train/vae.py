@@ -39,6 +39,7 @@ from mmgen.training_utils import (
     add_common_args,
     discriminator_step,
     init_trackers,
+    log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
     prepare_gan,
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     # 2. Data: random crops for training, center crops for validation
     dataset = load_musicset(args.dataset)
     train_dataset = MusicSetTorchDataset(
-        dataset["train"], clip_seconds=args.crop_seconds, random_crop=True, seed=args.seed
+        dataset["train"], clip_seconds=args.crop_seconds, random_crop=True, seed=args.seed + accelerator.process_index
     )
     val_dataset = MusicSetTorchDataset(dataset["validation"], clip_seconds=args.crop_seconds, random_crop=False)
     train_dataloader = torch.utils.data.DataLoader(
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)  # a resumed epoch goes on
         skip_batches = 0
         for batch in loader:
+            if global_step == first_step:
+                log_first_batch(accelerator, batch["ids"])
             x = mel_to_vae_input(batch["mel"], mel_lo, mel_hi)
             gan_active = use_gan and global_step >= args.disc_start_step
             with accelerator.accumulate(*players):

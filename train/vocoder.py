@@ -39,6 +39,7 @@ from mmgen.training_utils import (
     add_common_args,
     discriminator_step,
     init_trackers,
+    log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
     prepare_gan,
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     # 2. Data
     dataset = load_musicset(args.dataset)
     train_dataset = MusicSetTorchDataset(
-        dataset["train"], clip_seconds=args.segment_seconds, random_crop=True, return_waveform=True, seed=args.seed
+        dataset["train"], clip_seconds=args.segment_seconds, random_crop=True, return_waveform=True,
+        seed=args.seed + accelerator.process_index,
     )
     val_dataset = MusicSetTorchDataset(
         dataset["validation"], clip_seconds=args.validation_seconds, random_crop=False, return_waveform=True
@@ -218,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)  # a resumed epoch goes on
         skip_batches = 0
         for batch in loader:
+            if global_step == first_step:
+                log_first_batch(accelerator, batch["ids"])
             wave = batch["waveform"]
             mel = log_mel_spectrogram(wave)
             logs = {}
