@@ -124,12 +124,13 @@ def run_round(cmd, log_path, env, mode, delay_s, timeout_s, out) -> dict:
 
 
 def main(argv=None) -> dict:
-    from test_train_vae import make_tiny_musicset
+    from fixtures import save_tiny_musicset
 
     args = parse_args(argv)
     rng = random.Random(args.seed)
     work = args.work_dir or tempfile.mkdtemp(prefix="mmgen-hardening-")
-    dataset = make_tiny_musicset(os.path.join(work, "musicset"))
+    dataset = save_tiny_musicset(os.path.join(work, "musicset"), rows={"train": 3, "validation": 2, "test": 2},
+                                 seconds=1.5)
     out = os.path.join(work, "vae")
     os.makedirs(out, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

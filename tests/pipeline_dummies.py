@@ -1,7 +1,7 @@
 """Tiny seeded components for the MMGenPipeline and training tests (diffusers' `get_dummy_components` pattern).
 
 Every component is the real class at a tiny size: `TriModalAligner` (2-layer 16-wide random BERT text tower from
-`mmgen.models.aligner.testing_utils`), mel VAE, UNet, HiFi-GAN, `MelodyRetriever`, `ConditionProjector` and
+`fixtures`), mel VAE, UNet, HiFi-GAN, `MelodyRetriever`, `ConditionProjector` and
 `MelodyTokenizer`.
 """
 
@@ -11,13 +11,13 @@ import functools
 import tempfile
 
 import torch
+from fixtures import save_tiny_text_encoder, tiny_aligner_config
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from mmgen.audio import N_MELS
 from mmgen.melody.notes import Note
 from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string
 from mmgen.models.aligner import TriModalAligner
-from mmgen.models.aligner.testing_utils import save_tiny_text_encoder, tiny_aligner_config
 from mmgen.models.condition import ConditionProjector
 from mmgen.models.unet import make_unet
 from mmgen.models.vae import build_vae

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from fixtures import save_tiny_musicset, save_tiny_text_encoder
 from safetensors import safe_open
 
 from mmgen.models.aligner import TriModalAligner
-from mmgen.models.aligner.testing_utils import save_tiny_musicset, save_tiny_text_encoder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "train", "align.py")

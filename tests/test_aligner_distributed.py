@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from fixtures import save_tiny_text_encoder, tiny_aligner_config
 from safetensors.torch import load_file, save_file
 
 from mmgen.models.aligner import TriModalAligner
-from mmgen.models.aligner.testing_utils import save_tiny_text_encoder, tiny_aligner_config
 
 WORLD_SIZE = 2
 GLOBAL_BATCH = 6

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from fixtures import save_tiny_text_encoder, tiny_aligner_config
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModel
 
@@ -20,13 +21,7 @@ from mmgen.models.aligner import (
     TriModalAlignerFeatureExtractor,
     stack_audio_features,
 )
-from mmgen.models.aligner.configuration_aligner import DEFAULT_AUDIO_CONFIG
-from mmgen.models.aligner.testing_utils import (
-    TINY_AUDIO_CONFIG,
-    TINY_PITCH_AUDIO_CONFIG,
-    save_tiny_text_encoder,
-    tiny_aligner_config,
-)
+from mmgen.models.aligner.configuration_aligner import DEFAULT_AUDIO_CONFIG, TINY_AUDIO_CONFIG, TINY_PITCH_AUDIO_CONFIG
 
 MELODIES = [
     "<C4>,<114>,<79>|<E4>,<114>,<79>|<G4>,<200>,<79>",

@@ -1,13 +1,10 @@
 """benchmarks/alignment_errors.py: the shared-attribute profile of wrong top-1 matches."""
 
-import os
-import sys
-
 import numpy as np
+from fixtures import load_benchmark
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-from alignment_errors import error_profile, melody_tower_spread  # noqa: E402
+bench = load_benchmark("alignment_errors")
+error_profile, melody_tower_spread = bench.error_profile, bench.melody_tower_spread
 
 
 def row(key, register="middle", group="g"):
@@ -31,9 +28,9 @@ def test_errors_that_always_pick_the_same_key_are_profiled_as_such():
 def test_melody_tower_spread_matches_identical_melodies(tmp_path):
     import datasets
     import torch
+    from fixtures import save_tiny_text_encoder, tiny_aligner_config
 
     from mmgen.models.aligner import TriModalAligner
-    from mmgen.models.aligner.testing_utils import save_tiny_text_encoder, tiny_aligner_config
 
     torch.manual_seed(0)
     aligner = TriModalAligner(tiny_aligner_config(save_tiny_text_encoder(tmp_path / "text"))).eval()

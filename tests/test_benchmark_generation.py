@@ -1,6 +1,5 @@
 """benchmarks/generation.py end to end on tiny random pipelines and a fabricated MusicSet."""
 
-import importlib.util
 import json
 import math
 import os
@@ -8,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from fixtures import load_benchmark, save_tiny_musicset
 from pipeline_dummies import get_dummy_components
 
-from mmgen.models.aligner.testing_utils import save_tiny_musicset
 from pipelines.pipeline_mmgen import MMGenPipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,10 +30,7 @@ def inputs(tmp_path_factory):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_generation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("generation")
 
 
 def run(*args):

@@ -1,14 +1,13 @@
 """benchmarks/melody_representation.py on tiny random pipelines: a sketch and a piano-roll pipeline compared."""
 
-import importlib.util
 import json
 import math
 import os
 
 import torch
+from fixtures import load_benchmark, save_tiny_musicset
 from pipeline_dummies import get_dummy_components
 
-from mmgen.models.aligner.testing_utils import save_tiny_musicset
 from mmgen.models.melody_encoder import PianoRollEncoder
 from pipelines.pipeline_mmgen import MMGenPipeline
 
@@ -16,11 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_script():
-    path = os.path.join(ROOT, "benchmarks", "melody_representation.py")
-    spec = importlib.util.spec_from_file_location("benchmark_melody_representation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("melody_representation")
 
 
 def test_both_representations_are_scored_with_and_without_melody_guidance(tmp_path):

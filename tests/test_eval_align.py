@@ -8,7 +8,7 @@ import torch
 from mmgen.cli import main
 from mmgen.eval.align import markdown_table, retrieval_metrics
 from mmgen.models.aligner import TriModalAligner
-from mmgen.models.aligner.testing_utils import save_tiny_musicset, save_tiny_text_encoder, tiny_aligner_config
+from fixtures import save_tiny_musicset, save_tiny_text_encoder, tiny_aligner_config
 
 
 def test_perfect_and_known_rankings():

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from fixtures import save_tiny_text_encoder, tiny_aligner_config
 
 from mmgen.melody import Note, crop_melody, melody_windows, notes_to_string, string_to_notes
 from mmgen.models.aligner import TriModalAligner
-from mmgen.models.aligner.testing_utils import save_tiny_text_encoder, tiny_aligner_config
 
 
 def scale(seconds: float, step: float = 0.5) -> str:

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def frozen_parts(tmp_path_factory):
     """A fabricated tiny MusicSet and tiny aligner, VAE and vocoder folders, as the script loads them."""
-    from mmgen.models.aligner.testing_utils import save_tiny_musicset
+    from fixtures import save_tiny_musicset
 
     folder = tmp_path_factory.mktemp("frozen")
     save_tiny_musicset(folder / "musicset", rows={"train": 8, "validation": 4, "test": 4})

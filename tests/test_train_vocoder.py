@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from test_train_vae import ROOT, make_tiny_musicset, run_script
+from fixtures import ROOT, run_train_script, save_tiny_musicset, save_tiny_vocoder
 
 
 @pytest.mark.slow
@@ -13,15 +13,16 @@ def test_train_vocoder_two_steps_resume_and_load(tmp_path):
 
     from mmgen.models.discriminators import HifiGanDiscriminator
 
-    dataset = make_tiny_musicset(tmp_path / "musicset")
+    dataset = save_tiny_musicset(tmp_path / "musicset", rows={"train": 3, "validation": 2, "test": 2}, seconds=1.5)
+    vocoder = save_tiny_vocoder(tmp_path / "tiny-vocoder")
     out = tmp_path / "vocoder"
     common = [
-        "--dataset", dataset, "--output_dir", str(out), "--vocoder_config", "tiny", "--disc_preset", "tiny",
+        "--dataset", dataset, "--output_dir", str(out), "--pretrained_vocoder", vocoder, "--disc_preset", "tiny",
         "--train_batch_size", "2", "--segment_seconds", "0.25", "--gan_start_step", "1",
         "--checkpointing_steps", "2", "--validation_steps", "2", "--validation_seconds", "0.5",
         "--num_validation_clips", "1", "--num_validation_samples", "1", "--report_to", "none",
     ]
-    run_script("vocoder.py", *common, "--max_train_steps", "2")
+    run_train_script("vocoder.py", *common, "--max_train_steps", "2")
     assert (out / "checkpoint-2").is_dir()
     assert (out / "model.safetensors").is_file()
     assert (out / "validation" / "step-2" / "00.wav").is_file()
@@ -29,7 +30,7 @@ def test_train_vocoder_two_steps_resume_and_load(tmp_path):
     card = (out / "README.md").read_text()
     assert "# MMGen HiFi-GAN vocoder" in card and "| val/log_mel_l1 |" in card
 
-    result = run_script("vocoder.py", *common, "--max_train_steps", "3", "--resume_from_checkpoint", "latest")
+    result = run_train_script("vocoder.py", *common, "--max_train_steps", "3", "--resume_from_checkpoint", "latest")
     assert "at step 2" in result.stderr + result.stdout
     assert (out / "validation" / "step-3" / "metrics.json").is_file()
 
@@ -47,10 +48,11 @@ def test_train_vocoder_no_gan_in_process(tmp_path):
     spec = importlib.util.spec_from_file_location("train_vocoder", os.path.join(ROOT, "train", "vocoder.py"))
     train_vocoder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_vocoder)
-    dataset = make_tiny_musicset(tmp_path / "musicset", rows=(2, 1, 1))
+    dataset = save_tiny_musicset(tmp_path / "musicset", rows={"train": 2, "validation": 1, "test": 1}, seconds=1.5)
+    vocoder = save_tiny_vocoder(tmp_path / "tiny-vocoder")
     out = tmp_path / "vocoder"
     train_vocoder.main([
-        "--dataset", dataset, "--output_dir", str(out), "--vocoder_config", "tiny", "--no_gan",
+        "--dataset", dataset, "--output_dir", str(out), "--pretrained_vocoder", vocoder, "--no_gan",
         "--train_batch_size", "2", "--segment_seconds", "0.25", "--max_train_steps", "1", "--validation_steps", "1",
         "--validation_seconds", "0.5", "--num_validation_clips", "1", "--report_to", "none",
     ])

@@ -35,6 +35,25 @@ DEFAULT_AUDIO_CONFIG = {
 # The same tower fed 64 mel rows plus the 64-row semitone spectrogram (`audio_pitch_bins=64`): a 128 x 128 image
 # of 128 time frames x 128 rows (no folding), so it costs what the log-mel-only tower costs.
 PITCH_AUDIO_CONFIG = {**DEFAULT_AUDIO_CONFIG, "num_mel_bins": 128}
+# Tiny towers (seconds on a CPU): `train/align.py --model_config tiny` smoke runs and the tests
+TINY_AUDIO_CONFIG = {
+    "num_mel_bins": 64,
+    "spec_size": 64,
+    "window_size": 4,
+    "patch_embeds_hidden_size": 8,
+    "hidden_size": 16,
+    "depths": [1, 1],
+    "num_attention_heads": [1, 2],
+}
+# 32 mel rows + 64 semitone rows (`audio_pitch_bins=64`)
+TINY_PITCH_AUDIO_CONFIG = {**TINY_AUDIO_CONFIG, "num_mel_bins": 96, "spec_size": 96}
+TINY_MELODY_CONFIG = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "max_position_embeddings": 256,
+}
 
 
 class AlignerConfigError(ValueError):

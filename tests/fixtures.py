@@ -1,29 +1,26 @@
-"""Tiny aligner configurations for tests and smoke runs (seconds on a CPU, no downloads)."""
+"""Tiny models and data for the tests (seconds on a CPU, no downloads): the one place test scaffolding lives.
+
+- `save_tiny_text_encoder`, `tiny_aligner_config`: a random 2-layer BERT and a `TriModalAlignerConfig` around it;
+- `tiny_vocoder_config`: a ~13k-parameter `SpeechT5HifiGan` config with the project's rates;
+- `save_tiny_musicset`: a fabricated MusicSet of sine tunes;
+- `run_train_script`: a script of `train/` in a subprocess, offline;
+- `load_benchmark`: a script of `benchmarks/` as a module.
+
+Import with `from fixtures import ...` (pytest puts `tests/` on the path).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 
-from .configuration_aligner import DEFAULT_TEXT_ENCODER, TriModalAlignerConfig, resolve_text_encoder_path
+from mmgen.audio import N_MELS, SAMPLE_RATE
+from mmgen.models.aligner import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG, TriModalAlignerConfig
+from mmgen.models.aligner.configuration_aligner import DEFAULT_TEXT_ENCODER, resolve_text_encoder_path
 
-TINY_AUDIO_CONFIG = {
-    "num_mel_bins": 64,
-    "spec_size": 64,
-    "window_size": 4,
-    "patch_embeds_hidden_size": 8,
-    "hidden_size": 16,
-    "depths": [1, 1],
-    "num_attention_heads": [1, 2],
-}
-# 32 mel rows + 64 semitone rows (`audio_pitch_bins=64`)
-TINY_PITCH_AUDIO_CONFIG = {**TINY_AUDIO_CONFIG, "num_mel_bins": 96, "spec_size": 96}
-TINY_MELODY_CONFIG = {
-    "hidden_size": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-    "max_position_embeddings": 256,
-}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def save_tiny_text_encoder(path: str | os.PathLike, seed: int = 0) -> str:
@@ -58,6 +55,27 @@ def tiny_aligner_config(text_encoder_path: str, **kwargs) -> TriModalAlignerConf
     return TriModalAlignerConfig(text_config=text_config, **kwargs)
 
 
+def tiny_vocoder_config():
+    """A randomly initialised SpeechT5HifiGan of ~13k parameters with the project's rates."""
+    from transformers import SpeechT5HifiGanConfig
+
+    return SpeechT5HifiGanConfig(
+        model_in_dim=N_MELS, sampling_rate=SAMPLE_RATE, upsample_rates=[8, 8, 4], upsample_kernel_sizes=[16, 16, 8],
+        upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+        normalize_before=False,
+    )  # fmt: skip
+
+
+def save_tiny_vocoder(path: str | os.PathLike, seed: int = 0) -> str:
+    """A random `SpeechT5HifiGan` of `tiny_vocoder_config`, saved at `path` (for `--pretrained_vocoder`)."""
+    import torch
+    from transformers import SpeechT5HifiGan
+
+    torch.manual_seed(seed)
+    SpeechT5HifiGan(tiny_vocoder_config()).save_pretrained(os.fspath(path))
+    return os.fspath(path)
+
+
 def save_tiny_musicset(path: str | os.PathLike, rows: dict[str, int] | None = None, seconds: float = 2.0) -> str:
     """A fabricated MusicSet of sine tunes (distinct pitch patterns, matching captions and melody tokens).
 
@@ -69,10 +87,9 @@ def save_tiny_musicset(path: str | os.PathLike, rows: dict[str, int] | None = No
     import datasets
     import numpy as np
 
-    from ...audio import SAMPLE_RATE
-    from ...data.format import encode_flac, musicset_features, save_musicset
-    from ...melody.notes import Note, pitch_name
-    from ...melody.tokenizer import notes_to_string
+    from mmgen.data.format import encode_flac, musicset_features, save_musicset
+    from mmgen.melody.notes import Note, pitch_name
+    from mmgen.melody.tokenizer import notes_to_string
 
     rows = rows or {"train": 8, "validation": 4, "test": 4}
     splits, index = {}, 0
@@ -98,3 +115,27 @@ def save_tiny_musicset(path: str | os.PathLike, rows: dict[str, int] | None = No
         splits[split] = datasets.Dataset.from_list(items, features=musicset_features())
     save_musicset(datasets.DatasetDict(splits), path, {"builder": "tiny test set", "license": "CC0"})
     return os.fspath(path)
+
+
+def load_benchmark(name: str):
+    """`benchmarks/<name>.py` as a module (its folder importable while it loads, as when it runs as a script)."""
+    folder = os.path.join(ROOT, "benchmarks")
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", os.path.join(folder, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def run_train_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `train/<script>` offline with 2 threads; fail the test with the tail of its output if it fails."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train", script), *args],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
