@@ -23,7 +23,9 @@ from accelerate.logging import get_logger
 
 from mmgen.training_utils import (
     add_common_args,
+    computed_once,
     init_trackers,
+    log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
     register_pretrained_hooks,
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         train_split,
         clip_seconds=args.clip_seconds,
         random_crop=True,
-        seed=args.seed,
+        seed=args.seed + accelerator.process_index,  # each process its own crop positions
         alt_caption_prob=args.alt_caption_prob,
         pitch_features=bool(model.config.audio_pitch_bins),
     )
@@ -243,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
         captions = list(train_split["caption"])
         if args.alt_caption_prob > 0 and "alt_captions" in train_split.column_names:
             captions += [c for alts in train_split["alt_captions"] for c in (alts or [])]
-        text_cache = cache_text_features(model.to(accelerator.device), captions)
+        model.to(accelerator.device)
+        text_cache = computed_once(accelerator, cache_text_features, model, captions)  # shared with the others
         logger.info("cached frozen text features of %d captions", len(text_cache))
 
     # 3. Optimizer and schedule
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.num_processes,
     )
     unwrapped = accelerator.unwrap_model(model)
-    metrics, last_loss = {}, float("nan")
+    metrics, last_loss, first_step = {}, float("nan"), global_step
     epoch = first_epoch
     while global_step < args.max_train_steps:
         loader = skip_consumed_batches(accelerator, train_dataloader, skip_batches)
@@ -295,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             loader.set_epoch(epoch)
             sampler.set_epoch(epoch)  # also behind skip_first_batches' wrapper, which set_epoch does not reach
         for batch in loader:
+            if global_step == first_step and epoch == first_epoch:
+                log_first_batch(accelerator, batch["ids"])
             with accelerator.accumulate(model):
                 inputs = model_inputs(unwrapped, batch, args.modalities, text_cache, accelerator.device)
                 loss = model(**inputs, return_loss=True).loss
