@@ -26,30 +26,27 @@ functions on every pair (checked on the first tune of every program).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from importlib import metadata
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
-
-from mmgen.audio import SAMPLE_RATE  # noqa: E402
-from mmgen.eval.adherence import (  # noqa: E402
+from mmgen.audio import SAMPLE_RATE
+from mmgen.eval.adherence import (
     audiocraft_chroma,
     audiocraft_chroma_cosine,
     melody_accuracy,
     melody_chroma_argmax,
 )
-from mmgen.eval.melody import chroma_cosine, note_f1  # noqa: E402
-from mmgen.melody.corpus import iter_corpus_pieces  # noqa: E402
-from mmgen.melody.notes import skyline  # noqa: E402
-from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, render_sketch  # noqa: E402
-from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_notes  # noqa: E402
-from mmgen.melody.transcribe import extract_notes  # noqa: E402
+from mmgen.eval.bench import machine, write_json
+from mmgen.eval.melody import chroma_cosine, note_f1
+from mmgen.melody.corpus import iter_corpus_pieces
+from mmgen.melody.notes import skyline
+from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, render_sketch
+from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_notes
+from mmgen.melody.transcribe import extract_notes
 
 PROGRAMS = {73: "flute", 40: "violin", 71: "clarinet", 0: "piano", 56: "trumpet", 24: "nylon guitar"}
 METRICS = ("audiocraft_chroma_cosine", "melody_accuracy", "chroma_cosine", "melody_note_f1")
@@ -198,19 +195,9 @@ def main() -> None:
         "per_tune_ceiling": per_tune,
         "cached_frames_match_metric_functions": checks,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "packages": _versions(),
-        },
+        "machine": machine(omp_num_threads=os.environ.get("OMP_NUM_THREADS"), packages=_versions()),
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_json(args.output, result)
     width = max(len(n) for n in rows)
     print(f"{'':{width}}  " + "  ".join(f"{m:>24}" for m in METRICS))
     for name in rows:

@@ -14,13 +14,12 @@ import contextlib
 import json
 import os
 import platform
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmgen.models.aligner import TriModalAligner, TriModalAlignerConfig  # noqa: E402
+from mmgen.eval.bench import write_json
+from mmgen.models.aligner import TriModalAligner, TriModalAlignerConfig
 
 CAPTION = "A calm folk tune played by a nylon-string guitar over a soft electric bass, slow tempo, in E flat major."
 
@@ -101,8 +100,7 @@ def main():
         "note": "load average above the core count means other jobs shared the CPU: treat these as lower bounds",
         "results": results,
     }
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
+    write_json(args.output, payload)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ the split's lead lines, and the median cosine between each melody embedding and 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmgen.eval.bench import write_json
 
 ATTRIBUTES = {
     "key": lambda a, b: a["key"] == b["key"],
@@ -110,10 +107,7 @@ def main(argv=None) -> dict:
         **error_profile(similarity, rows, args.chance_samples, args.seed),
         **melody_tower_spread(aligner, split, embeds["melody"]),
     }
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.output, result, echo=True)
     return result
 
 

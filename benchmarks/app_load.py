@@ -30,10 +30,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from mmgen import app_logic as logic
+from mmgen.eval.bench import write_json
 
-from mmgen import app_logic as logic  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROMPT = "A calm folk melody played on a solo flute, gentle and airy"
 EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
@@ -244,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_app(process)
     if not args.skip_cli:
         results["cli"] = bench_cli(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    write_json(args.output, results)
     concurrent = results["concurrent"]
     print(
         f"app median {results['app']['median_s']:.2f} s"

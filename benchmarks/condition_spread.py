@@ -17,17 +17,13 @@ asked to denoise; a c whose pairwise cosine is near 1 tells it little about the 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
-
-from mmgen.data import load_musicset  # noqa: E402
+from mmgen.data import load_musicset
+from mmgen.eval.bench import write_json
 
 
 def mean_pairwise_cosine(x: torch.Tensor) -> float:
@@ -83,9 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     for path in args.pipelines:
         pipe = MMGenPipeline.from_pretrained(path)
         results[path] = spread(pipe, captions, melodies, ids)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    write_json(args.output, results, echo=True)
     return results
 
 

@@ -12,23 +12,20 @@ solo clips and for accompanied ones (where Basic Pitch also transcribes the acco
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mmgen.audio import save_audio  # noqa: E402
-from mmgen.data.build import build_musicset_from_audio  # noqa: E402
-from mmgen.data.format import SPLITS, SYNTH_COLUMNS, decode_audio, musicset_features  # noqa: E402
-from mmgen.data.jobs import load_results, run_jobs  # noqa: E402
-from mmgen.data.synth import PRESETS, plan_synthetic_jobs, render_clip  # noqa: E402
-from mmgen.melody import string_to_notes  # noqa: E402
+from mmgen.audio import save_audio
+from mmgen.data.build import build_musicset_from_audio
+from mmgen.data.format import SPLITS, SYNTH_COLUMNS, decode_audio, musicset_features
+from mmgen.data.jobs import load_results, run_jobs
+from mmgen.data.synth import PRESETS, plan_synthetic_jobs, render_clip
+from mmgen.eval.bench import write_json
+from mmgen.melody import string_to_notes
 
 
 def note_f1(reference: str, estimate: str) -> tuple[float, float, float]:
@@ -110,10 +107,7 @@ def main() -> None:
                                    "clips": audio_clips, "seconds": audio_s,
                                    "clips_per_minute": 60.0 * audio_clips / audio_s}  # fmt: skip
 
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.output, result, echo=True)
 
 
 if __name__ == "__main__":

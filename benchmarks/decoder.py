@@ -26,7 +26,6 @@ the discriminator, AdamW) on random crops and writes clips per second
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -35,11 +34,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram  # noqa: E402
-from mmgen.models.losses import MultiResolutionSTFTLoss, kl_loss  # noqa: E402
-from mmgen.models.vae import COMPRESSION, build_vae, decode_latents, encode_mels, mel_to_vae_input  # noqa: E402
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
+from mmgen.eval.bench import write_json
+from mmgen.models.losses import MultiResolutionSTFTLoss, kl_loss
+from mmgen.models.vae import COMPRESSION, build_vae, decode_latents, encode_mels, mel_to_vae_input
 
 STAGES = ("vae", "vocoder", "vae+vocoder")
 
@@ -226,10 +224,7 @@ def main(argv=None) -> None:
     if not args.measure_vae_training:
         results["setup"].update(vae=args.vae, vocoder=args.vocoder, vocoder_method=args.vocoder_method)
         results["setup"].update(dataset=args.dataset, split=args.split)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-    print(json.dumps(results, indent=2, sort_keys=True))
+    write_json(args.output, results, echo=True, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ and must exit 0.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -31,12 +32,20 @@ import sys
 import tempfile
 import time
 
+from mmgen.eval.bench import write_json
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "train"))
 
 STEP_RE = re.compile(r"step (\d+): ")
 RESUMED_RE = re.compile(r"resumed from \S*checkpoint-(\d+) at step (\d+)")
+
+
+def test_fixtures():
+    """`tests/fixtures.py` (the training smoke tests' tiny MusicSet), loaded from its file."""
+    spec = importlib.util.spec_from_file_location("mmgen_test_fixtures", os.path.join(ROOT, "tests", "fixtures.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,7 +79,7 @@ def command(dataset: str, out: str, interval: int, max_steps: int) -> list[str]:
 
 
 def newest_complete(out: str) -> int:
-    from training_utils import checkpoint_step, list_checkpoints
+    from mmgen.training_utils import checkpoint_step, list_checkpoints
 
     complete = list_checkpoints(out)
     return checkpoint_step(complete[-1]) if complete else 0
@@ -124,13 +133,13 @@ def run_round(cmd, log_path, env, mode, delay_s, timeout_s, out) -> dict:
 
 
 def main(argv=None) -> dict:
-    from fixtures import save_tiny_musicset
 
     args = parse_args(argv)
     rng = random.Random(args.seed)
     work = args.work_dir or tempfile.mkdtemp(prefix="mmgen-hardening-")
-    dataset = save_tiny_musicset(os.path.join(work, "musicset"), rows={"train": 3, "validation": 2, "test": 2},
-                                 seconds=1.5)
+    dataset = test_fixtures().save_tiny_musicset(
+        os.path.join(work, "musicset"), rows={"train": 3, "validation": 2, "test": 2}, seconds=1.5
+    )
     out = os.path.join(work, "vae")
     os.makedirs(out, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -191,9 +200,7 @@ def main(argv=None) -> dict:
         "final_step": newest_complete(out),
         "rounds": rounds,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    write_json(args.output, result)
     summary = {k: v for k, v in result.items() if k != "rounds"}
     print(json.dumps(summary, indent=2))
     return result

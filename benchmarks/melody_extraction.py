@@ -21,9 +21,7 @@ default threading (as `extract_notes` runs it) and once more with a single intra
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import sys
 import time
@@ -31,14 +29,13 @@ from dataclasses import asdict
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mmgen.audio import SAMPLE_RATE  # noqa: E402
-from mmgen.melody.corpus import iter_corpus_pieces  # noqa: E402
-from mmgen.melody.inspection import note_scores  # noqa: E402
-from mmgen.melody.notes import Note  # noqa: E402
-from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_parts  # noqa: E402
-from mmgen.melody.transcribe import TranscriptionConfig, _basic_pitch_model, extract_notes  # noqa: E402
+from mmgen.audio import SAMPLE_RATE
+from mmgen.eval.bench import machine, write_json
+from mmgen.melody.corpus import iter_corpus_pieces
+from mmgen.melody.inspection import note_scores
+from mmgen.melody.notes import Note
+from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_parts
+from mmgen.melody.transcribe import TranscriptionConfig, _basic_pitch_model, extract_notes
 
 MONO_COLLECTIONS = ("essen", "oneills", "ryans", "airds")
 POLY_COLLECTIONS = ("bach", "palestrina")
@@ -243,7 +240,7 @@ def main():
             "mmgen_default_config": asdict(TranscriptionConfig()),
             "tuned_config": asdict(tuned) if tuned else None, "tuning_table": table,
         },  # fmt: skip
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "overall": overall,
         "groups": groups,
         "targets": {
@@ -255,9 +252,7 @@ def main():
         "clips": rows,
         "elapsed_s": round(time.time() - started, 1),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    write_json(args.output, result)
     for kind, g in groups.items():
         print(f"{kind}: {g['num_clips']} clips, onset-F1 default {g['default_f1']:.3f}"
               + (f" tuned {g['tuned_f1']:.3f}" if tuned else "")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 
 import numpy as np
 import pyarrow as pa
 
+from mmgen.eval.bench import write_json
 from mmgen.melody.tokenizer import string_to_notes
 
 PERCENTILES = (0, 0.5, 1, 5, 50, 95, 99, 99.5, 100)
@@ -44,10 +44,7 @@ def main():
         "percentiles": {str(p): float(v) for p, v in zip(PERCENTILES, values)},
         "range_1_99": [int(round(values[2])), int(round(values[6]))],
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.output, result, echo=True)
 
 
 if __name__ == "__main__":

@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
+import generation as bench  # benchmarks/generation.py beside this script: rows, metrics and generation helpers
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import generation as bench  # noqa: E402  (benchmarks/generation.py: rows, metrics and generation helpers)
-
-from mmgen.audio import SAMPLE_RATE  # noqa: E402
-from mmgen.data import load_musicset  # noqa: E402
-from mmgen.eval.audio_metrics import default_embedder, extract_features  # noqa: E402
-from mmgen.eval.bench import json_safe  # noqa: E402
+from mmgen.audio import SAMPLE_RATE
+from mmgen.data import load_musicset
+from mmgen.eval.audio_metrics import default_embedder, extract_features
+from mmgen.eval.bench import write_json
 
 METRICS = ("fad_musicnn", "alignment_score", "chroma_cosine", "note_f1", "ac_chroma_cosine", "melody_accuracy")
 
@@ -115,9 +110,7 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "wall_seconds": time.perf_counter() - started,
     }  # fmt: skip
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(json_safe(results), indent=2) + "\n", encoding="utf-8")
+    output = write_json(args.output, results)
     print(f"wrote {output}", file=sys.stderr)
     return results
 

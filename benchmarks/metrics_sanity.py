@@ -15,24 +15,21 @@ Writes benchmarks/results/metrics_sanity.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
-
-from mmgen.audio import SAMPLE_RATE  # noqa: E402
-from mmgen.eval.audio_metrics import set_metrics  # noqa: E402
-from mmgen.eval.embedders import MusicnnEmbedder  # noqa: E402
-from mmgen.eval.melody import chroma_cosine, melody_note_f1  # noqa: E402
-from mmgen.melody.corpus import iter_corpus_pieces  # noqa: E402
-from mmgen.melody.notes import Note  # noqa: E402
-from mmgen.melody.synth import find_soundfont, render_notes  # noqa: E402
+from mmgen.audio import SAMPLE_RATE
+from mmgen.eval.audio_metrics import set_metrics
+from mmgen.eval.bench import write_json
+from mmgen.eval.embedders import MusicnnEmbedder
+from mmgen.eval.melody import chroma_cosine, melody_note_f1
+from mmgen.melody.corpus import iter_corpus_pieces
+from mmgen.melody.notes import Note
+from mmgen.melody.synth import find_soundfont, render_notes
 
 OTHER_PROGRAM = 40  # violin, against the reference set's piano (0)
 
@@ -121,10 +118,7 @@ def main() -> None:
         },
         "machine": {"processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.output, result, echo=True)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,12 @@ import argparse
 import gc
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mmgen.retrieval.index import build_index, l2_normalize, require_faiss, set_search_params  # noqa: E402
+from mmgen.eval.bench import write_json
+from mmgen.retrieval.index import build_index, l2_normalize, require_faiss, set_search_params
 
 # (index type, build parameters, list of search-parameter settings); nlist None = auto_nlist(n).
 SETTINGS = [
@@ -263,11 +261,9 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps(row), flush=True)
         del index
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     for row in rows:
         row["data_statistics"] = statistics
-    with open(args.output, "w") as handle:
-        json.dump(rows, handle, indent=2)
+    write_json(args.output, rows)
     good = [r for r in rows if r["recall_at_1"] >= 0.95 and max(r["qps_batch1"], r["qps_batch64"]) >= 2000]
     print(f"wrote {args.output} ({(time.perf_counter() - started) / 60:.1f} min); skipped: {skipped or 'none'}")
     print("meets recall@1 >= 0.95 at >= 2000 QPS:", [(r["index"], r["params"]) for r in good] or "none")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -42,14 +41,13 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram  # noqa: E402
-from mmgen.melody.corpus import iter_corpus_pieces  # noqa: E402
-from mmgen.melody.notes import Note  # noqa: E402
-from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_notes  # noqa: E402
-from mmgen.melody.transcribe import extract_notes  # noqa: E402
-from mmgen.models.vocoder import METHODS, load_vocoder, mel_to_audio  # noqa: E402
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
+from mmgen.eval.bench import write_json
+from mmgen.melody.corpus import iter_corpus_pieces
+from mmgen.melody.notes import Note
+from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_notes
+from mmgen.melody.transcribe import extract_notes
+from mmgen.models.vocoder import METHODS, load_vocoder, mel_to_audio
 
 # (collection, General MIDI program, instrument name, quarter notes per minute); cycled for --clips
 CLIP_SPECS = [
@@ -242,9 +240,7 @@ def main():
         },
         "clips": rows,
     }
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(args.output, results)
     print(json.dumps(results["summary"], indent=2))
     print(f"wrote {args.output}")
 
