@@ -121,8 +121,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_config(args):
-    from mmgen.models.aligner import DEFAULT_AUDIO_CONFIG, PITCH_AUDIO_CONFIG, TriModalAlignerConfig
-    from mmgen.models.aligner import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG, TINY_PITCH_AUDIO_CONFIG
+    from mmgen.models.aligner import (
+        DEFAULT_AUDIO_CONFIG,
+        PITCH_AUDIO_CONFIG,
+        TINY_AUDIO_CONFIG,
+        TINY_MELODY_CONFIG,
+        TINY_PITCH_AUDIO_CONFIG,
+        TriModalAlignerConfig,
+    )
 
     pitch = args.audio_pitch_bins
     kwargs = {"audio_pitch_bins": pitch, "audio_config": dict(PITCH_AUDIO_CONFIG if pitch else DEFAULT_AUDIO_CONFIG)}

@@ -62,27 +62,12 @@ DISCRIMINATOR_PRESETS = {
 }
 
 
-def tiny_vocoder_config():
-    """A randomly initialised SpeechT5HifiGan of ~13k parameters with the right rates (for tests)."""
-    from transformers import SpeechT5HifiGanConfig
-
-    return SpeechT5HifiGanConfig(
-        model_in_dim=80, sampling_rate=SAMPLE_RATE, upsample_rates=[8, 8, 4], upsample_kernel_sizes=[16, 16, 8],
-        upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
-        normalize_before=False,
-    )
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Fine-tune the HiFi-GAN vocoder on MusicSet audio.")
     parser.add_argument("--dataset", type=str, required=True, help="A MusicSet folder (`mmgen.data.load_musicset`).")
     parser.add_argument(
         "--pretrained_vocoder", type=str, default=None,
         help="Saved SpeechT5HifiGan folder to start from; default: the converted HiFi-GAN V1 universal generator.",
-    )
-    parser.add_argument(
-        "--vocoder_config", type=str, default=None, choices=["tiny"],
-        help="Start from a randomly initialised generator of this size instead (tests only).",
     )
     parser.add_argument("--segment_seconds", type=float, default=0.75, help="Length of the random training segments.")
     parser.add_argument("--no_gan", action="store_true", help="Regression only (mel L1 + MR-STFT), no discriminators.")
@@ -159,9 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     accelerator = make_accelerator(args)
 
     # 1. Models: the pretrained generator (a fresh copy, never the cached `load_vocoder()` one)
-    if args.vocoder_config == "tiny":
-        generator = SpeechT5HifiGan(tiny_vocoder_config())
-    elif args.pretrained_vocoder:
+    if args.pretrained_vocoder:
         generator = SpeechT5HifiGan.from_pretrained(args.pretrained_vocoder)
     else:
         generator = convert_hifigan("universal")
@@ -196,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     # Checkpoints hold the generator and the discriminators as save_pretrained folders.
     register_pretrained_hooks(
         accelerator, {"vocoder": generator} | ({"discriminator": discriminator} if use_gan else {}),
-        mismatch_hint="--vocoder_config, --pretrained_vocoder or --disc_preset differ",
+        mismatch_hint="--pretrained_vocoder or --disc_preset differ",
     )
     unwrapped_generator, unwrapped_disc = generator, discriminator
     generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = prepare_gan(
