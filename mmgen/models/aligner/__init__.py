@@ -17,6 +17,7 @@ from .configuration_aligner import (
 from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor, stack_audio_features
 from .loss_aligner import contrastive_loss, gather_with_grad, multimodal_contrastive_loss, pairwise_logits
 from .modeling_aligner import AlignerInputError, TriModalAligner, TriModalAlignerOutput
+from .processing_aligner import TriModalAlignerProcessor, average_windows
 
 AutoConfig.register(TriModalAlignerConfig.model_type, TriModalAlignerConfig, exist_ok=True)
 AutoModel.register(TriModalAlignerConfig, TriModalAligner, exist_ok=True)
@@ -35,8 +36,10 @@ __all__ = [
     "TriModalAlignerConfig",
     "TriModalAlignerFeatureExtractor",
     "TriModalAlignerOutput",
+    "TriModalAlignerProcessor",
     "TriModalMelodyConfig",
     "TriModalTextConfig",
+    "average_windows",
     "contrastive_loss",
     "gather_with_grad",
     "multimodal_contrastive_loss",

