@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..audio import resample
-from .embedders import AudioEmbedder, ClipFeatures, EmbedderError, load_safetensors_state_dict
+from .embedder_base import AudioEmbedder, ClipFeatures, EmbedderError, load_safetensors_state_dict
 
 PANNS_SAMPLE_RATE = 32000
 PANNS_N_FFT = 1024

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..audio import resample
-from .embedders import AudioEmbedder, ClipFeatures, EmbedderError, load_safetensors_state_dict
+from .embedder_base import AudioEmbedder, ClipFeatures, EmbedderError, load_safetensors_state_dict
 
 VGGISH_SAMPLE_RATE = 16000
 VGGISH_WINDOW = 400  # 25 ms
