@@ -3,43 +3,40 @@
 Names are imported lazily so that `python -m mmgen` stays fast; `from mmgen.eval import fad_musicnn` works.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "fad_musicnn": "audio_metrics",
-    "kl_musicnn": "audio_metrics",
-    "is_musicnn": "audio_metrics",
-    "set_metrics": "audio_metrics",
-    "extract_features": "audio_metrics",
-    "default_embedder": "audio_metrics",
-    "frechet_distance": "distributions",
-    "frechet_audio_distance": "distributions",
-    "kl_divergence": "distributions",
-    "inception_score": "distributions",
-    "MetricInputError": "distributions",
-    "AudioEmbedder": "embedder_base",
-    "ClipFeatures": "embedder_base",
-    "MusicnnEmbedder": "embedders",
-    "EmbedderError": "embedder_base",
-    "load_embedder": "embedders",
-    "MusicnnModel": "musicnn",
-    "musicnn_log_mel": "musicnn",
-    "read_tf_checkpoint": "tf_checkpoint",
-    "alignment_score": "alignment",
-    "chroma_cosine": "melody",
-    "melody_note_f1": "melody",
-    "note_f1": "melody",
-    "audiocraft_chroma_cosine": "adherence",
-    "melody_accuracy": "adherence",
-    "melody_adherence": "adherence",
-    "evaluate_generation": "generation",
-    "markdown_table": "generation",
+    "fad_musicnn": ".audio_metrics",
+    "kl_musicnn": ".audio_metrics",
+    "is_musicnn": ".audio_metrics",
+    "set_metrics": ".audio_metrics",
+    "extract_features": ".audio_metrics",
+    "default_embedder": ".audio_metrics",
+    "frechet_distance": ".distributions",
+    "frechet_audio_distance": ".distributions",
+    "kl_divergence": ".distributions",
+    "inception_score": ".distributions",
+    "MetricInputError": ".distributions",
+    "AudioEmbedder": ".embedder_base",
+    "ClipFeatures": ".embedder_base",
+    "MusicnnEmbedder": ".embedders",
+    "EmbedderError": ".embedder_base",
+    "load_embedder": ".embedders",
+    "MusicnnModel": ".musicnn",
+    "musicnn_log_mel": ".musicnn",
+    "read_tf_checkpoint": ".tf_checkpoint",
+    "alignment_score": ".alignment",
+    "chroma_cosine": ".melody",
+    "melody_note_f1": ".melody",
+    "note_f1": ".melody",
+    "audiocraft_chroma_cosine": ".adherence",
+    "melody_accuracy": ".adherence",
+    "melody_adherence": ".adherence",
+    "evaluate_generation": ".generation",
+    "markdown_table": ".generation",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
