@@ -23,7 +23,7 @@ from mmgen.audio import save_audio
 from mmgen.data.build import build_musicset_from_audio
 from mmgen.data.format import SPLITS, SYNTH_COLUMNS, decode_audio, musicset_features
 from mmgen.data.jobs import load_results, run_jobs
-from mmgen.data.synth import PRESETS, plan_synthetic_jobs, render_clip
+from mmgen.data.synthetic_musicset import PRESETS, plan_synthetic_jobs, render_clip
 from mmgen.eval.bench import write_json
 from mmgen.melody import string_to_notes
 

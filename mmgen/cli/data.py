@@ -6,7 +6,7 @@ import argparse
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from mmgen.data.synth import build_synthetic_musicset
+    from mmgen.data.synthetic_musicset import build_synthetic_musicset
 
     dataset = build_synthetic_musicset(
         args.output,

@@ -174,7 +174,7 @@ class CaptionWriter:
             return _article(facts.ensemble)
         if facts.accompaniment in ACCOMPANIMENT_PHRASES and len(facts.instruments) > 1:
             others = facts.instruments[1:]
-            bass, chords = others[0], others[-1]  # instruments are [lead, bass, chords] (see synth.py)
+            bass, chords = others[0], others[-1]  # instruments are [lead, bass, chords] (see synthetic_musicset.py)
             others_text = ", ".join(others[:-1]) + (" and " if len(others) > 1 else "") + others[-1]
             clause = rng.choice(ACCOMPANIMENT_PHRASES[facts.accompaniment]).format(
                 bass=bass, chords=chords, others=others_text

@@ -7,7 +7,7 @@ from mmgen.audio import SAMPLE_RATE
 from mmgen.cli import main as cli_main
 from mmgen.data import decode_audio, load_musicset
 from mmgen.data.format import SPLITS, SYNTH_COLUMNS, MusicSetError
-from mmgen.data.synth import (
+from mmgen.data.synthetic_musicset import (
     ENSEMBLES,
     LEAD_INSTRUMENTS,
     _accompaniment,
@@ -58,7 +58,7 @@ def test_plan_in_parallel_and_from_its_cache_equals_the_serial_plan(jobs, tmp_pa
     parallel = plan_synthetic_jobs(8, 3.0, seed=0, num_proc=2, cache_path=cache)
     assert _plan_summary(parallel) == _plan_summary(jobs) and cache.exists()
 
-    import mmgen.data.synth as synth
+    import mmgen.data.synthetic_musicset as synth
 
     def no_parsing(request):
         raise AssertionError(f"the cached plan should have been used, not parsed again: {request}")
