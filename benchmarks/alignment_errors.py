@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from mmgen.data import load_musicset
-    from mmgen.eval.align import embed_split
+    from mmgen.eval.aligner_retrieval import embed_split
     from mmgen.models.aligner import TriModalAligner
 
     aligner = TriModalAligner.from_pretrained(args.aligner).eval()

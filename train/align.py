@@ -184,7 +184,7 @@ def model_inputs(model, batch, modalities, text_cache, device) -> dict:
 
 
 def validate(accelerator, model, split, args, step) -> dict:
-    from mmgen.eval.align import evaluate_alignment
+    from mmgen.eval.aligner_retrieval import evaluate_alignment
 
     metrics = evaluate_alignment(
         accelerator.unwrap_model(model),

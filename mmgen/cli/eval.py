@@ -4,7 +4,7 @@
         [--melodies DIR] --output results.json
 
 writes the metrics as JSON (top-level `fad_musicnn`, `kl_musicnn`, `is_musicnn`, ...) and a markdown table
-laid out like the paper's Table 1 beside it (`results.md`). `eval align` comes from `mmgen.eval.align`.
+laid out like the paper's Table 1 beside it (`results.md`). `eval align` comes from `mmgen.eval.aligner_retrieval`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate generated music, the aligner or the retriever")
     tasks = parser.add_subparsers(dest="eval_task", metavar="<task>")
     _register_generation(tasks)
-    from mmgen.eval.align import register_align_eval
+    from mmgen.eval.aligner_retrieval import register_align_eval
 
     register_align_eval(tasks)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

@@ -4,11 +4,11 @@ import json
 
 import pytest
 import torch
+from fixtures import save_tiny_musicset, save_tiny_text_encoder, tiny_aligner_config
 
 from mmgen.cli import main
-from mmgen.eval.align import markdown_table, retrieval_metrics
+from mmgen.eval.aligner_retrieval import markdown_table, retrieval_metrics
 from mmgen.models.aligner import TriModalAligner
-from fixtures import save_tiny_musicset, save_tiny_text_encoder, tiny_aligner_config
 
 
 def test_perfect_and_known_rankings():
