@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, log_mel_spectrogram, mel_filters
+from mmgen.griffin_lim import istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
 from mmgen.melody.notes import Note
-from mmgen.models.griffin_lim import istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
 from mmgen.models.vocoder import (
     METHODS,
     VocoderError,

@@ -26,7 +26,7 @@ import torch
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from ..audio import N_MELS, SAMPLE_RATE
-from .griffin_lim import fast_griffin_lim, istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
+from ..griffin_lim import fast_griffin_lim, istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
 
 VARIANTS = ("universal", "LJSpeech")
 METHODS = ("hybrid", "hifigan", "griffinlim")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..audio import DEFAULT_AUDIO_CONFIG, AudioConfig, mel_filters
+from .audio import DEFAULT_AUDIO_CONFIG, AudioConfig, mel_filters
 
 
 def _mel_basis(config: AudioConfig, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
