@@ -12,7 +12,6 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "AudioConfig": "mmgen.audio",
     "AudioError": "mmgen.audio",
     "load_audio": "mmgen.audio",
     "log_mel_spectrogram": "mmgen.audio",

@@ -5,8 +5,18 @@ The log-mel spectrogram is exactly the one HiFi-GAN V1 was trained on (jik876 ``
 padding of (n_fft - hop) / 2 samples on both sides, STFT without centering, ``ln(clamp(x, 1e-5))``.
 N samples give N // 256 frames.
 
-torch is imported lazily: the constants and the numpy paths (loading, validation, the numpy log-mel) never import
-it, so dataset workers and `python -m mmgen --help` stay light. A torch tensor passed in is handled by torch code.
+The constants below are the one definition of the front end; every function reads them.
+
+The log-mel has two implementations of the same formula, and both are needed:
+
+- numpy (a numpy array in): the features every shipped model was trained and is run on (the MusicSet loader's
+  mels, the melody sketch, the aligner's audio features, the pipeline's audio input), computed without torch, so
+  that the loading, validation and dataset paths and `python -m mmgen --help` stay light;
+- torch (a tensor in): differentiable and on the tensor's device, for losses on generated audio (`train/vocoder.py`'s
+  mel loss, the decoder benchmark).
+
+They agree to about 1e-6 (`tests/test_audio.py`), but not bit for bit: routing the numpy input through torch would
+change the inputs of the trained models and with them the audio `make demo` gives for a seed.
 """
 
 from __future__ import annotations
@@ -14,7 +24,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -35,7 +44,6 @@ F_MIN = 0.0
 F_MAX = 8000.0
 LOG_CLAMP = 1e-5
 PAD = (N_FFT - HOP_LENGTH) // 2  # 384 samples of reflect padding on each side
-FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # about 86.13
 LOG_MEL_SILENCE = float(np.log(LOG_CLAMP))  # value of a silent mel bin
 
 # Semitone spectrogram: the aligner's pitch-resolving input beside the log-mel (80 mel rows below 1 kHz are
@@ -47,34 +55,6 @@ PITCH_PAD = (PITCH_N_FFT - HOP_LENGTH) // 2  # 1,920 samples of zero padding: fr
 
 SILENCE_PEAK = 1e-4  # a clip whose absolute peak is below this is treated as silent
 DEFAULT_MAX_DURATION_S = MAX_INPUT_SECONDS
-
-
-@dataclass(frozen=True)
-class AudioConfig:
-    """The front end's settings, stored in configs so that a checkpoint records what it was trained on."""
-
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = N_FFT
-    win_length: int = WIN_LENGTH
-    hop_length: int = HOP_LENGTH
-    n_mels: int = N_MELS
-    f_min: float = F_MIN
-    f_max: float = F_MAX
-    log_clamp: float = LOG_CLAMP
-
-    @property
-    def pad(self) -> int:
-        return (self.n_fft - self.hop_length) // 2
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-DEFAULT_AUDIO_CONFIG = AudioConfig()
 
 
 class AudioError(ValueError):
@@ -261,72 +241,69 @@ def save_audio(path: str | os.PathLike, waveform, sr: int = SAMPLE_RATE) -> None
     sf.write(os.fspath(path), waveform, sr, subtype="PCM_16" if str(path).endswith(".wav") else None)
 
 
-@lru_cache(maxsize=8)
-def mel_filters(config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> np.ndarray:
-    """Slaney mel filterbank of shape `(n_mels, n_fft // 2 + 1)`, float32 (librosa's default norm, as HiFi-GAN)."""
+@lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """Slaney mel filterbank of shape `(N_MELS, N_FFT // 2 + 1)`, float32 (librosa's default norm, as HiFi-GAN)."""
     import librosa
 
-    return librosa.filters.mel(
-        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.f_min, fmax=config.f_max
-    ).astype(np.float32)
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX).astype(np.float32)
 
 
-def num_frames(num_samples: int, config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> int:
-    """Frames produced for `num_samples` samples (N // hop for the default front end)."""
-    return (num_samples + 2 * config.pad - config.n_fft) // config.hop_length + 1
+def num_frames(num_samples: int) -> int:
+    """Frames produced for `num_samples` samples (N // HOP_LENGTH)."""
+    return (num_samples + 2 * PAD - N_FFT) // HOP_LENGTH + 1
 
 
-def _log_mel_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
+def _log_mel_numpy(waveform: np.ndarray) -> np.ndarray:
     lead = waveform.shape[:-1]
     x = waveform.reshape(-1, waveform.shape[-1]).astype(np.float32)
-    x = np.pad(x, ((0, 0), (config.pad, config.pad)), mode="reflect")
-    n_frames = (x.shape[-1] - config.n_fft) // config.hop_length + 1
-    idx = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(n_frames)[:, None]
-    window = np.hanning(config.win_length + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
+    x = np.pad(x, ((0, 0), (PAD, PAD)), mode="reflect")
+    n_frames = (x.shape[-1] - N_FFT) // HOP_LENGTH + 1
+    idx = np.arange(N_FFT)[None, :] + HOP_LENGTH * np.arange(n_frames)[:, None]
+    window = np.hanning(WIN_LENGTH + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
     frames = x[:, idx] * window  # (batch, frames, n_fft)
     magnitude = np.sqrt(np.abs(np.fft.rfft(frames, axis=-1)) ** 2 + 1e-9).astype(np.float32)
-    mel = magnitude @ mel_filters(config).T  # (batch, frames, n_mels)
-    log_mel = np.log(np.clip(mel, config.log_clamp, None)).transpose(0, 2, 1)
-    return log_mel.reshape(*lead, config.n_mels, n_frames)
+    mel = magnitude @ mel_filters().T  # (batch, frames, n_mels)
+    log_mel = np.log(np.clip(mel, LOG_CLAMP, None)).transpose(0, 2, 1)
+    return log_mel.reshape(*lead, N_MELS, n_frames)
 
 
-def _log_mel_torch(waveform: torch.Tensor, config: AudioConfig) -> torch.Tensor:
+def _log_mel_torch(waveform: torch.Tensor) -> torch.Tensor:
     import torch
 
     lead = waveform.shape[:-1]
     x = waveform.reshape(-1, waveform.shape[-1]).float()
-    x = torch.nn.functional.pad(x.unsqueeze(1), (config.pad, config.pad), mode="reflect").squeeze(1)
-    window = torch.hann_window(config.win_length, device=x.device)
+    x = torch.nn.functional.pad(x.unsqueeze(1), (PAD, PAD), mode="reflect").squeeze(1)
+    window = torch.hann_window(WIN_LENGTH, device=x.device)
     spec = torch.stft(
         x,
-        config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
+        N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
         window=window,
         center=False,
         return_complex=True,
     )
     magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)  # HiFi-GAN's +1e-9 keeps the gradient finite
-    mel = torch.from_numpy(mel_filters(config)).to(x.device) @ magnitude
-    log_mel = torch.log(torch.clamp(mel, min=config.log_clamp))
-    return log_mel.reshape(*lead, config.n_mels, log_mel.shape[-1])
+    mel = torch.from_numpy(mel_filters()).to(x.device) @ magnitude
+    log_mel = torch.log(torch.clamp(mel, min=LOG_CLAMP))
+    return log_mel.reshape(*lead, N_MELS, log_mel.shape[-1])
 
 
-def log_mel_spectrogram(waveform, config: AudioConfig = DEFAULT_AUDIO_CONFIG):
+def log_mel_spectrogram(waveform):
     """HiFi-GAN V1 log-mel spectrogram.
 
     Args:
-        waveform (`np.ndarray` or `torch.Tensor` of shape `(..., samples)`): audio at `config.sample_rate`.
+        waveform (`np.ndarray` or `torch.Tensor` of shape `(..., samples)`): audio at `SAMPLE_RATE`.
     Returns:
-        the same array type, shape `(..., n_mels, samples // hop_length)`, float32.
+        the same array type, shape `(..., N_MELS, samples // HOP_LENGTH)`, float32 (numpy or torch implementation:
+        see the module docstring).
     """
-    if waveform.shape[-1] <= config.pad:
-        raise AudioError(
-            f"audio of {waveform.shape[-1]} samples is too short for a mel spectrogram (needs > {config.pad})"
-        )
+    if waveform.shape[-1] <= PAD:
+        raise AudioError(f"audio of {waveform.shape[-1]} samples is too short for a mel spectrogram (needs > {PAD})")
     if _is_tensor(waveform):
-        return _log_mel_torch(waveform, config)
-    return _log_mel_numpy(np.asarray(waveform), config)
+        return _log_mel_torch(waveform)
+    return _log_mel_numpy(np.asarray(waveform))
 
 
 @lru_cache(maxsize=2)

@@ -15,22 +15,16 @@ from __future__ import annotations
 
 import torch
 
-from .audio import DEFAULT_AUDIO_CONFIG, AudioConfig, mel_filters
+from .audio import HOP_LENGTH, N_FFT, PAD, WIN_LENGTH, mel_filters
 
 
-def _mel_basis(config: AudioConfig, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    return torch.from_numpy(mel_filters(config)).to(device=device, dtype=dtype)
-
-
-def num_mel_frequency_bins(config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> int:
-    """Number of linear STFT bins (from DC up) that the mel filterbank covers; the rest lie above `f_max`."""
-    basis = mel_filters(config)
+def num_mel_frequency_bins() -> int:
+    """Number of linear STFT bins (from DC up) that the mel filterbank covers; the rest lie above `F_MAX`."""
+    basis = mel_filters()
     return int(basis.sum(axis=0).nonzero()[0].max()) + 1
 
 
-def mel_to_linear_magnitude(
-    log_mel: torch.Tensor, n_iter: int = 30, config: AudioConfig = DEFAULT_AUDIO_CONFIG
-) -> torch.Tensor:
+def mel_to_linear_magnitude(log_mel: torch.Tensor, n_iter: int = 30) -> torch.Tensor:
     """Invert the mel filterbank of a natural-log mel spectrogram into a non-negative linear magnitude.
 
     Solves `min ||M x - exp(log_mel)||^2, x >= 0` per frame with Lee-Seung multiplicative updates started from the
@@ -40,10 +34,10 @@ def mel_to_linear_magnitude(
         log_mel (`torch.Tensor` of shape `(batch, n_mels, frames)`): `ln` of the mel magnitude.
         n_iter (`int`): multiplicative updates; 0 returns the clipped pseudo-inverse.
     Returns:
-        `torch.Tensor` of shape `(batch, n_fft // 2 + 1, frames)`, zero above `config.f_max`.
+        `torch.Tensor` of shape `(batch, N_FFT // 2 + 1, frames)`, zero above `F_MAX`.
     """
-    basis = _mel_basis(config, log_mel.device, torch.float32)
-    covered = num_mel_frequency_bins(config)
+    basis = torch.from_numpy(mel_filters()).to(device=log_mel.device, dtype=torch.float32)
+    covered = num_mel_frequency_bins()
     basis = basis[:, :covered]  # (n_mels, covered)
     mel = torch.exp(log_mel.float())
     gram = basis.T @ basis  # (covered, covered)
@@ -53,48 +47,47 @@ def mel_to_linear_magnitude(
     linear = linear + 1e-3 * numerator / basis.sum(dim=0).clamp(min=1e-8)[:, None]
     for _ in range(n_iter):
         linear = linear * numerator / (gram @ linear + 1e-10)
-    full = linear.new_zeros(linear.shape[0], config.n_fft // 2 + 1, linear.shape[-1])
+    full = linear.new_zeros(linear.shape[0], N_FFT // 2 + 1, linear.shape[-1])
     full[:, :covered] = linear
     return full
 
 
-def stft(waveform: torch.Tensor, config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> torch.Tensor:
+def stft(waveform: torch.Tensor) -> torch.Tensor:
     """The front end's complex STFT.
 
     Args:
-        waveform (`torch.Tensor` of shape `(batch, samples)`): audio, more than `config.pad` samples long.
+        waveform (`torch.Tensor` of shape `(batch, samples)`): audio, more than `PAD` samples long.
     Returns:
-        complex `torch.Tensor` of shape `(batch, n_fft // 2 + 1, samples // hop_length)`.
+        complex `torch.Tensor` of shape `(batch, N_FFT // 2 + 1, samples // HOP_LENGTH)`.
     """
-    padded = torch.nn.functional.pad(waveform.unsqueeze(1), (config.pad, config.pad), mode="reflect").squeeze(1)
-    window = torch.hann_window(config.win_length, device=waveform.device, dtype=waveform.dtype)
+    padded = torch.nn.functional.pad(waveform.unsqueeze(1), (PAD, PAD), mode="reflect").squeeze(1)
+    window = torch.hann_window(WIN_LENGTH, device=waveform.device, dtype=waveform.dtype)
     return torch.stft(
-        padded, config.n_fft, hop_length=config.hop_length, win_length=config.win_length, window=window,
-        center=False, return_complex=True,
-    )  # fmt: skip
+        padded, N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=window, center=False, return_complex=True
+    )
 
 
-def istft(spectrogram: torch.Tensor, config: AudioConfig = DEFAULT_AUDIO_CONFIG) -> torch.Tensor:
+def istft(spectrogram: torch.Tensor) -> torch.Tensor:
     """Least-squares inverse of `stft` (weighted overlap-add, then the reflect padding is cut off).
 
     `torch.istft(center=False)` refuses this window layout (the first padded sample has zero window weight), so
     the overlap-add is done with `fold`; the cut-off padding is exactly where the weight vanishes.
 
     Args:
-        spectrogram (complex `torch.Tensor` of shape `(batch, n_fft // 2 + 1, frames)`).
+        spectrogram (complex `torch.Tensor` of shape `(batch, N_FFT // 2 + 1, frames)`).
     Returns:
-        `torch.Tensor` of shape `(batch, frames * hop_length)`.
+        `torch.Tensor` of shape `(batch, frames * HOP_LENGTH)`.
     """
     batch, _, frames = spectrogram.shape
-    window = torch.hann_window(config.win_length, device=spectrogram.device, dtype=spectrogram.real.dtype)
-    segments = torch.fft.irfft(spectrogram, n=config.n_fft, dim=1) * window[:, None]  # (batch, n_fft, frames)
-    length = (frames - 1) * config.hop_length + config.n_fft
-    fold = dict(output_size=(1, length), kernel_size=(1, config.n_fft), stride=(1, config.hop_length))
+    window = torch.hann_window(WIN_LENGTH, device=spectrogram.device, dtype=spectrogram.real.dtype)
+    segments = torch.fft.irfft(spectrogram, n=N_FFT, dim=1) * window[:, None]  # (batch, N_FFT, frames)
+    length = (frames - 1) * HOP_LENGTH + N_FFT
+    fold = dict(output_size=(1, length), kernel_size=(1, N_FFT), stride=(1, HOP_LENGTH))
     signal = torch.nn.functional.fold(segments, **fold).reshape(batch, length)
     weight = (window**2)[None, :, None].expand(1, -1, frames)
     envelope = torch.nn.functional.fold(weight, **fold).reshape(1, length)
     signal = signal / envelope.clamp(min=1e-8)
-    return signal[:, config.pad : length - config.pad]
+    return signal[:, PAD : length - PAD]
 
 
 # Adapted from librosa/core/spectrum.py (griffinlim): the momentum update of Perraudin et al. (2013).
@@ -104,18 +97,17 @@ def fast_griffin_lim(
     momentum: float = 0.99,
     init: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    config: AudioConfig = DEFAULT_AUDIO_CONFIG,
 ) -> torch.Tensor:
     """Estimate a phase for `magnitude` with fast Griffin-Lim.
 
     Args:
-        magnitude (`torch.Tensor` of shape `(batch, n_fft // 2 + 1, frames)`): the target linear magnitude.
+        magnitude (`torch.Tensor` of shape `(batch, N_FFT // 2 + 1, frames)`): the target linear magnitude.
         n_iter (`int`): iterations (each one `istft` and one `stft`).
         momentum (`float`): 0 gives classic Griffin-Lim; 0.99 is the usual fast setting.
         init (complex `torch.Tensor`, *optional*): a spectrogram whose phase starts the iterations (same shape as
             `magnitude`); random phase from `generator` when None.
     Returns:
-        complex `torch.Tensor` of shape `(batch, n_fft // 2 + 1, frames)`: `magnitude` with the estimated phase.
+        complex `torch.Tensor` of shape `(batch, N_FFT // 2 + 1, frames)`: `magnitude` with the estimated phase.
         `istft` of it is the waveform.
     """
     if init is None:
@@ -125,7 +117,7 @@ def fast_griffin_lim(
         angles = init / (init.abs() + 1e-16)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
-        rebuilt = stft(istft(magnitude * angles, config), config)
+        rebuilt = stft(istft(magnitude * angles))
         angles = rebuilt - (momentum / (1 + momentum)) * previous
         angles = angles / (angles.abs() + 1e-16)
         previous = rebuilt

@@ -11,14 +11,16 @@ import torch
 from mmgen.audio import (
     HOP_LENGTH,
     LOG_MEL_SILENCE,
+    N_FFT,
     N_MELS,
+    PAD,
     PITCH_BINS,
     PITCH_MIDI_LOW,
     SAMPLE_RATE,
-    AudioConfig,
     AudioError,
     load_audio,
     log_mel_spectrogram,
+    mel_filters,
     num_frames,
     pad_or_trim,
     save_audio,
@@ -126,11 +128,10 @@ def test_semitone_filters_cover_every_row_once():
     assert np.all((filters > 0).sum(axis=1) >= 2) and np.all(filters >= 0)
 
 
-def test_audio_config_defaults():
-    config = AudioConfig()
-    assert config.pad == 384
-    assert config.frames_per_second == pytest.approx(SAMPLE_RATE / 256)
-    assert config.to_dict()["n_mels"] == 80
+def test_front_end_constants():
+    assert PAD == 384 and HOP_LENGTH == 256 and N_MELS == 80
+    assert num_frames(SAMPLE_RATE) == SAMPLE_RATE // HOP_LENGTH
+    assert mel_filters().shape == (N_MELS, N_FFT // 2 + 1)
 
 
 # ---- load_audio ------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmgen.audio import FRAMES_PER_SECOND, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, mel_filters
+from mmgen.audio import HOP_LENGTH, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, mel_filters
 from mmgen.melody.notes import MelodyError, Note
 from mmgen.melody.sketch import (
     SKETCH_MAX_PITCH,
@@ -64,5 +64,5 @@ def test_fit_to_length_and_pitch_check_raise_clear_errors():
 
 
 def test_frame_rate_matches_the_front_end():
-    frames = int(2 * FRAMES_PER_SECOND)
+    frames = 2 * SAMPLE_RATE // HOP_LENGTH
     assert sketch_log_mel([Note(0.0, 2.0, 67)], frames).shape == (N_MELS, frames)
