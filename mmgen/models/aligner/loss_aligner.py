@@ -15,9 +15,6 @@ from itertools import combinations
 import torch
 from torch import nn
 
-# The three pairs of eq. 6, in the order of their logits in `TriModalAlignerOutput`.
-PAIRS = (("audio", "text"), ("audio", "melody"), ("text", "melody"))
-
 
 def contrastive_loss(logits: torch.Tensor) -> torch.Tensor:
     """InfoNCE of one direction: row i's positive is column i.
