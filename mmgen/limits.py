@@ -17,6 +17,13 @@ MAX_INFERENCE_STEPS = 1000  # the schedulers' training timesteps
 MAX_NUM_CANDIDATES = 16  # `num_candidates`: each one is a full generation
 MAX_WAVEFORMS_PER_PROMPT = 16  # `num_waveforms_per_prompt`
 MAX_GENERATIONS_PER_CALL = 64  # prompts x waveforms per prompt x candidates in one call
+# Longer pieces are made window by window (`mmgen.long_form`): each window costs what one clip of its length costs,
+# and memory is bounded by the window (its deepest UNet level attends over the whole window: quadratic in length).
+# 20 s windows spend a tenth of their frames on the 2 s overlap; benchmarks/long_form.py measures the joins.
+DEFAULT_WINDOW_S = 20.0
+MIN_WINDOW_S, MAX_WINDOW_S = 4.0, 30.0
+MIN_WINDOW_OVERLAP_S = 0.5  # frames a window holds to what came before (at most half a window)
+MIN_PROMPT_SECONDS, MAX_PROMPT_SECONDS = 1.0, 60.0  # the audio prompt of a continuation
 
 # --- input audio (music-to-music reference, audio melodies) -------------------------------------------------------
 MIN_INPUT_SECONDS = 0.5  # shorter audio has no melody or timbre to speak of

@@ -26,8 +26,18 @@ from diffusers.utils import BaseOutput, logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizer, SpeechT5HifiGan
 
-from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, AudioError, load_audio, to_mono, validate_waveform
+from mmgen.audio import (
+    HOP_LENGTH,
+    N_MELS,
+    SAMPLE_RATE,
+    AudioError,
+    load_audio,
+    log_mel_spectrogram,
+    to_mono,
+    validate_waveform,
+)
 from mmgen.limits import (
+    DEFAULT_WINDOW_S,
     MAX_AUDIO_LENGTH_S,
     MAX_GENERATIONS_PER_CALL,
     MAX_INFERENCE_STEPS,
@@ -35,14 +45,20 @@ from mmgen.limits import (
     MAX_INPUT_PEAK,
     MAX_INPUT_SECONDS,
     MAX_NUM_CANDIDATES,
+    MAX_PROMPT_SECONDS,
     MAX_WAVEFORMS_PER_PROMPT,
+    MAX_WINDOW_S,
     MIN_AUDIO_LENGTH_S,
     MIN_INPUT_SECONDS,
+    MIN_PROMPT_SECONDS,
+    MIN_WINDOW_OVERLAP_S,
+    MIN_WINDOW_S,
     check_number,
 )
+from mmgen.long_form import crossfade_into, plan_windows, scale_window
 from mmgen.melody.load import LoadedMelody, load_melody
 from mmgen.melody.notes import MelodyError, Note
-from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, piano_roll, sketch_log_mel
+from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, notes_in_span, piano_roll, sketch_log_mel
 from mmgen.melody.tokenizer import MelodyTokenizer, notes_to_string, string_to_notes
 from mmgen.models.aligner import TriModalAligner
 from mmgen.models.condition import ConditionProjector, classifier_free_guidance
@@ -303,12 +319,15 @@ class MMGenPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs=None,
         negative_prompt_embeds=None,
         melody_from_audio=False,
+        audio_prompt=None,
+        window_length_in_s=DEFAULT_WINDOW_S,
+        window_overlap_in_s=2.0,
     ):
         has_melody = melody is not None or melody_embeds is not None or melody_from_audio
-        if prompt is None and audio is None and prompt_embeds is None and not has_melody:
+        if prompt is None and audio is None and prompt_embeds is None and not has_melody and audio_prompt is None:
             raise ValueError(
-                "Nothing to generate from: pass `prompt` (text-to-music), `audio` (music-to-music), `melody` or "
-                "`prompt_embeds`."
+                "Nothing to generate from: pass `prompt` (text-to-music), `audio` (music-to-music), `melody`, "
+                "`prompt_embeds` or an `audio_prompt` to continue."
             )
         if prompt is not None and prompt_embeds is not None:
             raise ValueError("Pass either `prompt` or `prompt_embeds`, not both.")
@@ -336,6 +355,16 @@ class MMGenPipeline(DiffusionPipeline):
                         f"`{name}` is not valid Unicode text (character {err.start}: {t[err.start : err.end]!a})."
                     ) from err
         check_number("audio_length_in_s", audio_length_in_s, low=MIN_AUDIO_LENGTH_S, high=MAX_AUDIO_LENGTH_S)
+        check_number("window_length_in_s", window_length_in_s, low=MIN_WINDOW_S, high=MAX_WINDOW_S)
+        check_number("window_overlap_in_s", window_overlap_in_s, low=MIN_WINDOW_OVERLAP_S,
+                     high=float(window_length_in_s) / 2)  # fmt: skip
+        if audio_prompt is not None:
+            if isinstance(audio_prompt, (list, tuple)) or getattr(audio_prompt, "ndim", 1) > 2:
+                raise ValueError(
+                    "`audio_prompt` is one recording (a path or a waveform) continued in every output, not a batch."
+                )
+            if melody_from_audio:
+                raise ValueError("`melody_from_audio` transcribes `audio`; a continuation's melody is `melody`.")
         check_number("num_inference_steps", num_inference_steps, low=1, high=MAX_INFERENCE_STEPS, integer=True)
         check_number("guidance_scale", guidance_scale, low=0.0)
         if melody_guidance_scale is not None:
@@ -494,6 +523,7 @@ class MMGenPipeline(DiffusionPipeline):
         negative_prompt_embeds: torch.Tensor | None = None,
         separate_melody_guidance: bool = False,
         audio_length_in_s: float | None = None,
+        melody_offset_s: float = 0.0,
     ) -> tuple[torch.Tensor, list[dict | None], torch.Tensor]:
         r"""
         Everything the denoising loop needs from the inputs: the condition `c = MLP([q, r])`, stacked for guidance,
@@ -516,6 +546,7 @@ class MMGenPipeline(DiffusionPipeline):
             audio_length_in_s (`float`, *optional*): with the frame-aligned melody input, the output length: each
                 melody is then fitted to it (`fit_melodies`), so that the returned notes are the ones the sketch
                 renders.
+            melody_offset_s (`float`): where the fitted melody starts in the output (a continuation's prompt length).
 
         Returns:
             `(condition_embeds, melodies, query_embeds)`: `condition_embeds` of shape `(k * batch_size * n,
@@ -540,7 +571,7 @@ class MMGenPipeline(DiffusionPipeline):
                 f"{self.condition_projector.config.melody_dim}."
             )
         if audio_length_in_s is not None and self.uses_melody_sketch:
-            melodies = self.fit_melodies(melodies, audio_length_in_s)
+            melodies = self.fit_melodies(melodies, audio_length_in_s, melody_offset_s)
 
         negative_condition = negative_melody = None
         if do_classifier_free_guidance and (negative_prompt is not None or negative_prompt_embeds is not None):
@@ -697,8 +728,7 @@ class MMGenPipeline(DiffusionPipeline):
         """
         num_frames = math.ceil(audio_length_in_s * SAMPLE_RATE / HOP_LENGTH)
         factor = unet_downsample_factor(self.unet)
-        height = math.ceil(num_frames / self.vae_scale_factor)
-        height = math.ceil(height / factor) * factor
+        height = self.window_frames(audio_length_in_s)
         width = N_MELS // self.vae_scale_factor
         if width % factor:
             raise ValueError(
@@ -715,11 +745,14 @@ class MMGenPipeline(DiffusionPipeline):
             latents = latents.to(device=device, dtype=dtype)
         return latents * self.scheduler.init_noise_sigma, num_frames
 
-    def fit_melodies(self, melody_info: list[dict | None], audio_length_in_s: float) -> list[dict | None]:
+    def fit_melodies(
+        self, melody_info: list[dict | None], audio_length_in_s: float, offset_s: float = 0.0
+    ) -> list[dict | None]:
         r"""
         Each guiding melody placed from t = 0 and cut or repeated to the requested length: `notes` and `tokens` of the
         returned dicts are exactly the notes the melody sketch renders (the original ones stay under
-        `source_tokens`).
+        `source_tokens`). A continuation's melody starts where its prompt ends: its notes `offset_s` later (the
+        token string, relative by design, does not carry that offset).
 
         Raises:
             `MelodyError` for a user melody with no note inside `audio_length_in_s` or a pitch the sketch cannot
@@ -738,11 +771,18 @@ class MMGenPipeline(DiffusionPipeline):
                 notes = fit_to_length(notes, audio_length_in_s)
             except MelodyError as error:
                 raise MelodyError(f"{name}: {error}") from None
+            if offset_s:
+                notes = [Note(n.onset + offset_s, n.offset + offset_s, n.pitch, n.velocity) for n in notes]
             fitted.append({**info, "source_tokens": info["tokens"], "tokens": notes_to_string(notes), "notes": notes})
         return fitted
 
     def prepare_melody_latents(
-        self, melody_info: list[dict | None], height: int, device: torch.device, dtype: torch.dtype
+        self,
+        melody_info: list[dict | None],
+        height: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        start_s: float = 0.0,
     ) -> torch.Tensor:
         r"""
         The frame-aligned melody condition: each melody's sketch (`mmgen.melody.sketch`) encoded by the pipeline's VAE,
@@ -752,6 +792,8 @@ class MMGenPipeline(DiffusionPipeline):
             melody_info: one dict per generated waveform with the `notes` to render (see `fit_melodies`); an entry
                 without notes gets the null sketch (zeros, the input of training examples whose melody was dropped).
             height (`int`): latent frames; the sketch covers `height * vae_scale_factor` log-mel frames.
+            start_s (`float`): where these frames start in the piece (a window of a long piece): the notes sounding
+                in `[start_s, start_s + height frames)` are rendered, shifted to its start.
         Returns:
             `torch.Tensor` of shape `(len(melody_info), latent_channels, height, 80 / vae_scale_factor)`.
         """
@@ -760,10 +802,11 @@ class MMGenPipeline(DiffusionPipeline):
         inputs, rows = [], []
         for i, info in enumerate(melody_info):
             if info is not None and info.get("notes"):
+                notes = notes_in_span(info["notes"], start_s, start_s + height * frame_seconds)
                 if self.melody_encoder is not None:
-                    inputs.append(torch.from_numpy(piano_roll(info["notes"], height, frame_seconds)))
+                    inputs.append(torch.from_numpy(piano_roll(notes, height, frame_seconds)))
                 else:
-                    inputs.append(torch.from_numpy(sketch_log_mel(info["notes"], num_frames)))
+                    inputs.append(torch.from_numpy(sketch_log_mel(notes, num_frames)))
                 rows.append(i)
         width = N_MELS // self.vae_scale_factor
         shape = (len(melody_info), self.unet.config.out_channels, height, width)
@@ -784,6 +827,99 @@ class MMGenPipeline(DiffusionPipeline):
         if "generator" in params:
             kwargs["generator"] = generator
         return kwargs
+
+    # ------------------------------------------------------------------------------------------ long pieces
+    def window_frames(self, seconds: float) -> int:
+        """Latent frames of a clip of `seconds` (as `prepare_latents` makes it): its log-mel frames over the VAE's
+        factor, rounded up to a multiple of the UNet's down-sampling factor; so a clip no longer than a window is
+        one window."""
+        factor = unet_downsample_factor(self.unet)
+        height = math.ceil(math.ceil(seconds * SAMPLE_RATE / HOP_LENGTH) / self.vae_scale_factor)
+        return math.ceil(height / factor) * factor
+
+    def window_sizes(self, window_length_in_s: float, window_overlap_in_s: float) -> tuple[int, int]:
+        """`(window, overlap)` in latent frames (the overlap at most half a window)."""
+        window = self.window_frames(window_length_in_s)
+        return window, min(self.window_frames(window_overlap_in_s), window // 2)
+
+    def encode_audio_prompt(self, audio_prompt: Any, window_frames: int) -> tuple[torch.Tensor, np.ndarray]:
+        r"""
+        A continuation's prompt: a path or a waveform (see `_array_items`) between `MIN_PROMPT_SECONDS` and
+        `MAX_PROMPT_SECONDS`, not silent, encoded by the VAE window by window (posterior means).
+
+        Returns:
+            `(latents, waveform)`: latents of shape `(1, C, P, 80 / vae_scale_factor)`, the prompt's whole latent
+            frames (a last partial frame is dropped), and the mono 22,050 Hz waveform they encode.
+        """
+        bounds = {"min_duration_s": MIN_PROMPT_SECONDS, "max_duration_s": MAX_PROMPT_SECONDS,
+                  "max_peak": MAX_INPUT_PEAK, "allow_silent": False}  # fmt: skip
+        if isinstance(audio_prompt, (str, os.PathLike, bytes)):
+            waveform = load_audio(audio_prompt, SAMPLE_RATE, **bounds)
+        elif isinstance(audio_prompt, (np.ndarray, torch.Tensor)):
+            mono = to_mono(audio_prompt, name="audio_prompt")
+            waveform = validate_waveform(mono, SAMPLE_RATE, name="audio_prompt", **bounds)
+        else:
+            kind = type(audio_prompt).__name__
+            raise AudioError(f"`audio_prompt`: expected a path or a waveform array, got {kind}.")
+        scale = self.vae_scale_factor
+        log_mel = torch.from_numpy(log_mel_spectrogram(waveform))
+        frames = log_mel.shape[-1] // scale
+        latents = torch.empty(1, self.vae.config.latent_channels, frames, N_MELS // scale, dtype=torch.float32)
+        for window in plan_windows(frames, window_frames, overlap=min(frames, window_frames) // 4):
+            chunk = encode_mels(self.vae, log_mel[None, :, window.start * scale : window.stop * scale]).float().cpu()
+            crossfade_into(latents.transpose(2, 3), chunk.transpose(2, 3), window)
+        return latents, waveform
+
+    def denoise_window(
+        self,
+        latents: torch.Tensor,
+        held: torch.Tensor | None,
+        condition_embeds: torch.Tensor,
+        melody_latents: torch.Tensor | None,
+        num_inference_steps: int,
+        extra_step_kwargs: dict,
+        progress_bar,
+        step_offset: int = 0,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        The denoising loop over one window of the piece (the whole clip when it fits in one).
+
+        Args:
+            latents (`torch.Tensor` of shape `(batch, C, frames, F)`): the window's initial noise, scaled by
+                `scheduler.init_noise_sigma`.
+            held (`torch.Tensor` of shape `(batch, C, h, F)`, *optional*): clean latents of the window's first `h`
+                frames, made before (the previous window, or a continuation's prompt): before every step those
+                frames are set to `held` noised to the step's level with the window's own noise (RePaint-style
+                inpainting, as in diffusers' inpainting pipelines), and to `held` itself at the end.
+            step_offset (`int`): steps of the windows before this one (the callback's step index counts on).
+        Returns:
+            `(latents, condition_embeds)`: the denoised window and the condition (a callback may change it).
+        """
+        self.scheduler.set_timesteps(num_inference_steps, device=latents.device)  # multistep solvers start afresh
+        timesteps = self.scheduler.timesteps
+        num_held = 0 if held is None else held.shape[2]
+        noise = latents[:, :, :num_held] / self.scheduler.init_noise_sigma
+        num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
+        for i, t in enumerate(timesteps):
+            if self.interrupt:
+                continue
+            if num_held:
+                latents[:, :, :num_held] = self.scheduler.add_noise(held, noise, t.reshape(1))
+            noise_pred = self.predict_noise(latents, t, condition_embeds, melody_latents)
+            latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
+            if callback_on_step_end is not None:
+                tensors = {"latents": latents, "condition_embeds": condition_embeds}
+                callback_kwargs = {k: tensors[k] for k in callback_on_step_end_tensor_inputs}
+                callback_outputs = callback_on_step_end(self, step_offset + i, t, callback_kwargs) or {}
+                latents = callback_outputs.pop("latents", latents)
+                condition_embeds = callback_outputs.pop("condition_embeds", condition_embeds)
+            if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
+                progress_bar.update()
+        if num_held:
+            latents[:, :, :num_held] = held
+        return latents, condition_embeds
 
     # -------------------------------------------------------------------------------------------- denoising
     def predict_noise(
@@ -840,14 +976,36 @@ class MMGenPipeline(DiffusionPipeline):
         return classifier_free_guidance(noise_pred, self.guidance_scale, beta)
 
     # ------------------------------------------------------------------------------------------------ output
-    def decode_latents(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """Latents -> natural-log mels of shape `(batch, 80, num_frames)`."""
-        return decode_latents(self.vae, latents, num_frames=num_frames)
+    def decode_latents(
+        self, latents: torch.Tensor, num_frames: int, window_frames: int | None = None, overlap_frames: int = 0
+    ) -> torch.Tensor:
+        """Latents `(batch, C, frames, F)` -> natural-log mels of shape `(batch, 80, num_frames)`; window by window
+        (`window_frames` latent frames, each cross-faded into the piece over `overlap_frames`) for a longer piece, so
+        that the VAE's memory does not grow with the length."""
+        windows = plan_windows(latents.shape[2], window_frames or latents.shape[2], overlap_frames)
+        if len(windows) == 1:
+            return decode_latents(self.vae, latents, num_frames=num_frames)
+        scale = self.vae_scale_factor
+        mels = torch.empty(latents.shape[0], N_MELS, latents.shape[2] * scale, dtype=torch.float32)
+        for window in windows:
+            chunk = decode_latents(self.vae, latents[:, :, window.start : window.stop]).float().cpu()
+            crossfade_into(mels, chunk, scale_window(window, scale))
+        return mels[..., :num_frames]
 
-    def mel_to_waveform(self, log_mel: torch.Tensor, num_samples: int) -> torch.Tensor:
-        """Log-mels `(batch, 80, frames)` -> float32 CPU waveforms `(batch, num_samples)`."""
-        waveform = mel_to_audio(log_mel, vocoder=self.vocoder, method=self.config.vocoder_method)
-        return waveform.cpu().float()[:, :num_samples]
+    def mel_to_waveform(
+        self, log_mel: torch.Tensor, num_samples: int, window_frames: int | None = None, overlap_frames: int = 0
+    ) -> torch.Tensor:
+        """Log-mels `(batch, 80, frames)` -> float32 CPU waveforms `(batch, num_samples)`; window by window
+        (`window_frames` log-mel frames, cross-faded over `overlap_frames`) for a longer piece."""
+        windows = plan_windows(log_mel.shape[-1], window_frames or log_mel.shape[-1], overlap_frames)
+        method = self.config.vocoder_method
+        if len(windows) == 1:
+            return mel_to_audio(log_mel, vocoder=self.vocoder, method=method).cpu().float()[:, :num_samples]
+        waveforms = torch.empty(log_mel.shape[0], log_mel.shape[-1] * HOP_LENGTH, dtype=torch.float32)
+        for window in windows:
+            chunk = mel_to_audio(log_mel[..., window.start : window.stop], vocoder=self.vocoder, method=method)
+            crossfade_into(waveforms, chunk.cpu().float(), scale_window(window, HOP_LENGTH))
+        return waveforms[:, :num_samples]
 
     @torch.no_grad()
     def score_audio(self, waveforms: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -895,6 +1053,9 @@ class MMGenPipeline(DiffusionPipeline):
         melody_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         melody_from_audio: bool = False,
+        audio_prompt: Any = None,
+        window_length_in_s: float = DEFAULT_WINDOW_S,
+        window_overlap_in_s: float = 2.0,
         output_type: str = "np",
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
@@ -923,7 +1084,8 @@ class MMGenPipeline(DiffusionPipeline):
                 Replaces the null condition of the guidance's unconditional branch by this text's condition
                 (with its retrieved melody).
             audio_length_in_s (`float`, *optional*, defaults to 10.0):
-                Length of the generated audio, between 0.5 and 300 s.
+                Length of the generated audio, between 0.5 and 300 s (after the prompt, in a continuation). A piece
+                longer than `window_length_in_s` is made window by window (see `window_length_in_s`).
             num_inference_steps (`int`, *optional*, defaults to 100):
                 Denoising steps (the paper uses DDIM with 100-200; DPM-Solver++ needs about 20-25).
             guidance_scale (`float`, *optional*, defaults to 3.0):
@@ -954,6 +1116,18 @@ class MMGenPipeline(DiffusionPipeline):
             melody_from_audio (`bool`, *optional*, defaults to `False`):
                 Music-to-music: follow the reference's own melody (transcribed with Basic Pitch) instead of the one
                 its embedding retrieves (the paper's behaviour).
+            audio_prompt (`str` or `np.ndarray`, *optional*):
+                Continue this recording (a path or a mono waveform at 22,050 Hz, 1-60 s): its VAE latents are held as
+                the start of the piece, and `audio_length_in_s` seconds of new music follow; the output holds both
+                (the prompt as the VAE and vocoder render it). The new part follows `melody` when given; without
+                `prompt`, `audio`, `prompt_embeds` or `melody`, the prompt is also the music-to-music query.
+            window_length_in_s (`float`, *optional*, defaults to 20.0):
+                A longer piece is denoised in windows of this length (4-30 s), each holding its first
+                `window_overlap_in_s` to what the previous one made (RePaint-style inpainting at every step), and
+                decoded window by window, so that time grows linearly with the length and memory does not grow
+                beyond the output waveform. The melody spans the whole piece (repeated to its length).
+            window_overlap_in_s (`float`, *optional*, defaults to 2.0):
+                Seconds each window shares with the previous one (0.5 s up to half a window).
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` or `"pt"` waveforms, `"mel"` log-mels, or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -984,7 +1158,8 @@ class MMGenPipeline(DiffusionPipeline):
             prompt, audio, melody, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
             melody_guidance_scale, num_waveforms_per_prompt, num_candidates, prompt_embeds, melody_embeds,
             output_type, callback_on_step_end_tensor_inputs, negative_prompt_embeds=negative_prompt_embeds,
-            melody_from_audio=melody_from_audio,
+            melody_from_audio=melody_from_audio, audio_prompt=audio_prompt, window_length_in_s=window_length_in_s,
+            window_overlap_in_s=window_overlap_in_s,
         )  # fmt: skip
         # checked above; numpy / torch scalars become plain numbers
         audio_length_in_s, guidance_scale = float(audio_length_in_s), float(guidance_scale)
@@ -995,52 +1170,66 @@ class MMGenPipeline(DiffusionPipeline):
         self._melody_guidance_scale = melody_guidance_scale if self.do_classifier_free_guidance else None
         device = self._execution_device
 
-        # 2. Encode: the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
+        # 2. Encode a continuation's prompt (latents held at the start; the query when nothing else is given), then
+        # the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
+        window_frames, overlap_frames = self.window_sizes(window_length_in_s, window_overlap_in_s)
+        prompt_latents, prompt_s = None, 0.0
+        if audio_prompt is not None:
+            prompt_latents, prompt_waveform = self.encode_audio_prompt(audio_prompt, window_frames)
+            prompt_s = prompt_latents.shape[2] * self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+            if prompt is None and audio is None and prompt_embeds is None and melody is None and melody_embeds is None:
+                audio = prompt_waveform
         if melody_from_audio:  # the reference is the query and, transcribed, the melody
             audio = melody = self._load_waveforms(audio)
         condition_embeds, melodies, query_embeds = self.encode_prompt(
             prompt, audio, melody, device, num_waveforms_per_prompt * num_candidates, self.do_classifier_free_guidance,
             negative_prompt, prompt_embeds, melody_embeds, negative_prompt_embeds,
             separate_melody_guidance=self.melody_guidance_scale is not None, audio_length_in_s=audio_length_in_s,
+            melody_offset_s=prompt_s,
         )  # fmt: skip
 
-        # 3. Timesteps
+        # 3. Timesteps (each window runs all of them)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
 
-        # 4. Initial latents and the frame-aligned melody (sketch) of each output
+        # 4. Initial noise of the whole piece with the prompt held at its start, and the windows that make it
         latents, num_frames = self.prepare_latents(
-            query_embeds.shape[0], audio_length_in_s, self.unet.dtype, device, generator, latents
+            query_embeds.shape[0], prompt_s + audio_length_in_s, self.unet.dtype, device, generator, latents
         )
-        melody_latents = None
-        if self.uses_melody_sketch:
-            melody_latents = self.prepare_melody_latents(melodies, latents.shape[2], device, latents.dtype)
+        piece = latents.clone()
+        if prompt_latents is not None:
+            piece[:, :, : prompt_latents.shape[2]] = prompt_latents.to(device=device, dtype=latents.dtype)
+        held_frames = 0 if prompt_latents is None else prompt_latents.shape[2]
+        windows = plan_windows(latents.shape[2], window_frames, overlap_frames, held=held_frames)
+        self._num_timesteps = len(timesteps) * len(windows)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator)
 
-        # 5. Denoising loop
-        num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for i, t in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                noise_pred = self.predict_noise(latents, t, condition_embeds, melody_latents)
-                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
-                if callback_on_step_end is not None:
-                    tensors = {"latents": latents, "condition_embeds": condition_embeds}
-                    callback_kwargs = {k: tensors[k] for k in callback_on_step_end_tensor_inputs}
-                    callback_outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
-                    latents = callback_outputs.pop("latents", latents)
-                    condition_embeds = callback_outputs.pop("condition_embeds", condition_embeds)
-                if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
-                    progress_bar.update()
+        # 5. Denoising, window by window, each with its part of every output's frame-aligned melody (sketch)
+        frame_s = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+        with self.progress_bar(total=num_inference_steps * len(windows)) as progress_bar:
+            for k, window in enumerate(windows):
+                melody_latents = None
+                if self.uses_melody_sketch:
+                    melody_latents = self.prepare_melody_latents(
+                        melodies, window.length, device, latents.dtype, start_s=window.start * frame_s
+                    )
+                    melody_latents[:, :, : max(0, held_frames - window.start)] = 0  # the prompt's melody is unknown
+                held = piece[:, :, window.start : window.start + window.held].clone() if window.held else None
+                piece[:, :, window.start : window.stop], condition_embeds = self.denoise_window(
+                    latents[:, :, window.start : window.stop], held, condition_embeds, melody_latents,
+                    num_inference_steps, extra_step_kwargs, progress_bar, k * len(timesteps), callback_on_step_end,
+                    callback_on_step_end_tensor_inputs,
+                )  # fmt: skip
+        latents = piece
 
-        # 6. Decode (latents -> log-mel -> waveform) and keep the best of each output's candidates
+        # 6. Decode (latents -> log-mel -> waveform, window by window) and keep the best of each output's candidates
         mels = waveforms = scores = None
         if output_type != "latent" or num_candidates > 1:
-            mels = self.decode_latents(latents, num_frames)
+            mels = self.decode_latents(latents, num_frames, window_frames, overlap_frames)
         if output_type in ("np", "pt") or num_candidates > 1:
-            waveforms = limit_peak(self.mel_to_waveform(mels, int(round(audio_length_in_s * SAMPLE_RATE))))
+            num_samples = int(round((prompt_s + audio_length_in_s) * SAMPLE_RATE))
+            mel_window, mel_overlap = window_frames * self.vae_scale_factor, overlap_frames * self.vae_scale_factor
+            waveforms = limit_peak(self.mel_to_waveform(mels, num_samples, mel_window, mel_overlap))
         if num_candidates > 1:
             keep, scores = self.select_best_candidates(waveforms, query_embeds, num_candidates)
             latents, mels, waveforms = latents[keep.to(latents.device)], mels[keep.to(mels.device)], waveforms[keep]

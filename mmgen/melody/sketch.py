@@ -116,6 +116,17 @@ def fit_to_length(notes: Sequence[Note], duration_s: float, repeat: bool = True)
     return out
 
 
+def notes_in_span(notes: Iterable[Note], start_s: float, stop_s: float) -> list[Note]:
+    """The notes sounding in `[start_s, stop_s)`, cut to it and shifted so that `start_s` is t = 0 (the melody of one
+    window of a long piece)."""
+    out = []
+    for n in notes:
+        onset, offset = max(n.onset, start_s), min(n.offset, stop_s)
+        if offset > onset:
+            out.append(Note(onset - start_s, offset - start_s, n.pitch, n.velocity))
+    return out
+
+
 def piano_roll(notes: Iterable[Note], num_frames: int, frame_seconds: float) -> np.ndarray:
     """The notes as a piano roll on a frame grid (frame k spans `[k, k + 1) * frame_seconds`).
 

@@ -1,0 +1,248 @@
+"""Long pieces and continuations (issue 17): do the joins between windows show, does the melody hold over the whole
+piece, and what do time and memory do as the piece grows.
+
+For each length, the shipped default makes one piece from a text prompt (its retrieved melody repeated over the
+piece) at the CLI's default settings, windows of `--window` s sharing `--overlap` s:
+
+- **seams vs interiors**: on the output's log-mel (`mmgen.audio`), the frame-to-frame change (mean |dM|, natural-log
+  units) and the spectral flux (sum of positive magnitude increases) at each join (where a window's cross-fade starts
+  and where its held frames end, +-4 frames) against the frames away from every join; the ratio of their means
+  should be <= 1.2 (a join no louder than music);
+- the same for a baseline without held frames: windows generated independently (their own seeds, the same melody
+  span each) and cross-faded over the same overlap;
+- **a continuation**: a test clip of MusicSet (its first `--prompt_s`) continued: the frames around the join against
+  the new music and against the prompt;
+- **melody adherence over the whole piece** (`mmgen.eval.adherence.melody_adherence` against the notes the pipeline
+  reports);
+- **seconds per minute of audio** and **peak RSS** (each length in its own process; `ru_maxrss` right after the
+  generation call, model load included, and the RSS after loading, so the growth with length shows).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/long_form.py --lengths 60 300 --threads 1
+    -> benchmarks/results/long_form.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from mmgen.eval.bench import json_safe, machine
+from mmgen.long_form import crossfade_into, plan_windows, scale_window
+from mmgen.melody.sketch import notes_in_span
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROMPT = "a calm waltz on a music box"
+SEAM_MARGIN = 2  # log-mel frames on each side of a cross-fade that still count as the join
+INTERIOR_GAP = 8  # log-mel frames between a join and the frames that count as interior
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", default=os.path.join(ROOT, "checkpoints", "mmgen-default"))
+    parser.add_argument("--lengths", type=float, nargs="+", default=[60.0, 300.0], help="Piece lengths in seconds.")
+    parser.add_argument("--baseline_lengths", type=float, nargs="*", default=[60.0],
+                        help="Lengths also made by independent windows (the join baseline).")  # fmt: skip
+    parser.add_argument("--continuation_s", type=float, default=20.0, help="New seconds after a test clip.")
+    parser.add_argument("--prompt_s", type=float, default=10.0, help="Seconds of the test clip continued.")
+    parser.add_argument("--dataset", default=os.path.join(ROOT, "data", "musicset-small"))
+    parser.add_argument("--window", type=float, default=20.0, help="window_length_in_s")
+    parser.add_argument("--overlap", type=float, default=2.0, help="window_overlap_in_s")
+    parser.add_argument("--steps", type=int, default=50, help="Denoising steps (the app's and CLI's default).")
+    parser.add_argument("--guidance", type=float, default=3.0, help="guidance_scale (the app's and CLI's default).")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "long_form.json"))
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # "piece:60", "baseline:60", "continuation"
+    return parser.parse_args(argv)
+
+
+# --- joins -----------------------------------------------------------------------------------------------------------
+def frame_changes(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-to-frame change of a clip's log-mel, shape `(frames - 1,)` each: mean |dM| and spectral flux."""
+    log_mel = log_mel_spectrogram(wave.astype(np.float32))
+    change = np.abs(np.diff(log_mel, axis=1)).mean(axis=0)
+    flux = np.clip(np.diff(np.exp(log_mel), axis=1), 0, None).sum(axis=0)
+    return change, flux
+
+
+def join_frames(
+    joins: Sequence[tuple[int, int]], num_frames: int, interior_span: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks over the `num_frames` frame changes: those inside a join `[start, stop)` (+- `SEAM_MARGIN`), and the
+    interior ones (inside `interior_span` when given), at least `INTERIOR_GAP` frames away from every join."""
+    seam, near = np.zeros(num_frames, bool), np.zeros(num_frames, bool)
+    for start, stop in joins:
+        seam[max(0, start - SEAM_MARGIN) : stop + SEAM_MARGIN] = True
+        near[max(0, start - INTERIOR_GAP) : stop + INTERIOR_GAP] = True
+    interior = ~near
+    if interior_span is not None:
+        interior[: interior_span[0]] = interior[interior_span[1] :] = False
+    return seam, interior
+
+
+def seam_report(
+    wave: np.ndarray, joins: Sequence[tuple[int, int]], interior_span: tuple[int, int] | None = None
+) -> dict:
+    """Seams vs interiors of one clip; `joins` and `interior_span` in log-mel frames."""
+    change, flux = frame_changes(wave)
+    seam, interior = join_frames(joins, change.shape[0], interior_span)
+    report = {"num_joins": len(joins)}
+    for name, values in (("logmel_change", change), ("spectral_flux", flux)):
+        report[f"{name}_seam"] = float(values[seam].mean())
+        report[f"{name}_interior"] = float(values[interior].mean())
+        report[f"{name}_ratio"] = report[f"{name}_seam"] / report[f"{name}_interior"]
+        report[f"{name}_worst_seam_ratio"] = (
+            max(float(values[max(0, a - SEAM_MARGIN) : b + SEAM_MARGIN].mean()) for a, b in joins)
+            / report[f"{name}_interior"]
+        )
+    return report
+
+
+def window_joins(pipe, total_frames: int, window_s: float, overlap_s: float, held: int = 0) -> list[tuple[int, int]]:
+    """Where each window of a piece of `total_frames` latent frames could show, in log-mel frames: where its
+    cross-fade starts and where its held frames end and its free ones begin (a narrow span around each, so that a
+    step there is not averaged away)."""
+    window, overlap = pipe.window_sizes(window_s, overlap_s)
+    scale = pipe.vae_scale_factor
+    edges = [edge * scale for w in plan_windows(total_frames, window, overlap, held) if w.held
+             for edge in (w.start, w.start + w.held)]  # fmt: skip
+    return [(edge - 2, edge + 2) for edge in edges]
+
+
+# --- one measurement per process ----------------------------------------------------------------------------------
+def load(args):
+    from pipelines import MMGenPipeline
+
+    torch.set_num_threads(args.threads)
+    pipe = MMGenPipeline.from_pretrained(args.pipeline)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def adherence(wave: np.ndarray, notes) -> dict:
+    from mmgen.eval.adherence import melody_adherence
+
+    return melody_adherence([wave], [notes])
+
+
+def measure_piece(args, seconds: float) -> dict:
+    pipe = load(args)
+    loaded_rss = current_rss_mb()
+    started = time.perf_counter()
+    out = pipe(PROMPT, audio_length_in_s=seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
+               window_length_in_s=args.window, window_overlap_in_s=args.overlap,
+               generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+    elapsed = time.perf_counter() - started
+    peak = rss_mb()
+    wave, notes = out.audios[0], out.melodies[0]["notes"]
+    total_frames = pipe.window_frames(seconds)
+    joins = window_joins(pipe, total_frames, args.window, args.overlap)
+    return {"seconds": seconds, "num_windows": len(joins) + 1, "wall_s": elapsed,
+            "s_per_minute_of_audio": elapsed / (seconds / 60), "rss_after_load_mb": loaded_rss,
+            "peak_rss_mb": peak, "output_waveform_mb": wave.nbytes / 2**20,
+            "joins": seam_report(wave, joins), "melody_adherence": adherence(wave, notes)}  # fmt: skip
+
+
+def measure_baseline(args, seconds: float) -> dict:
+    """Independent windows (no held frames), each following its span of the same melody, cross-faded together."""
+    pipe = load(args)
+    melody = pipe(PROMPT, audio_length_in_s=seconds, num_inference_steps=1, output_type="latent",
+                  window_length_in_s=args.window, window_overlap_in_s=args.overlap).melodies[0]  # fmt: skip
+    total = pipe.window_frames(seconds)
+    window, overlap = pipe.window_sizes(args.window, args.overlap)
+    frame_s = pipe.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+    piece = torch.zeros(1, total * pipe.vae_scale_factor * HOP_LENGTH)
+    started = time.perf_counter()
+    for k, w in enumerate(plan_windows(total, window, overlap)):
+        notes = notes_in_span(melody["notes"], w.start * frame_s, w.stop * frame_s)
+        clip = pipe(PROMPT, melody=notes, audio_length_in_s=w.length * frame_s, num_inference_steps=args.steps,
+                    guidance_scale=args.guidance, window_length_in_s=args.window,
+                    generator=torch.Generator().manual_seed(args.seed + k)).audios  # fmt: skip
+        samples = scale_window(w, pipe.vae_scale_factor * HOP_LENGTH)
+        crossfade_into(piece, torch.from_numpy(pad_or_trim(clip[0], samples.length))[None], samples)
+    elapsed = time.perf_counter() - started
+    wave = piece[0, : int(round(seconds * SAMPLE_RATE))].numpy()
+    joins = window_joins(pipe, total, args.window, args.overlap)
+    return {"seconds": seconds, "wall_s": elapsed, "joins": seam_report(wave, joins),
+            "melody_adherence": adherence(wave, melody["notes"])}  # fmt: skip
+
+
+def measure_continuation(args) -> dict:
+    from mmgen.data import decode_audio, load_musicset
+
+    pipe = load(args)
+    row = load_musicset(args.dataset)["test"][0]
+    prompt = decode_audio(row["audio"])[: int(args.prompt_s * SAMPLE_RATE)]
+    started = time.perf_counter()
+    out = pipe(audio_prompt=prompt, audio_length_in_s=args.continuation_s, num_inference_steps=args.steps,
+               guidance_scale=args.guidance, window_length_in_s=args.window, window_overlap_in_s=args.overlap,
+               generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+    elapsed = time.perf_counter() - started
+    # the prompt ends at one frame: the join is the frames around it, against the new music and against the prompt
+    end = len(prompt) // HOP_LENGTH // pipe.vae_scale_factor * pipe.vae_scale_factor
+    wave, join = out.audios[0], [(end - 2, end + 2)]
+    return {"prompt_clip": row["id"], "prompt_s": len(prompt) / SAMPLE_RATE, "new_s": args.continuation_s,
+            "wall_s": elapsed,
+            "join_vs_new_music": seam_report(wave, join, (end, len(wave) // HOP_LENGTH)),
+            "join_vs_prompt": seam_report(wave, join, (0, end)),
+            "melody_source": out.melodies[0]["source"]}  # fmt: skip
+
+
+def run_one(args) -> dict:
+    kind, _, value = args.one.partition(":")
+    if kind == "piece":
+        return measure_piece(args, float(value))
+    if kind == "baseline":
+        return measure_baseline(args, float(value))
+    return measure_continuation(args)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.one:
+        print(json.dumps(json_safe(run_one(args))))
+        return {}
+    jobs = [f"piece:{s:g}" for s in args.lengths] + [f"baseline:{s:g}" for s in args.baseline_lengths]
+    jobs.append("continuation")
+    results = {"settings": {k: v for k, v in vars(args).items() if k not in ("one", "output")},
+               "machine": machine(torch=torch.__version__), "pieces": [], "baselines": []}  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    passthrough = list(argv if argv is not None else sys.argv[1:])
+    for job in jobs:
+        print(f"--- {job}", flush=True)
+        done = subprocess.run([sys.executable, __file__, *passthrough, "--one", job], env=env, check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+        print(json.dumps(measured), flush=True)
+        key = {"piece": "pieces", "baseline": "baselines"}.get(job.split(":")[0])
+        if key:
+            results[key].append(measured)
+        else:
+            results["continuation"] = measured
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(json_safe(results), f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
