@@ -3,12 +3,15 @@
 A voice is not an instrument: it slides into notes (scoops), wobbles around them (vibrato, about ±50 cents at
 5-7 Hz), breathes between them and its strong second harmonic tempts a transcriber an octave up. Basic Pitch turns
 these into short fragments one semitone off, breath blips, overtone notes sounding with the sung one and octave
-slips. `clean_voice_notes` undoes them in five passes, each a pure function on notes:
+slips. `clean_voice_notes` undoes them in five passes, each a pure function on notes (and, when the recording is at
+hand, its loudness envelope):
 
 1. `one_voice`: where notes overlap, keep the strongest (duration x velocity), so overtones and doubled notes go.
 2. `merge_fragments`: a fragment shorter than `fragment_s` joined to a neighbour (gap under `join_gap_s`) within
-   `bend_semitones` goes into it (a scoop, a fall, a vibrato excursion); same-pitch pieces separated by less than
-   `join_gap_s` become one note.
+   `bend_semitones` goes into it (a scoop, a fall, a vibrato excursion). Two touching pieces of the same pitch are one
+   note unless the voice sang the second one again: its loudness dips just before it (`sung_again`; a singer
+   re-articulates a repeated note with a breath, a consonant or a restart), so repeated notes stay apart while a held
+   note that Basic Pitch split (vibrato wakes its onset detector) is joined. Without the audio only fragments join.
 3. `drop_blips`: notes shorter than `min_note_s`, or short and much quieter than the voice (breath noise).
 4. `fix_octave_slips`: a note an octave (±1 semitone) away from both neighbours, which lie within a fifth of each
    other, moves an octave toward them.
@@ -34,13 +37,12 @@ VOICE_PITCH_RANGE_HZ = (65.0, 1400.0)  # C2 .. F6: bass to soprano, fundamentals
 
 
 def voice_transcription_config() -> TranscriptionConfig:
-    """Basic Pitch settings for one voice, limited to the sung range. Measured in
-    `benchmarks/results/voice_melody.json`: with `clean_voice_notes` they are NOT yet better than plain Basic
-    Pitch on the test tunes (note-F1 0.71 vs 0.76; the clean-up merges repeated notes), and the tuning grid
-    preferred onset 0.6 / frame 0.5; see the report there before relying on `voice=True`."""
+    """Basic Pitch settings for one voice, limited to the sung range; the thresholds are the best of the tuning grid
+    of `benchmarks/voice_melody.py` (tuning tunes apart from the test tunes, scored with `clean_voice_notes`). Its
+    results are in `benchmarks/results/voice_melody.json`."""
     low, high = VOICE_PITCH_RANGE_HZ
     return TranscriptionConfig(
-        onset_threshold=0.5,
+        onset_threshold=0.6,
         frame_threshold=0.4,
         minimum_note_length_ms=58.0,
         minimum_frequency=low,
@@ -51,7 +53,12 @@ def voice_transcription_config() -> TranscriptionConfig:
 
 @dataclass(frozen=True)
 class VoiceCleanup:
-    """Thresholds of `clean_voice_notes` (seconds and semitones)."""
+    """Thresholds of `clean_voice_notes` (seconds and semitones).
+
+    `dip_ratio`, `dip_before_s` and `dip_after_s` define a re-articulation (`sung_again`): the loudness falls below
+    `dip_ratio` times that of the quieter note between `dip_before_s` before the second note's onset and `dip_after_s`
+    after it. `dip_ratio=0` never sees one (every touching same-pitch pair is joined, as the first version did).
+    """
 
     fragment_s: float = 0.12
     join_gap_s: float = 0.05
@@ -59,6 +66,52 @@ class VoiceCleanup:
     min_note_s: float = 0.07
     blip_s: float = 0.2
     quiet_ratio: float = 0.4
+    dip_ratio: float = 0.5
+    dip_before_s: float = 0.06
+    dip_after_s: float = 0.02
+
+
+ENVELOPE_HOP_S = 0.01  # frames of `loudness_envelope`
+
+
+def loudness_envelope(waveform: np.ndarray, sr: int = SAMPLE_RATE, hop_s: float = ENVELOPE_HOP_S) -> np.ndarray:
+    """RMS loudness in consecutive frames of `hop_s` seconds.
+
+    Args:
+        waveform (`np.ndarray` of shape `(samples,)`): mono audio at `sr`.
+    Returns:
+        `np.ndarray` of shape `(floor(samples / (hop_s * sr)),)`, float64; frame `i` covers the seconds
+        `[i * hop_s, (i + 1) * hop_s)` (to the nearest sample, so that frames do not drift when `hop_s * sr` is not
+        a whole number of samples).
+    """
+    frames = int(len(waveform) / (hop_s * sr))
+    if frames == 0:
+        return np.zeros(0)
+    edges = np.round(np.arange(frames + 1) * hop_s * sr).astype(np.int64)
+    power = np.add.reduceat(np.asarray(waveform[: edges[-1]], dtype=np.float64) ** 2, edges[:-1])
+    return np.sqrt(power / np.diff(edges))
+
+
+def _frames(envelope: np.ndarray, start: float, end: float, hop_s: float) -> np.ndarray:
+    first = max(int(start / hop_s), 0)
+    return envelope[first : max(int(end / hop_s), first + 1)]
+
+
+def sung_again(
+    envelope: np.ndarray,
+    previous: Note,
+    note: Note,
+    cleanup: VoiceCleanup = VoiceCleanup(),
+    hop_s: float = ENVELOPE_HOP_S,
+) -> bool:
+    """Whether the voice re-articulated `note` after `previous` (see `VoiceCleanup`): a loudness dip just before
+    `note`'s onset, relative to the median loudness of the quieter of the two notes."""
+    around = _frames(envelope, note.onset - cleanup.dip_before_s, note.onset + cleanup.dip_after_s, hop_s)
+    levels = [_frames(envelope, n.onset, n.offset, hop_s) for n in (previous, note)]
+    if not len(around) or not all(len(level) for level in levels):
+        return False  # past the end of the recording: no evidence of a dip
+    reference = min(float(np.median(level)) for level in levels)
+    return float(around.min()) < cleanup.dip_ratio * reference
 
 
 def _weight(note: Note) -> float:
@@ -87,13 +140,24 @@ def one_voice(notes: Sequence[Note]) -> list[Note]:
     return result
 
 
-def merge_fragments(notes: Sequence[Note], cleanup: VoiceCleanup = VoiceCleanup()) -> list[Note]:
+def merge_fragments(
+    notes: Sequence[Note],
+    cleanup: VoiceCleanup = VoiceCleanup(),
+    envelope: np.ndarray | None = None,
+    hop_s: float = ENVELOPE_HOP_S,
+) -> list[Note]:
     """Join touching pieces of one sung note (see the module docstring, pass 2). Input: one voice, sorted.
 
-    Pieces join a note when the gap is under `join_gap_s` and either the pitch is the same, or it is within
-    `bend_semitones` and the piece (or the note so far) is shorter than `fragment_s` (a scoop or a fall), or it
-    returns to the pitch two pieces back (a vibrato swinging across a semitone boundary). The joined note takes the
-    duration-weighted mean pitch of its pieces, so a vibrato alternating 61/63 becomes 62.
+    A piece joins the note before it when the gap is under `join_gap_s` and
+    - the pitch is the same and either piece is shorter than `fragment_s`, or the voice did not sing it again
+      (`sung_again` on `envelope`; without an envelope only such fragments join), or
+    - the pitch is within `bend_semitones` and either piece is shorter than `fragment_s` (a scoop or a fall), or it
+      returns to the pitch two pieces back (a vibrato swinging across a semitone boundary).
+    The joined note takes the duration-weighted mean pitch of its pieces, so a vibrato alternating 61/63 becomes 62.
+
+    Args:
+        envelope (`np.ndarray` of shape `(frames,)`, *optional*): `loudness_envelope` of the recording, frames of
+            `hop_s` seconds.
     """
     groups: list[list[Note]] = []
     for note in sort_notes(notes):
@@ -103,9 +167,11 @@ def merge_fragments(notes: Sequence[Note], cleanup: VoiceCleanup = VoiceCleanup(
             step = abs(note.pitch - last.pitch)
             short = min(last.duration, note.duration) < cleanup.fragment_s
             swing = len(group) >= 2 and note.pitch == group[-2].pitch
-            if note.onset - last.offset < cleanup.join_gap_s and (
-                step == 0 or (step <= cleanup.bend_semitones and (short or swing))
-            ):
+            if step == 0:
+                held = short or (envelope is not None and not sung_again(envelope, last, note, cleanup, hop_s))
+            else:
+                held = step <= cleanup.bend_semitones and (short or swing)
+            if note.onset - last.offset < cleanup.join_gap_s and held:
                 group.append(note)
                 continue
         groups.append([note])
@@ -151,13 +217,24 @@ def fix_octave_slips(notes: Sequence[Note]) -> list[Note]:
     return fixed
 
 
-def clean_voice_notes(notes: Sequence[Note], cleanup: VoiceCleanup = VoiceCleanup()) -> list[Note]:
-    """The five clean-up passes of the module docstring; input and output sorted by onset, output monophonic."""
+def clean_voice_notes(
+    notes: Sequence[Note],
+    cleanup: VoiceCleanup = VoiceCleanup(),
+    envelope: np.ndarray | None = None,
+    hop_s: float = ENVELOPE_HOP_S,
+) -> list[Note]:
+    """The five clean-up passes of the module docstring; input and output sorted by onset, output monophonic.
+
+    Args:
+        envelope (`np.ndarray` of shape `(frames,)`, *optional*): `loudness_envelope` of the recording (frames of
+            `hop_s` seconds), which tells repeated notes from a held one; without it same-pitch pieces join only
+            when one of them is a fragment.
+    """
     notes = one_voice(notes)
-    notes = merge_fragments(notes, cleanup)
+    notes = merge_fragments(notes, cleanup, envelope, hop_s)
     notes = drop_blips(notes, cleanup)
     notes = fix_octave_slips(notes)
-    return merge_fragments(notes, cleanup)
+    return merge_fragments(notes, cleanup, envelope, hop_s)
 
 
 def transcribe_voice(
@@ -185,4 +262,4 @@ def transcribe_voice(
     if len(waveform) < sr // 10:
         raise AudioError(f"{name}: the recording is {len(waveform) / sr * 1000:.0f} ms long; sing for longer.")
     notes = extract_notes(waveform, sr, config or voice_transcription_config(), name=name)
-    return clean_voice_notes(notes, cleanup)
+    return clean_voice_notes(notes, cleanup, loudness_envelope(waveform, sr))
