@@ -2,10 +2,10 @@
 
     python app.py [--model checkpoints/mmgen-default] [--host 127.0.0.1] [--port 7860] [--share]
 
-UI only: everything the buttons do lives in `mmgen/app_logic.py`. The pipeline is loaded lazily, once, on the
-first generation (as in audiocraft's demos/musicgen_app.py). Runs offline: analytics are off and no font, script
-or telemetry is fetched from the internet. Without a model folder the two generation tabs show a notice and melody
-inspection still works.
+UI only, one builder per tab: everything the buttons do lives in `mmgen.app.logic`, the settings' defaults and bounds
+in `mmgen.app.defaults`. The pipeline is loaded lazily, once, on the first generation (as in audiocraft's
+demos/musicgen_app.py). Runs offline: analytics are off and no font, script or telemetry is fetched from the internet.
+Without a model folder the two generation tabs show a notice and melody inspection still works.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,8 +27,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from mmgen import app_logic as logic  # noqa: E402
 from mmgen import limits  # noqa: E402
+from mmgen.app import defaults, logic  # noqa: E402
 
 logger = logging.getLogger("mmgen.app")
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -139,15 +140,15 @@ def _generation_controls(prefix: str) -> dict:
     c = {}
     with gr.Row():
         c["seconds"] = gr.Slider(
-            1,
-            logic.MAX_SECONDS,
-            value=logic.DEFAULT_SECONDS,
+            defaults.MIN_SECONDS,
+            defaults.MAX_SECONDS,
+            value=defaults.DEFAULT_SECONDS,
             step=0.5,
             label="Duration (s)",
             elem_id=f"{prefix}-seconds",
         )
         c["steps"] = gr.Slider(
-            1, logic.MAX_STEPS, value=logic.DEFAULT_STEPS, step=1, label="Denoising steps",
+            1, defaults.MAX_STEPS, value=defaults.DEFAULT_STEPS, step=1, label="Denoising steps",
             info="More steps: slower, usually cleaner.", elem_id=f"{prefix}-steps",
         )  # fmt: skip
     with gr.Accordion("Advanced settings", open=False):
@@ -156,7 +157,7 @@ def _generation_controls(prefix: str) -> dict:
         )
         with gr.Row():
             c["guidance"] = gr.Slider(
-                0, 10, value=logic.DEFAULT_GUIDANCE, step=0.1, label="Guidance scale (w)",
+                0, 10, value=defaults.DEFAULT_GUIDANCE, step=0.1, label="Guidance scale (w)",
                 info="How strongly to follow the prompt; 0 turns guidance off.",
             )  # fmt: skip
             c["melody_guidance"] = gr.Slider(
@@ -165,7 +166,7 @@ def _generation_controls(prefix: str) -> dict:
             )  # fmt: skip
         with gr.Row():
             c["candidates"] = gr.Slider(
-                1, logic.MAX_CANDIDATES, value=1, step=1, label="Candidates",
+                1, defaults.MAX_CANDIDATES, value=1, step=1, label="Candidates",
                 info="Generate several, keep the one the aligner scores best.",
             )  # fmt: skip
             c["seed"] = gr.Number(value=0, precision=0, label="Seed", info="-1 for a random seed.")
@@ -214,18 +215,50 @@ def _melody_panel(title: str, prefix: str) -> dict:
     return p
 
 
-def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, output_root: str | None = None):
-    """The Blocks of the Space (not launched).
+def _melody_components(panel: dict) -> list:
+    """A melody panel's outputs: the melody's components, then (last, so that the earlier API outputs keep their
+    places) the adherence overlay and scores and the generated clip's own melody."""
+    return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"],
+            panel["adherence_png"], panel["adherence_info"], panel["clip_midi"], panel["clip_tokens"]]  # fmt: skip
 
-    Args:
-        model: the pipeline folder (loaded on the first generation).
-        concurrency_limit: generations that run at the same time (others wait in the queue).
-        output_root: where each call writes its files (default: a fresh temp folder).
-    """
-    store = logic.PipelineStore(model)
-    output_root = output_root or tempfile.mkdtemp(prefix="mmgen-space-")
-    available = store.available
-    notice = "" if available else f"**Generation is unavailable.** {logic.model_missing_message(model)}"
+
+def _control_inputs(c: dict) -> list:
+    """The generation controls in the handlers' argument order."""
+    return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"], c["seed"],
+            c["scheduler"]]  # fmt: skip
+
+
+@dataclass
+class Space:
+    """What the tabs share: the lazily loaded pipeline, where each call writes its files, how many generations run
+    at once."""
+
+    model: str
+    store: logic.PipelineStore
+    output_root: str
+    concurrency_limit: int = 1
+
+    @property
+    def available(self) -> bool:
+        return self.store.available
+
+    @property
+    def notice(self) -> str:
+        """The generation tabs' notice when there is no model ("" when there is one)."""
+        return "" if self.available else f"**Generation is unavailable.** {logic.model_missing_message(self.model)}"
+
+    def output_dir(self) -> str:
+        """A fresh folder for one call's files."""
+        return logic.new_output_dir(self.output_root)
+
+    def generation_event(self) -> dict:
+        """Keyword arguments of a generation event: they share one queue slot count."""
+        return {"concurrency_limit": self.concurrency_limit, "concurrency_id": "generation"}
+
+
+def text_to_music_tab(space: Space) -> dict:
+    """The 'Text to music' tab: a prompt, the user's own melody (typed, hummed or uploaded, shaped and shown before
+    generating) and the result. Returns the components other tabs fill: `melody_tokens`, `melody_accordion`."""
 
     @readable_errors
     def text_to_music(prompt, negative, melody_text, seconds, steps, guidance, melody_guidance, candidates, seed,
@@ -233,39 +266,167 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
                       progress=gr.Progress()):  # fmt: skip
         melody, typed, voice = _user_melody(melody_text, recording)
         result = logic.generate_from_text(
-            store, prompt, negative_prompt=negative, melody=melody, melody_typed=typed, voice=voice,
+            space.store, prompt, negative_prompt=negative, melody=melody, melody_typed=typed, voice=voice,
             melody_edits=_melody_edits(transpose, tempo, trim_start, trim_end, fold), seconds=seconds,
             steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
             num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
-            output_dir=logic.new_output_dir(output_root),
+            output_dir=space.output_dir(),
         )  # fmt: skip
         return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
-
-    @readable_errors
-    def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
-                       candidates, seed, scheduler, progress=gr.Progress()):  # fmt: skip
-        result = logic.generate_from_audio(
-            store, audio, steer_text=steer, steer_weight=steer_weight, follow_melody=follow, negative_prompt=negative,
-            seconds=seconds, steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
-            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
-            output_dir=logic.new_output_dir(output_root),
-        )  # fmt: skip
-        query = result.query_melody
-        return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
-                *_melody_outputs(result.melody), *_adherence_outputs(result))  # fmt: skip
 
     @readable_errors
     def preview_user_melody(melody_text, recording, transpose, tempo, trim_start, trim_end, fold):
         melody, typed, voice = _user_melody(melody_text, recording)
         view = logic.preview_melody(
             melody, typed=typed, voice=voice, edits=_melody_edits(transpose, tempo, trim_start, trim_end, fold),
-            output_dir=logic.new_output_dir(output_root),
+            output_dir=space.output_dir(),
         )  # fmt: skip
         return view.png_path, view.markdown(), view.tokens, view.midi_path
 
+    with gr.Tab("Text to music", id="text"):
+        gr.Markdown(space.notice, elem_classes="mmgen-notice", visible=not space.available)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                prompt = gr.Textbox(
+                    label="Prompt", lines=2, elem_id="t2m-prompt",
+                    placeholder="Describe the music: instruments, mood, tempo, style…",
+                )  # fmt: skip
+                with gr.Accordion("Your melody (optional)", open=False) as melody_accordion:
+                    melody_tokens = gr.Textbox(
+                        label="Type a melody: ABC, a note list or tokens", lines=3, max_lines=8,
+                        elem_id="t2m-melody", placeholder=MELODY_PLACEHOLDER,
+                        info="ABC (X:1, K:G, then the notes), a note list ('bpm=100 C4 D4 E4/2 G4*2') or "
+                        "official tokens (filled by 'Generate from this melody'). Leave empty, with no "
+                        "recording, to retrieve a melody that fits the prompt.",
+                    )  # fmt: skip
+                    recording = gr.Audio(
+                        label="…or hum / sing it (up to 60 s; used when nothing is typed)",
+                        sources=["microphone", "upload"], type="filepath", elem_id="t2m-recording",
+                    )  # fmt: skip
+                    with gr.Row():
+                        transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)",
+                                              elem_id="t2m-transpose")  # fmt: skip
+                        tempo = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Tempo (x)", elem_id="t2m-tempo")
+                    with gr.Row():
+                        trim_start = gr.Number(value=0, minimum=0, label="Trim from (s)")
+                        trim_end = gr.Number(value=None, minimum=0, label="Trim to (s, empty: the end)")
+                        fold = gr.Checkbox(
+                            label="Fold into the model's range", value=False,
+                            info="Moves notes by octaves into the pitches the model was trained on.",
+                        )  # fmt: skip
+                    preview_button = gr.Button("Show my melody", elem_id="t2m-melody-preview")
+                    preview_png = piano_roll_image("Your melody after the edits", "t2m-melody-roll")
+                    preview_info = gr.Markdown(elem_id="t2m-melody-preview-info")
+                    with gr.Row():
+                        preview_tokens = gr.Textbox(label="Its tokens", lines=2, max_lines=4, interactive=False,
+                                                    buttons=["copy"])  # fmt: skip
+                        preview_midi = gr.File(label="Its MIDI", interactive=False, height=110,
+                                               elem_id="t2m-melody-midi")  # fmt: skip
+                controls = _generation_controls("t2m")
+                button = gr.Button(
+                    "Generate music", variant="primary", interactive=space.available, elem_id="t2m-generate"
+                )
+                gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt], label="Example prompts")
+            with gr.Column(scale=6):
+                audio = gr.Audio(label="Generated music", type="filepath", interactive=False, elem_id="t2m-audio")
+                timing = gr.Markdown(elem_classes="mmgen-timing")
+                panel = _melody_panel("Melody that guided it", "t2m-melody-view")
+
+    shaping = [transpose, tempo, trim_start, trim_end, fold]
+    inputs = [prompt, controls["negative"], melody_tokens, *_control_inputs(controls)[1:], recording, *shaping]
+    outputs = [audio, timing, *_melody_components(panel)]
+    preview_button.click(
+        preview_user_melody,
+        inputs=[melody_tokens, recording, *shaping],
+        outputs=[preview_png, preview_info, preview_tokens, preview_midi],
+        api_name="preview_melody",
+        concurrency_limit=2,
+    )
+    button.click(text_to_music, inputs=inputs, outputs=outputs, api_name="text_to_music", show_progress_on=[audio],
+                 **space.generation_event())  # fmt: skip
+    prompt.submit(text_to_music, inputs=inputs, outputs=outputs, api_visibility="private", show_progress_on=[audio],
+                  **space.generation_event())  # fmt: skip
+    return {"melody_tokens": melody_tokens, "melody_accordion": melody_accordion}
+
+
+def music_to_music_tab(space: Space) -> None:
+    """The 'Music to music' tab: a reference recording, optionally steered by text, and the result beside the
+    melody found in the recording and the one that guided the generation."""
+
+    @readable_errors
+    def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
+                       candidates, seed, scheduler, progress=gr.Progress()):  # fmt: skip
+        result = logic.generate_from_audio(
+            space.store, audio, steer_text=steer, steer_weight=steer_weight, follow_melody=follow,
+            negative_prompt=negative, seconds=seconds, steps=int(steps), guidance_scale=guidance,
+            melody_guidance_scale=melody_guidance, num_candidates=int(candidates), seed=seed, scheduler=scheduler,
+            progress=_progress_fn(progress), output_dir=space.output_dir(),
+        )  # fmt: skip
+        query = result.query_melody
+        return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
+                *_melody_outputs(result.melody), *_adherence_outputs(result))  # fmt: skip
+
+    with gr.Tab("Music to music", id="audio"):
+        gr.Markdown(space.notice, elem_classes="mmgen-notice", visible=not space.available)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                reference = gr.Audio(
+                    label=f"Reference recording (up to {defaults.MAX_INPUT_SECONDS:.0f} s)",
+                    sources=["upload", "microphone"], type="filepath", elem_id="m2m-reference",
+                )  # fmt: skip
+                steer = gr.Textbox(
+                    label="Steer with text (optional)", placeholder="e.g. played on a harp, slower",
+                    elem_id="m2m-steer",
+                )  # fmt: skip
+                with gr.Row():
+                    steer_weight = gr.Slider(
+                        0, 1, value=0.3, step=0.05, label="Text weight",
+                        info="0: the recording alone; 1: the text alone.",
+                    )  # fmt: skip
+                    follow = gr.Checkbox(
+                        label="Follow its melody", value=False,
+                        info="Use the recording's own melody instead of retrieving one.",
+                    )  # fmt: skip
+                controls = _generation_controls("m2m")
+                button = gr.Button(
+                    "Generate music", variant="primary", interactive=space.available, elem_id="m2m-generate"
+                )
+                gr.Examples(
+                    [[os.path.join(EXAMPLES_DIR, "example_melody.flac"), "played on a piano"]],
+                    inputs=[reference, steer], label="Example recording (a folk tune on a flute)",
+                )  # fmt: skip
+            with gr.Column(scale=6):
+                audio = gr.Audio(label="Generated music", type="filepath", interactive=False, elem_id="m2m-audio")
+                timing = gr.Markdown(elem_classes="mmgen-timing")
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        with gr.Column(variant="panel"):
+                            query_info = gr.Markdown("**Melody in your audio** will appear here.", padding=True)
+                            query_png = piano_roll_image("Melody in your audio", "m2m-query-pianoroll")
+                            query_tokens = gr.Textbox(
+                                label="Its tokens", lines=2, max_lines=4, interactive=False, buttons=["copy"]
+                            )
+                    with gr.Column():
+                        panel = _melody_panel("Retrieved melody", "m2m-melody-view")
+
+    button.click(
+        music_to_music,
+        inputs=[reference, steer, steer_weight, follow, *_control_inputs(controls)],
+        outputs=[audio, timing, query_info, query_png, query_tokens, *_melody_components(panel)],
+        api_name="music_to_music",
+        show_progress_on=[audio],
+        **space.generation_event(),
+    )
+
+
+def melody_inspection_tab(space: Space, text_tab: dict, tabs: gr.Tabs) -> None:
+    """The 'Melody inspection' tab: an audio or MIDI file as notes, tokens, a preview and MIDI; 'Generate from this
+    melody' carries the tokens into the text-to-music tab (`text_tab`, as `text_to_music_tab` returns it) and selects
+    it in `tabs`. Works without a model."""
+
     @readable_errors
     def inspect_melody(path, reduction):
-        result = logic.inspect(path, reduction=reduction, output_dir=logic.new_output_dir(output_root))
+        result = logic.inspect(path, reduction=reduction, output_dir=space.output_dir())
         view = result.melody
         return (view.png_path, result.summary(), result.statistics, view.tokens, view.preview_path, view.midi_path)
 
@@ -273,210 +434,78 @@ def build_demo(model: str = logic.DEFAULT_MODEL, *, concurrency_limit: int = 1, 
     def use_melody(tokens):
         if not (tokens or "").strip():
             raise logic.SpaceError("Inspect a melody first: upload an audio or MIDI file and press 'Inspect'.")
-        if not available:
-            raise logic.SpaceError(logic.model_missing_message(model))
+        if not space.available:
+            raise logic.SpaceError(logic.model_missing_message(space.model))
         return tokens, gr.Tabs(selected="text")
 
+    with gr.Tab("Melody inspection", id="inspect"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4):
+                file = gr.File(
+                    label=f"Audio or MIDI file (up to {defaults.MAX_INPUT_SECONDS:.0f} s of audio)",
+                    file_types=AUDIO_TYPES + MIDI_TYPES, type="filepath", elem_id="inspect-file",
+                )  # fmt: skip
+                reduction = gr.Radio(
+                    [("All notes", "none"), ("Top line only (skyline)", "skyline")], value="none",
+                    label="Notes to keep", info="Skyline keeps the highest sounding note of chords.",
+                )  # fmt: skip
+                button = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
+                gr.Examples(
+                    [[os.path.join(EXAMPLES_DIR, "example_melody.flac")],
+                     [os.path.join(EXAMPLES_DIR, "example_melody.mid")]],
+                    inputs=[file], label="Examples (a folk tune: flute recording, and its MIDI)",
+                )  # fmt: skip
+            with gr.Column(scale=7):
+                png = piano_roll_image("Piano roll", "inspect-pianoroll")
+                summary = gr.Markdown()
+                with gr.Row():
+                    preview = gr.Audio(label="Preview (re-synthesized)", type="filepath", interactive=False,
+                                       elem_id="inspect-preview")  # fmt: skip
+                    midi = gr.File(label="MIDI download", interactive=False, height=110)
+                tokens = gr.Textbox(
+                    label="Melody tokens (official MMGen format)", lines=3, max_lines=6, interactive=False,
+                    buttons=["copy"], elem_id="inspect-tokens",
+                )  # fmt: skip
+                with gr.Accordion("Statistics", open=False):
+                    statistics = gr.JSON(label="Statistics")
+                use_button = gr.Button("Generate from this melody", elem_id="inspect-use")
+
+    button.click(
+        inspect_melody,
+        inputs=[file, reduction],
+        outputs=[png, summary, statistics, tokens, preview, midi],
+        api_name="inspect_melody",
+        show_progress_on=[png],
+        concurrency_limit=2,
+    )
+    use_button.click(
+        use_melody, inputs=[tokens], outputs=[text_tab["melody_tokens"], tabs], api_name="use_melody"
+    ).then(lambda: gr.Accordion(open=True), outputs=[text_tab["melody_accordion"]], api_visibility="private")
+
+
+def build_demo(model: str = defaults.DEFAULT_MODEL, *, concurrency_limit: int = 1, output_root: str | None = None):
+    """The Blocks of the Space (not launched): one builder per tab.
+
+    Args:
+        model: the pipeline folder (loaded on the first generation).
+        concurrency_limit: generations that run at the same time (others wait in the queue).
+        output_root: where each call writes its files (default: a fresh temp folder).
+    """
+    output_root = output_root or tempfile.mkdtemp(prefix="mmgen-space-")
+    space = Space(model, logic.PipelineStore(model), output_root, concurrency_limit)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(HEADER, elem_id="mmgen-header")
         with gr.Tabs(selected="text") as tabs:
-            # ------------------------------------------------------------------------------ text to music
-            with gr.Tab("Text to music", id="text"):
-                gr.Markdown(notice, elem_classes="mmgen-notice", visible=not available)
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5):
-                        prompt = gr.Textbox(
-                            label="Prompt", lines=2, elem_id="t2m-prompt",
-                            placeholder="Describe the music: instruments, mood, tempo, style…",
-                        )  # fmt: skip
-                        with gr.Accordion("Your melody (optional)", open=False) as melody_accordion:
-                            melody_tokens = gr.Textbox(
-                                label="Type a melody: ABC, a note list or tokens", lines=3, max_lines=8,
-                                elem_id="t2m-melody", placeholder=MELODY_PLACEHOLDER,
-                                info="ABC (X:1, K:G, then the notes), a note list ('bpm=100 C4 D4 E4/2 G4*2') or "
-                                "official tokens (filled by 'Generate from this melody'). Leave empty, with no "
-                                "recording, to retrieve a melody that fits the prompt.",
-                            )  # fmt: skip
-                            recording = gr.Audio(
-                                label="…or hum / sing it (up to 60 s; used when nothing is typed)",
-                                sources=["microphone", "upload"], type="filepath", elem_id="t2m-recording",
-                            )  # fmt: skip
-                            with gr.Row():
-                                transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)",
-                                                      elem_id="t2m-transpose")  # fmt: skip
-                                tempo = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Tempo (x)",
-                                                  elem_id="t2m-tempo")  # fmt: skip
-                            with gr.Row():
-                                trim_start = gr.Number(value=0, minimum=0, label="Trim from (s)")
-                                trim_end = gr.Number(value=None, minimum=0, label="Trim to (s, empty: the end)")
-                                fold = gr.Checkbox(
-                                    label="Fold into the model's range", value=False,
-                                    info="Moves notes by octaves into the pitches the model was trained on.",
-                                )  # fmt: skip
-                            preview_button = gr.Button("Show my melody", elem_id="t2m-melody-preview")
-                            preview_png = piano_roll_image("Your melody after the edits", "t2m-melody-roll")
-                            preview_info = gr.Markdown(elem_id="t2m-melody-preview-info")
-                            with gr.Row():
-                                preview_tokens = gr.Textbox(label="Its tokens", lines=2, max_lines=4,
-                                                            interactive=False, buttons=["copy"])  # fmt: skip
-                                preview_midi = gr.File(label="Its MIDI", interactive=False, height=110,
-                                                       elem_id="t2m-melody-midi")  # fmt: skip
-                        t2m = _generation_controls("t2m")
-                        t2m_button = gr.Button(
-                            "Generate music", variant="primary", interactive=available, elem_id="t2m-generate"
-                        )
-                        gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt], label="Example prompts")
-                    with gr.Column(scale=6):
-                        t2m_audio = gr.Audio(
-                            label="Generated music", type="filepath", interactive=False, elem_id="t2m-audio"
-                        )
-                        t2m_timing = gr.Markdown(elem_classes="mmgen-timing")
-                        t2m_melody = _melody_panel("Melody that guided it", "t2m-melody-view")
-            # ----------------------------------------------------------------------------- music to music
-            with gr.Tab("Music to music", id="audio"):
-                gr.Markdown(notice, elem_classes="mmgen-notice", visible=not available)
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5):
-                        reference = gr.Audio(
-                            label=f"Reference recording (up to {logic.MAX_INPUT_SECONDS:.0f} s)",
-                            sources=["upload", "microphone"], type="filepath", elem_id="m2m-reference",
-                        )  # fmt: skip
-                        steer = gr.Textbox(
-                            label="Steer with text (optional)", placeholder="e.g. played on a harp, slower",
-                            elem_id="m2m-steer",
-                        )  # fmt: skip
-                        with gr.Row():
-                            steer_weight = gr.Slider(
-                                0, 1, value=0.3, step=0.05, label="Text weight",
-                                info="0: the recording alone; 1: the text alone.",
-                            )  # fmt: skip
-                            follow = gr.Checkbox(
-                                label="Follow its melody", value=False,
-                                info="Use the recording's own melody instead of retrieving one.",
-                            )  # fmt: skip
-                        m2m = _generation_controls("m2m")
-                        m2m_button = gr.Button(
-                            "Generate music", variant="primary", interactive=available, elem_id="m2m-generate"
-                        )
-                        gr.Examples(
-                            [[os.path.join(EXAMPLES_DIR, "example_melody.flac"), "played on a piano"]],
-                            inputs=[reference, steer], label="Example recording (a folk tune on a flute)",
-                        )  # fmt: skip
-                    with gr.Column(scale=6):
-                        m2m_audio = gr.Audio(
-                            label="Generated music", type="filepath", interactive=False, elem_id="m2m-audio"
-                        )
-                        m2m_timing = gr.Markdown(elem_classes="mmgen-timing")
-                        with gr.Row(equal_height=False):
-                            with gr.Column():
-                                with gr.Column(variant="panel"):
-                                    query_info = gr.Markdown(
-                                        "**Melody in your audio** will appear here.", padding=True
-                                    )
-                                    query_png = piano_roll_image("Melody in your audio", "m2m-query-pianoroll")
-                                    query_tokens = gr.Textbox(
-                                        label="Its tokens", lines=2, max_lines=4, interactive=False, buttons=["copy"]
-                                    )
-                            with gr.Column():
-                                m2m_melody = _melody_panel("Retrieved melody", "m2m-melody-view")
-            # -------------------------------------------------------------------------- melody inspection
-            with gr.Tab("Melody inspection", id="inspect"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=4):
-                        inspect_file = gr.File(
-                            label=f"Audio or MIDI file (up to {logic.MAX_INPUT_SECONDS:.0f} s of audio)",
-                            file_types=AUDIO_TYPES + MIDI_TYPES, type="filepath", elem_id="inspect-file",
-                        )  # fmt: skip
-                        reduction = gr.Radio(
-                            [("All notes", "none"), ("Top line only (skyline)", "skyline")], value="none",
-                            label="Notes to keep", info="Skyline keeps the highest sounding note of chords.",
-                        )  # fmt: skip
-                        inspect_button = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
-                        gr.Examples(
-                            [[os.path.join(EXAMPLES_DIR, "example_melody.flac")],
-                             [os.path.join(EXAMPLES_DIR, "example_melody.mid")]],
-                            inputs=[inspect_file], label="Examples (a folk tune: flute recording, and its MIDI)",
-                        )  # fmt: skip
-                    with gr.Column(scale=7):
-                        inspect_png = piano_roll_image("Piano roll", "inspect-pianoroll")
-                        inspect_summary = gr.Markdown()
-                        with gr.Row():
-                            inspect_preview = gr.Audio(label="Preview (re-synthesized)", type="filepath",
-                                                       interactive=False, elem_id="inspect-preview")  # fmt: skip
-                            inspect_midi = gr.File(label="MIDI download", interactive=False, height=110)
-                        inspect_tokens = gr.Textbox(
-                            label="Melody tokens (official MMGen format)", lines=3, max_lines=6,
-                            interactive=False, buttons=["copy"], elem_id="inspect-tokens",
-                        )  # fmt: skip
-                        with gr.Accordion("Statistics", open=False):
-                            inspect_stats = gr.JSON(label="Statistics")
-                        use_button = gr.Button("Generate from this melody", elem_id="inspect-use")
+            text_tab = text_to_music_tab(space)
+            music_to_music_tab(space)
+            melody_inspection_tab(space, text_tab, tabs)
         gr.Markdown(
             "Melody inspection uses [Basic Pitch](https://github.com/spotify/basic-pitch) for transcription. "
             f"{limits_text()} Model: `{model}`.",
             elem_classes="mmgen-timing",
             elem_id="mmgen-limits",
         )
-
-        def melody_components(panel):
-            """The melody's components, then (last, so that the earlier API outputs keep their places) the
-            adherence overlay and scores."""
-            return [panel["info"], panel["png"], panel["tokens"], panel["preview"], panel["midi"],
-                    panel["adherence_png"], panel["adherence_info"],
-                    panel["clip_midi"], panel["clip_tokens"]]  # fmt: skip
-
-        def controls(c):
-            return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"],
-                    c["seed"], c["scheduler"]]  # fmt: skip
-
-        shaping = [transpose, tempo, trim_start, trim_end, fold]
-        t2m_inputs = [prompt, t2m["negative"], melody_tokens, *controls(t2m)[1:], recording, *shaping]
-        preview_button.click(
-            preview_user_melody,
-            inputs=[melody_tokens, recording, *shaping],
-            outputs=[preview_png, preview_info, preview_tokens, preview_midi],
-            api_name="preview_melody",
-            concurrency_limit=2,
-        )
-        t2m_button.click(
-            text_to_music,
-            inputs=t2m_inputs,
-            outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
-            api_name="text_to_music",
-            show_progress_on=[t2m_audio],
-            concurrency_limit=concurrency_limit,
-            concurrency_id="generation",
-        )
-        prompt.submit(
-            text_to_music,
-            inputs=t2m_inputs,
-            outputs=[t2m_audio, t2m_timing, *melody_components(t2m_melody)],
-            api_visibility="private",
-            show_progress_on=[t2m_audio],
-            concurrency_limit=concurrency_limit,
-            concurrency_id="generation",
-        )
-        m2m_button.click(
-            music_to_music,
-            inputs=[reference, steer, steer_weight, follow, *controls(m2m)],
-            outputs=[m2m_audio, m2m_timing, query_info, query_png, query_tokens, *melody_components(m2m_melody)],
-            api_name="music_to_music",
-            show_progress_on=[m2m_audio],
-            concurrency_limit=concurrency_limit,
-            concurrency_id="generation",
-        )
-        inspect_button.click(
-            inspect_melody,
-            inputs=[inspect_file, reduction],
-            outputs=[inspect_png, inspect_summary, inspect_stats, inspect_tokens, inspect_preview, inspect_midi],
-            api_name="inspect_melody",
-            show_progress_on=[inspect_png],
-            concurrency_limit=2,
-        )
-        use_button.click(
-            use_melody, inputs=[inspect_tokens], outputs=[melody_tokens, tabs], api_name="use_melody"
-        ).then(lambda: gr.Accordion(open=True), outputs=[melody_accordion], api_visibility="private")
-    demo.mmgen_store = store  # for tests and benchmarks: the lazily loaded pipeline
+    demo.mmgen_store = space.store  # for tests and benchmarks: the lazily loaded pipeline
     demo.mmgen_output_root = output_root
     return demo
 
@@ -513,7 +542,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
         "server_port": args.port,
         "share": args.share,
         "show_error": True,
-        "max_file_size": f"{logic.MAX_UPLOAD_MB}mb",
+        "max_file_size": f"{defaults.MAX_UPLOAD_MB}mb",
         "allowed_paths": [EXAMPLES_DIR],
         "ssr_mode": False,
         "pwa": False,
@@ -527,7 +556,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--model", default=logic.DEFAULT_MODEL,
+        "--model", default=defaults.DEFAULT_MODEL,
         help="Folder of the MMGenPipeline (saved with save_pretrained); loaded on the first generation.",
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 for every interface).")

@@ -1,10 +1,12 @@
-"""The Space (`app.py`) and its logic (`mmgen/app_logic.py`): Blocks build, the served app driven with gradio_client
-through every tab's API on 127.0.0.1, readable errors, the lazy thread-safe model load, and no internet access."""
+"""The Space (`app.py`) and the app layer (`mmgen.app`: `logic`, `defaults`): Blocks build, the served app driven
+with gradio_client through every tab's API on 127.0.0.1, readable errors, the lazy thread-safe model load, settings
+bounds that the pipeline accepts, and no internet access."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmgen import app_logic as logic
+from mmgen.app import defaults, logic
 from mmgen.audio import SAMPLE_RATE, AudioError, save_audio
 from mmgen.melody.notes import Note, read_midi
 from mmgen.melody.sing import sing_notes
@@ -188,6 +190,9 @@ def test_pipeline_store_loads_once_across_threads(model_dir, monkeypatch):
     assert len(calls) == 1 and len(results) == 4 and all(r is results[0] for r in results)
     a, b = store.pipeline_for_call("dpm-solver++"), store.pipeline_for_call("dpm-solver++")
     assert a.scheduler is not b.scheduler and a.unet is b.unet  # own scheduler state, shared weights
+    base = store.get().components
+    assert a.components.keys() == base.keys() and a.config.vocoder_method == store.get().config.vocoder_method
+    assert all(a.components[k] is v for k, v in base.items() if k != "scheduler")  # every component, none rebuilt
     assert type(a.scheduler).__name__ == "DPMSolverMultistepScheduler"
     with pytest.raises(logic.SpaceError, match="Unknown scheduler"):
         store.pipeline_for_call("nope")
@@ -284,6 +289,36 @@ def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
     store = logic.PipelineStore(str(tmp_path))  # no model: the check must come first
     with pytest.raises(logic.SpaceError, match=match):
         logic.generate_from_text(store, kwargs.pop("prompt"), **kwargs)
+
+
+def test_the_app_bounds_are_ones_the_pipeline_accepts(model_dir):
+    """Every bound of `mmgen.app.defaults` passes `MMGenPipeline.check_inputs`: what the app lets through is never
+    refused later, after the model has loaded."""
+    pipe = logic.PipelineStore(model_dir).get()
+    lowest = (1, defaults.MIN_GUIDANCE, 1)
+    highest = (defaults.MAX_STEPS, defaults.MAX_GUIDANCE, defaults.MAX_CANDIDATES)
+    for seconds in (defaults.MIN_SECONDS, defaults.MAX_SECONDS, defaults.MAX_AUDIO_SECONDS):
+        for steps, guidance, candidates in (lowest, highest):
+            pipe.check_inputs(
+                prompt="a tune", audio=None, melody=None, negative_prompt=None, audio_length_in_s=seconds,
+                num_inference_steps=steps, guidance_scale=guidance, melody_guidance_scale=guidance,
+                num_waveforms_per_prompt=1, num_candidates=candidates, prompt_embeds=None, melody_embeds=None,
+                output_type="np",
+            )  # fmt: skip
+    # and the app's own check lets the same extremes through
+    assert logic._check_settings(defaults.MIN_SECONDS, *highest[:2], highest[2], 0, defaults.MAX_SECONDS, 0.0) == 0
+
+
+def test_app_defaults_import_nothing_heavy_and_the_old_module_name_is_an_alias():
+    code = (
+        "import sys; import mmgen.app.defaults; import mmgen.cli.generate; import mmgen.app_logic, mmgen.app.logic; "
+        "print(mmgen.app_logic is mmgen.app.logic, "
+        "[m for m in ('torch', 'transformers', 'diffusers', 'gradio', 'basic_pitch', 'pipelines') "
+        "if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True []"
 
 
 # -------------------------------------------------------------------------------------- the served app (client)

@@ -25,8 +25,8 @@ import shutil
 import sys
 import tempfile
 
-# app_logic imports no heavy library at module level (the pipeline, torch and Basic Pitch load inside its functions).
-from ..app_logic import (
+# mmgen.app.defaults imports nothing heavy (the pipeline, torch and Basic Pitch load inside mmgen.app.logic).
+from ..app.defaults import (
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
     DEFAULT_SECONDS,
@@ -75,7 +75,7 @@ def check_output_path(path: str, flag: str, audio: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import app_logic as logic
+    from ..app import logic
     from ..audio import save_audio
 
     if args.prompt is None and args.audio is None and args.melody is None:
@@ -121,14 +121,14 @@ def run(args: argparse.Namespace) -> int:
         "seconds": args.seconds, "steps": args.steps, "guidance_scale": args.guidance,
         "melody_guidance_scale": args.melody_guidance, "num_candidates": args.candidates, "seed": args.seed,
         "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress,
-        "max_seconds": logic.MAX_AUDIO_SECONDS, "melody_edits": edits, "voice": args.voice,
+        "max_seconds": MAX_AUDIO_SECONDS, "melody_edits": edits, "voice": args.voice,
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
         if args.audio is not None:
             result = logic.generate_from_audio(
                 store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
                 follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
-                max_input_seconds=logic.MAX_AUDIO_SECONDS, max_upload_mb=None, adherence=not args.no_adherence,
+                max_input_seconds=MAX_AUDIO_SECONDS, max_upload_mb=None, adherence=not args.no_adherence,
                 **common,
             )  # fmt: skip
         else:

@@ -1,0 +1,804 @@
+"""What the Space (`app.py`) and the `generate` CLI do, without any UI: load the pipeline once, generate, inspect.
+
+Every function returns plain data (paths of the files it wrote, token strings, statistics, timings) and raises
+`SpaceError` (a `ValueError`), `AudioError` or `MelodyError` with a message meant for the user; `app.py` turns
+those into `gr.Error`s and the CLI prints them.
+
+```
+generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-to-music; a melody skips retrieval)
+generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
+inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
+melody_adherence_view(waveform, sr, guide_notes, ...)  -> AdherenceView     (did the clip follow its melody?)
+load_user_melody(melody, typed=..., voice=..., edits)  -> LoadedMelody      (any melody input, shaped)
+preview_melody(melody, typed=..., voice=..., edits)    -> MelodyView        (the shaped melody, before generating)
+```
+
+A generation guided by notes also gets an `AdherenceView` (`GenerationResult.adherence`): the generated clip's own
+Basic Pitch transcription drawn over the guiding melody, with its note-F1 and chroma cosine against it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import limits
+from ..audio import SAMPLE_RATE, AudioError, load_audio, save_audio
+from ..melody.notes import MelodyError, Note
+from ..melody.pianoroll import NO_TRANSCRIPTION_MESSAGE, format_scores
+from .defaults import (
+    ADHERENCE_ONSET_TOLERANCE_S,
+    DEFAULT_GUIDANCE,
+    DEFAULT_MODEL,
+    DEFAULT_SECONDS,
+    DEFAULT_STEPS,
+    MAX_CANDIDATES,
+    MAX_GUIDANCE,
+    MAX_INPUT_SECONDS,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_UPLOAD_MB,
+    MIN_GUIDANCE,
+    MIN_SECONDS,
+    SCHEDULERS,
+)
+
+ProgressFn = Callable[[float, str], None]
+
+
+class SpaceError(ValueError):
+    """A user-facing error: its message says what went wrong and what to do."""
+
+
+# ------------------------------------------------------------------------------------------------ the model
+def model_missing_message(path: str) -> str:
+    return (
+        f"No MMGen pipeline at '{path}' (its model_index.json is missing). The default model "
+        f"'{DEFAULT_MODEL}' is written by the training run (see the README's training section); or pass "
+        "--model PATH pointing at a folder saved with MMGenPipeline.save_pretrained. Melody inspection (the "
+        "Space's third tab, `python -m mmgen melody`) works without a model."
+    )
+
+
+class PipelineStore:
+    """Loads an `MMGenPipeline` from a local folder once, on first use, safely from several threads.
+
+    Args:
+        path (`str`): a folder written by `MMGenPipeline.save_pretrained` (holding `model_index.json`).
+    """
+
+    def __init__(self, path: str = DEFAULT_MODEL):
+        self.path = os.fspath(path)
+        self._pipe = None
+        self._lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the folder holds a pipeline (checked on disk; loads nothing)."""
+        return os.path.isfile(os.path.join(self.path, "model_index.json"))
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def get(self):
+        """The loaded pipeline (loading it on the first call). Raises `SpaceError` if it is missing or broken."""
+        if self._pipe is not None:
+            return self._pipe
+        with self._lock:
+            if self._pipe is None:
+                if not self.available:
+                    raise SpaceError(model_missing_message(self.path))
+                start = time.perf_counter()  # imports included: they are part of the first call's wait
+                from pipelines.pipeline_mmgen import MMGenPipeline
+
+                try:
+                    pipe = MMGenPipeline.from_pretrained(self.path)
+                except Exception as err:  # a half-written or incompatible folder
+                    raise SpaceError(f"Could not load the MMGen pipeline from '{self.path}': {err}") from err
+                pipe.set_progress_bar_config(disable=True)
+                self.load_seconds = time.perf_counter() - start
+                self._pipe = pipe
+        return self._pipe
+
+    def pipeline_for_call(self, scheduler: str = "default"):
+        """A pipeline sharing the loaded pipeline's components (`pipe.components`: every model, the tokenizer and
+        the retriever) but with its own scheduler, so concurrent calls never share one (a scheduler keeps per-call
+        state in `set_timesteps`)."""
+        if scheduler not in SCHEDULERS:
+            raise SpaceError(f"Unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}.")
+        import diffusers
+
+        base = self.get()
+        name = SCHEDULERS[scheduler]
+        scheduler_cls = type(base.scheduler) if name is None else getattr(diffusers, name)
+        components = {**base.components, "scheduler": scheduler_cls.from_config(base.scheduler.config)}
+        pipe = type(base)(**components, vocoder_method=base.config.vocoder_method)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+
+# ----------------------------------------------------------------------------------------------- results
+@dataclass
+class MelodyView:
+    """A melody ready to show: what it is, its piano roll, tokens, a synthesized preview and a MIDI file.
+
+    `preview_path` and `midi_path` are None when the melody has no notes (`png_path` then says so).
+    """
+
+    title: str
+    tokens: str | None
+    notes: list[Note]
+    png_path: str
+    preview_path: str | None
+    midi_path: str | None
+    info: dict = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**"]
+        for key, label in (("caption", "Caption"), ("id", "Database id"), ("source", "Source")):
+            if self.info.get(key):
+                lines.append(f"- {label}: {self.info[key]}")
+        if self.info.get("score") is not None:
+            lines.append(f"- Retrieval score (cosine): {self.info['score']:.3f}")
+        if self.info.get("edits"):
+            lines.append(f"- Edits: {edits_text(self.info['edits'])}")
+        lines.append(f"- Notes: {len(self.notes)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class AdherenceView:
+    """Whether a generated clip followed its guiding melody (`melody_adherence_view`).
+
+    Args:
+        png_path (`str`): the clip's transcription (red outlines) over the guiding notes (blue bars), scores in the
+            title (`plot_melody_overlay`).
+        notes (`list[Note]`): the notes Basic Pitch transcribed from the clip.
+        tokens (`str`): their official token string; "" when none were found.
+        midi_path (`str`, *optional*), tokens_path (`str`, *optional*): the transcription as a MIDI file and as a
+            token text file; None when no notes were transcribed.
+        scores (`dict`): `note_f1`, `note_precision`, `note_recall` (onsets within `onset_tolerance_s`, pitch within
+            50 cents, offsets ignored), `chroma_cosine` (`mmgen.eval.melody.chroma_cosine` of the clip against the
+            guiding notes), `guide_notes` (guiding notes starting inside the clip: the ones compared),
+            `transcribed_notes` and `onset_tolerance_s`. A score is None where it cannot be computed (no guiding
+            note inside the clip); with no transcribed notes the note scores are 0.
+    """
+
+    png_path: str
+    notes: list[Note]
+    tokens: str
+    midi_path: str | None
+    tokens_path: str | None
+    scores: dict
+
+    @property
+    def caption(self) -> str:
+        """The scores in one line, e.g. "note-F1 0.52 · chroma 0.61", led by "no notes transcribed" if so."""
+        text = format_scores({"note-F1": self.scores["note_f1"], "chroma": self.scores["chroma_cosine"]})
+        return text if self.notes else f"{NO_TRANSCRIPTION_MESSAGE} · {text}"
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"Melody adherence: {self.caption} ({len(self.notes)} notes transcribed from the clip, "
+            f"{self.scores['guide_notes']} guiding notes)"
+        )
+
+    def markdown(self) -> str:
+        """The scores and how to read them, for the Space."""
+        tolerance_ms = round(self.scores["onset_tolerance_s"] * 1000)
+        lines = [f"**Did the music follow its melody?** {self.caption}"]
+        if not self.scores["guide_notes"]:
+            lines.append("- No note of the guiding melody starts inside the clip: there is nothing to compare.")
+        elif self.notes:
+            lines.append(
+                f"- Basic Pitch transcribed {len(self.notes)} notes from the generated clip (red outlines), drawn "
+                f"over the {self.scores['guide_notes']} guiding notes (blue)."
+            )
+        else:
+            lines.append(f"- Basic Pitch found no notes in the generated clip ({NO_TRANSCRIPTION_MESSAGE}).")
+        lines.append(
+            f"- note-F1: guiding notes matched by a transcribed note of the same pitch starting within {tolerance_ms} "
+            "ms; chroma: frame by frame, the clip's dominant pitch class against the melody's (1 = every frame)."
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class GenerationResult:
+    """A generated clip and what guided it.
+
+    Args:
+        audio_path (`str`): the WAV (22,050 Hz mono).
+        waveform (`np.ndarray` of shape `(samples,)`): the same audio, float32.
+        melody (`MelodyView`, *optional*): the melody that guided it (retrieved or the user's); None for a
+            text-only model.
+        query_melody (`MelodyView`, *optional*): music-to-music only: the melody Basic Pitch found in the upload.
+        seed (`int`), score (`float`, *optional*: aligner score when several candidates were ranked),
+        timings (`dict`): seconds: `model_load_s` (0 when already loaded), `generate_s`, `postprocess_s`, `total_s`.
+        settings (`dict`): the settings used.
+        adherence (`AdherenceView`, *optional*): the clip's transcription against the guiding notes; None when no
+            notes guided it (a text-only model, an empty melody) or when it was not asked for.
+    """
+
+    audio_path: str
+    waveform: np.ndarray
+    melody: MelodyView | None
+    query_melody: MelodyView | None
+    seed: int
+    score: float | None
+    timings: dict
+    settings: dict
+    adherence: AdherenceView | None = None
+
+    def summary(self) -> str:
+        t = self.timings
+        text = (
+            f"Generated {len(self.waveform) / SAMPLE_RATE:.1f} s in {t['total_s']:.1f} s "
+            f"(denoising and decoding {t['generate_s']:.1f} s"
+        )
+        if t.get("model_load_s"):
+            text += f", loading the model {t['model_load_s']:.1f} s"
+        text += f"). Seed {self.seed}."
+        if self.score is not None:
+            text += f" Best of {self.settings['num_candidates']} candidates, aligner score {self.score:.3f}."
+        return text
+
+
+@dataclass
+class InspectionResult:
+    """Melody inspection output: the melody view plus statistics and the source kind ("audio" or "midi")."""
+
+    melody: MelodyView
+    statistics: dict
+    source_kind: str
+    seconds: float
+
+    def summary(self) -> str:
+        s = self.statistics
+        tempo = "unknown" if s["tempo_bpm"] is None else f"about {s['tempo_bpm']:.0f} BPM"
+        how = "transcribed with Basic Pitch" if self.source_kind == "audio" else "read from MIDI"
+        return (
+            f"{s['num_notes']} notes {how} in {self.seconds:.1f} s, range {s['lowest']}-{s['highest']} "
+            f"({s['pitch_range_semitones']} semitones), tempo {tempo}, "
+            f"{s['polyphony_share']:.0%} of the time polyphonic."
+        )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def new_output_dir(
+    root: str | None = None,
+    max_age_s: float = limits.SPACE_CACHE_MAX_AGE_S,
+    max_total_mb: float = limits.SPACE_MAX_CACHE_MB,
+) -> str:
+    """A fresh folder for one call's files under `root` (default: `mmgen-space` in the system temp folder).
+
+    Folders of earlier calls older than `max_age_s` are deleted, then the oldest ones until all of them hold at most
+    `max_total_mb`, so that a long-running Space does not fill the disk.
+    """
+    import shutil
+
+    root = root or os.path.join(tempfile.gettempdir(), "mmgen-space")
+    if os.path.isdir(root):
+        now = time.time()
+        folders = []
+        for entry in os.scandir(root):
+            try:
+                if not entry.is_dir():
+                    continue
+                if now - entry.stat().st_mtime > max_age_s:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    folders.append((entry.stat().st_mtime, entry.path, _folder_bytes(entry.path)))
+            except OSError:  # removed by another thread meanwhile
+                pass
+        total = sum(size for _, _, size in folders)
+        for _, path, size in sorted(folders):
+            if total <= max_total_mb * 2**20:
+                break
+            shutil.rmtree(path, ignore_errors=True)
+            total -= size
+    path = os.path.join(root, time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8])
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _folder_bytes(path: str) -> int:
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(base, name))
+    return total
+
+
+def check_upload(path: str | None, what: str, max_mb: float | None = MAX_UPLOAD_MB) -> str:
+    """The path of an uploaded file, or `SpaceError` if none was given or it is too big (`max_mb`; None: no size
+    rule, for the CLI, whose audio is bounded by its duration instead)."""
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise SpaceError(f"Please upload {what}.")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise SpaceError(f"'{os.path.basename(os.path.normpath(path))}' is a folder; {what} must be a file.")
+    if not os.path.isfile(path):
+        raise SpaceError(f"The uploaded file '{os.path.basename(path)}' cannot be found; please upload it again.")
+    size_mb = os.path.getsize(path) / 2**20
+    if max_mb is not None and size_mb > max_mb:
+        raise SpaceError(f"The file is {size_mb:.1f} MB; the limit is {max_mb} MB.")
+    return path
+
+
+@contextlib.contextmanager
+def named_after_upload(path: str):
+    """Re-raise `AudioError` / `MelodyError` with the uploaded file's name instead of its server-side path."""
+    try:
+        yield
+    except (AudioError, MelodyError) as err:
+        message = str(err)
+        name = os.path.basename(path)
+        if path not in message:
+            raise
+        raise type(err)(message.replace(f"'{path}'", f"'{name}'").replace(path, name)) from err
+
+
+def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str, stem: str, info=None):
+    """Write the piano roll PNG, the preview WAV and the MIDI file of `notes` into `out_dir`."""
+    from ..melody.notes import write_midi
+    from ..melody.pianoroll import plot_piano_roll
+    from ..melody.synth import render_notes
+
+    png = os.path.join(out_dir, f"{stem}_pianoroll.png")
+    plot_piano_roll(notes, png, title=title)
+    preview = midi = None
+    if notes:
+        preview = os.path.join(out_dir, f"{stem}_preview.wav")
+        save_audio(preview, render_notes(notes, SAMPLE_RATE), SAMPLE_RATE)
+        midi = os.path.join(out_dir, f"{stem}.mid")
+        write_midi(notes, midi)
+    return MelodyView(title, tokens, list(notes), png, preview, midi, dict(info or {}))
+
+
+def melody_adherence_view(
+    waveform: np.ndarray,
+    sr: int,
+    guide_notes: list[Note],
+    out_dir: str,
+    stem: str,
+    *,
+    title: str | None = None,
+    onset_tolerance: float = ADHERENCE_ONSET_TOLERANCE_S,
+) -> AdherenceView:
+    """Transcribe a generated clip, score it against the notes that guided it and draw one over the other.
+
+    Args:
+        waveform (`np.ndarray` of shape `(samples,)`): the generated audio at `sr`.
+        guide_notes (`list[Note]`): the notes that guided it (times from the clip's start). Notes starting after
+            the clip ends are left out of the comparison, as `chroma_cosine` leaves out frames past the clip.
+        out_dir, stem: writes `{stem}_adherence.png` and, when Basic Pitch finds notes, `{stem}_transcribed.mid` and
+            `{stem}_transcribed_tokens.txt` there.
+        title (`str`, *optional*): the overlay's title line.
+        onset_tolerance (`float`): note-F1 onset tolerance in seconds.
+    Returns:
+        `AdherenceView`. A clip in which nothing is transcribed gives note scores of 0 (its chroma cosine is still
+        measured on the audio) and an overlay of the guiding notes alone, captioned "no notes transcribed".
+    """
+    from ..eval.melody import MelodyMetricError, chroma_cosine, note_f1
+    from ..melody.notes import sort_notes, write_midi
+    from ..melody.pianoroll import plot_melody_overlay
+    from ..melody.tokenizer import notes_to_string
+    from ..melody.transcribe import extract_notes
+
+    waveform = np.asarray(waveform, dtype=np.float32)
+    seconds = len(waveform) / sr
+    guide = [n for n in sort_notes(guide_notes) if n.onset < seconds]
+    transcribed = extract_notes(waveform, sr, name=stem)
+    scores = {
+        "note_f1": None, "note_precision": None, "note_recall": None, "chroma_cosine": None,
+        "guide_notes": len(guide), "transcribed_notes": len(transcribed), "onset_tolerance_s": onset_tolerance,
+    }  # fmt: skip
+    if guide:
+        matched = note_f1(guide, transcribed, onset_tolerance=onset_tolerance)
+        scores.update(
+            note_f1=round(matched["f1"], 4),
+            note_precision=round(matched["precision"], 4),
+            note_recall=round(matched["recall"], 4),
+        )
+        try:
+            scores["chroma_cosine"] = round(chroma_cosine(waveform, guide, sr), 4)
+        except MelodyMetricError:  # guiding notes too short to cover a chroma frame: no chroma to compare
+            pass
+    view = AdherenceView(os.path.join(out_dir, f"{stem}_adherence.png"), transcribed, "", None, None, scores)
+    plot_melody_overlay(
+        guide, transcribed, view.png_path, title=title,
+        scores={"note-F1": scores["note_f1"], "chroma": scores["chroma_cosine"]}, seconds=seconds,
+    )  # fmt: skip
+    if transcribed:
+        view.tokens = notes_to_string(transcribed)
+        view.midi_path = os.path.join(out_dir, f"{stem}_transcribed.mid")
+        write_midi(transcribed, view.midi_path)
+        view.tokens_path = os.path.join(out_dir, f"{stem}_transcribed_tokens.txt")
+        with open(view.tokens_path, "w", encoding="utf-8") as f:
+            f.write(view.tokens + "\n")
+    return view
+
+
+def load_user_melody(
+    melody,
+    *,
+    typed: bool = False,
+    voice: bool = False,
+    edits: dict | None = None,
+    name: str = "your melody",
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+):
+    """A user's melody through `mmgen.melody.load_melody`, shaped by `edits` (its keyword arguments: `trim_s`,
+    `tempo`, `target_bpm`, `transpose_semitones`, `fold`).
+
+    Args:
+        melody: a path (upload) or, with `typed`, text the user typed (ABC, a note list, tokens: never opened as a
+            file), or notes.
+        voice (`bool`): audio is a hummed or sung recording (`transcribe_voice`).
+    Returns:
+        `LoadedMelody`: notes, tokens, `source_kind`, `edits`.
+    Raises:
+        `MelodyError` / `AudioError` with the upload's name instead of its server-side path; `SpaceError` for an
+        upload that is too big.
+    """
+    from ..melody.load import classify_melody, load_melody
+
+    edits = {k: v for k, v in (edits or {}).items() if v is not None}
+    if typed:
+        return load_melody(melody, name, allow_paths=False, **edits)
+    if isinstance(melody, (str, os.PathLike)) and classify_melody(melody, name=name)[1] is not None:
+        path = check_upload(os.fspath(melody), "a melody")
+        with named_after_upload(path):
+            return load_melody(path, os.path.basename(path), voice=voice, max_audio_seconds=max_input_seconds, **edits)
+    return load_melody(melody, name, voice=voice, max_audio_seconds=max_input_seconds, **edits)
+
+
+def edits_text(edits: dict) -> str:
+    """The shaping edits in words, e.g. "transposed +2 semitones, tempo x1.5"; "" for none."""
+    parts = []
+    if edits.get("trim_s"):
+        start, end = edits["trim_s"]
+        parts.append(f"trimmed to {start:g}-{'end' if end is None else f'{end:g}'} s")
+    if edits.get("tempo"):
+        parts.append(f"tempo x{edits['tempo']:.3g}")
+    if edits.get("transpose_semitones"):
+        parts.append(f"transposed {edits['transpose_semitones']:+d} semitones")
+    if edits.get("fold"):
+        parts.append(f"octave-folded into MIDI {edits['fold'][0]}-{edits['fold'][1]}")
+    return ", ".join(parts)
+
+
+def preview_melody(
+    melody,
+    *,
+    typed: bool = False,
+    voice: bool = False,
+    edits: dict | None = None,
+    output_dir: str | None = None,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+) -> MelodyView:
+    """The user's melody as it will guide the generation (after the edits): piano roll, tokens, preview, MIDI.
+
+    `info` holds `source` ("user"), `kind` (how it was read) and `edits` (what was applied), so the user can accept
+    it before generating.
+    """
+    if melody is None or (isinstance(melody, str) and not melody.strip()):
+        raise SpaceError("Type a melody (ABC, a note list or tokens), record one or upload a file first.")
+    loaded = load_user_melody(melody, typed=typed, voice=voice, edits=edits, max_input_seconds=max_input_seconds)
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    how = edits_text(loaded.edits)
+    title = f"Your melody ({loaded.source_kind}, {len(loaded.notes)} notes{'; ' + how if how else ''})"
+    info = {"source": "user", "kind": loaded.source_kind, "edits": loaded.edits}
+    return melody_view(loaded.notes, loaded.tokens, title, out, "your_melody", info)
+
+
+def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
+    if info is None:
+        return None
+    notes = info.get("notes") or []
+    if info.get("source") == "user":
+        title = "Your melody (retrieval skipped)"
+    elif info.get("source") == "null":
+        title = "No melody: the model has no retriever, so the null melody guided it"
+    else:
+        title = f"Retrieved melody: {info.get('caption') or info.get('id') or 'database entry'}"
+    shown = {k: info.get(k) for k in ("id", "caption", "source", "score", "kind", "edits") if k in info}
+    return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
+
+
+def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds, melody_guidance=None) -> int:
+    """`SpaceError` for settings outside the bounds of `mmgen.app.defaults` (the pipeline's or stricter), non-finite
+    or not numbers at all (`True` included); whole floats (Gradio sliders send `50.0`) are whole numbers, `2.5` steps
+    are not. `max_seconds`: the entry point's longest clip (`MAX_SECONDS` in the Space, `MAX_AUDIO_SECONDS` in the
+    CLI). Returns the seed to use (a random one for None or a negative seed)."""
+    checks = (
+        (seconds, MIN_SECONDS, max_seconds, False,
+         f"The duration must be between {MIN_SECONDS:g} and {max_seconds:g} seconds"),
+        (steps, 1, MAX_STEPS, True, f"The number of steps must be a whole number from 1 to {MAX_STEPS}"),
+        (guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
+         f"The guidance scale must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}"),
+        (candidates, 1, MAX_CANDIDATES, True, f"The number of candidates must be from 1 to {MAX_CANDIDATES}"),
+    ) + (() if melody_guidance is None else ((melody_guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
+                                             f"The melody guidance must be between {MIN_GUIDANCE:g} and "
+                                             f"{MAX_GUIDANCE:g}"),))  # fmt: skip
+    for value, low, high, whole, message in checks:
+        try:
+            limits.check_number("setting", value, low=low, high=high)
+            ok = not whole or float(value) == int(value)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SpaceError(f"{message}, got {value!r}.")
+    if seed is None or (isinstance(seed, float) and np.isnan(seed)):
+        return int(np.random.default_rng().integers(0, MAX_SEED))
+    try:
+        limits.check_number("seed", seed, high=MAX_SEED)
+        ok = float(seed) == int(seed)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SpaceError(f"The seed must be between 0 and {MAX_SEED} (negative: random), got {seed!r}.")
+    return int(np.random.default_rng().integers(0, MAX_SEED)) if seed < 0 else int(seed)
+
+
+def _run(
+    store: PipelineStore,
+    call_kwargs: dict,
+    settings: dict,
+    progress: ProgressFn | None,
+    query_melody: MelodyView | None,
+    started: float,
+    out: str,
+    adherence: bool = True,
+) -> GenerationResult:
+    """Run the pipeline with `call_kwargs` and write the audio, the guiding melody's files and, with `adherence`
+    and guiding notes, the clip's transcription over them (`melody_adherence_view`)."""
+    import torch
+
+    was_loaded = store.loaded
+    pipe = store.pipeline_for_call(settings["scheduler"])
+    load_s = 0.0 if was_loaded else (store.load_seconds or 0.0)
+    steps = settings["num_inference_steps"]
+    melody_guidance = settings.get("melody_guidance_scale")
+    if melody_guidance is not None and (not pipe.uses_melody or abs(melody_guidance - 1.0) < 1e-6):
+        melody_guidance = None  # 1.0 is the plain guidance; a text-only model has no melody to weigh
+
+    def on_step(_pipe, i, _t, _kwargs):
+        if progress is not None:
+            progress((i + 1) / steps, f"Denoising step {i + 1}/{steps}")
+        return {}
+
+    if progress is not None:
+        progress(0.0, "Encoding the query and retrieving a melody")
+    t0 = time.perf_counter()
+    output = pipe(
+        **call_kwargs,
+        audio_length_in_s=float(settings["seconds"]),
+        num_inference_steps=int(steps),
+        guidance_scale=float(settings["guidance_scale"]),
+        melody_guidance_scale=melody_guidance,
+        num_candidates=int(settings["num_candidates"]),
+        generator=torch.Generator().manual_seed(settings["seed"]),
+        callback_on_step_end=on_step,
+    )
+    generate_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    waveform = np.asarray(output.audios[0], dtype=np.float32)
+    audio_path = os.path.join(out, "music.wav")
+    save_audio(audio_path, waveform, SAMPLE_RATE)
+    info = output.melodies[0]
+    if info is not None and info.get("source") == "user" and settings.get("melody_edits") is not None:
+        info = {**info, "kind": settings["melody_kind"], "edits": settings["melody_edits"]}
+    melody = _guiding_melody_view(info, out)
+    followed = None
+    if adherence and melody is not None and melody.notes:
+        followed = melody_adherence_view(waveform, SAMPLE_RATE, melody.notes, out, "music")
+    score = None if output.scores is None else float(output.scores[0])
+    timings = {
+        "model_load_s": round(load_s, 3),
+        "generate_s": round(generate_s, 3),
+        "postprocess_s": round(time.perf_counter() - t1, 3),
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    return GenerationResult(
+        audio_path, waveform, melody, query_melody, settings["seed"], score, timings, settings, followed
+    )
+
+
+# ------------------------------------------------------------------------------------------- public API
+def generate_from_text(
+    store: PipelineStore,
+    prompt: str | None,
+    *,
+    negative_prompt: str | None = None,
+    melody: str | list[Note] | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
+    melody_guidance_scale: float | None = None,
+    num_candidates: int = 1,
+    seed: int | None = 0,
+    scheduler: str = "default",
+    progress: ProgressFn | None = None,
+    output_dir: str | None = None,
+    max_seconds: float = MAX_SECONDS,
+    adherence: bool = True,
+    melody_edits: dict | None = None,
+    melody_typed: bool = False,
+    voice: bool = False,
+) -> GenerationResult:
+    """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
+
+    Args:
+        prompt: what the music should sound like; may be empty only when a `melody` is given.
+        melody: anything `load_melody` reads (a MIDI/ABC/audio path, ABC, a note list, a token string, notes);
+            bypasses retrieval. With `melody_typed` a string is typed text and never opened as a file.
+        melody_edits (`dict`, *optional*): shaping edits (`load_user_melody`); recorded in `settings` and shown
+            with the guiding melody. voice (`bool`): the melody is a hummed or sung recording.
+        seed: None or negative for a random seed (reported in the result).
+        progress: called as `progress(fraction, message)` after each denoising step.
+        output_dir: folder for the files (default: a fresh folder under the temp folder).
+        adherence: transcribe the generated clip and compare it with the guiding notes (`result.adherence`);
+            False skips that (Basic Pitch takes about a tenth of the clip's length on one CPU core).
+    """
+    started = time.perf_counter()
+    prompt = (prompt or "").strip()
+    negative_prompt = (negative_prompt or "").strip() or None
+    if isinstance(melody, str) and not melody.strip():
+        melody = None
+    if not prompt and melody is None:
+        raise SpaceError("Please describe the music to generate (the prompt is empty).")
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
+    loaded = None
+    if melody is not None:
+        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
+    settings = {
+        "mode": "text-to-music", "prompt": prompt, "negative_prompt": negative_prompt, "seconds": float(seconds),
+        "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
+        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
+        "scheduler": scheduler, "user_melody": melody is not None,
+    }  # fmt: skip
+    if loaded is not None:
+        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    kwargs = {"prompt": prompt or None, "melody": None if loaded is None else loaded.notes,
+              "negative_prompt": negative_prompt}  # fmt: skip
+    return _run(store, kwargs, settings, progress, None, started, out, adherence)
+
+
+def generate_from_audio(
+    store: PipelineStore,
+    audio_path: str,
+    *,
+    steer_text: str | None = None,
+    steer_weight: float = 0.3,
+    follow_melody: bool = False,
+    melody: str | list[Note] | None = None,
+    negative_prompt: str | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    steps: int = DEFAULT_STEPS,
+    guidance_scale: float = DEFAULT_GUIDANCE,
+    melody_guidance_scale: float | None = None,
+    num_candidates: int = 1,
+    seed: int | None = 0,
+    scheduler: str = "default",
+    progress: ProgressFn | None = None,
+    output_dir: str | None = None,
+    max_seconds: float = MAX_SECONDS,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+    max_upload_mb: float | None = MAX_UPLOAD_MB,
+    adherence: bool = True,
+    melody_edits: dict | None = None,
+    melody_typed: bool = False,
+    voice: bool = False,
+) -> GenerationResult:
+    """Music-to-music: the uploaded audio's aligner embedding is the query.
+
+    Args:
+        steer_text: optional text; the query becomes the normalised mix `(1 - w) * audio + w * text` of the two
+            joint-space embeddings, `w = steer_weight`.
+        follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
+        melody: follow this melody instead (anything `load_melody` reads); overrides `follow_melody`.
+        max_upload_mb: the Space's size rule for the upload (None: none; the CLI bounds its duration only).
+        adherence, melody_edits, melody_typed, voice: as in `generate_from_text` (the edits also shape the
+            followed melody of the upload).
+    """
+    from ..melody.tokenizer import notes_to_string
+    from ..melody.transcribe import extract_notes
+
+    started = time.perf_counter()
+    path = check_upload(audio_path, "a reference recording", max_mb=max_upload_mb)
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
+    if not 0.0 <= float(steer_weight) <= 1.0:
+        raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
+    with named_after_upload(path):
+        waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False,
+                              min_duration_s=limits.MIN_INPUT_SECONDS, max_peak=limits.MAX_INPUT_PEAK)  # fmt: skip
+    steer_text = (steer_text or "").strip() or None
+    negative_prompt = (negative_prompt or "").strip() or None
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+
+    if progress is not None:
+        progress(0.0, "Transcribing the melody of the upload")
+    notes = extract_notes(waveform, SAMPLE_RATE, name=os.path.basename(path))
+    title = "Melody in your audio (Basic Pitch)" + ("" if notes else ": no notes found")
+    query_melody = melody_view(notes, notes_to_string(notes) if notes else None, title, out, "query_melody")
+    if isinstance(melody, str) and not melody.strip():
+        melody = None
+    if follow_melody and melody is None and not notes:
+        raise SpaceError("No melody was found in the uploaded audio; untick 'follow its melody' to retrieve one.")
+
+    user_melody = melody is not None
+    loaded = None
+    if melody is not None:
+        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
+    elif follow_melody:
+        loaded = load_user_melody(notes, edits=melody_edits, name="the melody of your audio")
+    pipe = store.get()
+    kwargs: dict = {"negative_prompt": negative_prompt, "melody": None if loaded is None else loaded.notes}
+    if steer_text is None:
+        kwargs["audio"] = waveform
+    else:
+        import torch
+
+        audio_q = pipe.aligner.embed_audio([waveform]).float()
+        text_q = pipe.aligner.embed_text([steer_text]).float()
+        w = float(steer_weight)
+        kwargs["prompt_embeds"] = torch.nn.functional.normalize((1 - w) * audio_q + w * text_q, dim=-1)
+    settings = {
+        "mode": "music-to-music", "reference": os.path.basename(path), "steer_text": steer_text,
+        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody),
+        "user_melody": user_melody, "negative_prompt": negative_prompt,
+        "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
+        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
+        "scheduler": scheduler,
+    }  # fmt: skip
+    if loaded is not None:
+        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
+    return _run(store, kwargs, settings, progress, query_melody, started, out, adherence)
+
+
+def inspect(
+    path: str,
+    *,
+    reduction: str = "none",
+    output_dir: str | None = None,
+    max_input_seconds: float = MAX_INPUT_SECONDS,
+) -> InspectionResult:
+    """Melody inspection of an audio or MIDI file: piano roll, official tokens, statistics, preview and MIDI."""
+    from ..melody.inspection import inspect_melody
+
+    started = time.perf_counter()
+    path = check_upload(path, "an audio or MIDI file")
+    if reduction not in ("none", "skyline"):
+        raise SpaceError(f"Unknown reduction '{reduction}'; choose 'none' or 'skyline'.")
+    try:
+        with named_after_upload(path):
+            inspection = inspect_melody(path, reduction=reduction, max_duration_s=max_input_seconds)
+    except (AudioError, MelodyError):
+        raise
+    except Exception as err:  # e.g. a file that is neither audio nor MIDI
+        raise SpaceError(f"Could not read '{os.path.basename(path)}' as audio or MIDI ({err}).") from err
+    out = output_dir or new_output_dir()
+    os.makedirs(out, exist_ok=True)
+    how = "Basic Pitch transcription" if inspection.source_kind == "audio" else "MIDI notes"
+    title = f"{inspection.name}: {how} ({len(inspection.notes)} notes)"
+    view = melody_view(inspection.notes, inspection.tokens, title, out, "melody")
+    return InspectionResult(view, inspection.statistics, inspection.source_kind, time.perf_counter() - started)
