@@ -96,7 +96,7 @@ def seam_report(
     """Seams vs interiors of one clip; `joins` and `interior_span` in log-mel frames."""
     change, flux = frame_changes(wave)
     seam, interior = join_frames(joins, change.shape[0], interior_span)
-    report = {"num_joins": len(joins)}
+    report = {"num_join_spans": len(joins)}
     for name, values in (("logmel_change", change), ("spectral_flux", flux)):
         report[f"{name}_seam"] = float(values[seam].mean())
         report[f"{name}_interior"] = float(values[interior].mean())
@@ -108,15 +108,18 @@ def seam_report(
     return report
 
 
-def window_joins(pipe, total_frames: int, window_s: float, overlap_s: float, held: int = 0) -> list[tuple[int, int]]:
+def window_joins(
+    pipe, total_frames: int, window_s: float, overlap_s: float, held: int = 0, edges: str = "both"
+) -> list[tuple[int, int]]:
     """Where each window of a piece of `total_frames` latent frames could show, in log-mel frames: where its
     cross-fade starts and where its held frames end and its free ones begin (a narrow span around each, so that a
-    step there is not averaged away)."""
+    step there is not averaged away). `edges`: `"both"`, `"starts"` (cross-fades) or `"ends"` (held frames)."""
     window, overlap = pipe.window_sizes(window_s, overlap_s)
     scale = pipe.vae_scale_factor
-    edges = [edge * scale for w in plan_windows(total_frames, window, overlap, held) if w.held
-             for edge in (w.start, w.start + w.held)]  # fmt: skip
-    return [(edge - 2, edge + 2) for edge in edges]
+    kinds = {"both": (0, 1), "starts": (0,), "ends": (1,)}[edges]
+    points = [(w.start, w.start + w.held)[kind] * scale for w in plan_windows(total_frames, window, overlap, held)
+              if w.held for kind in kinds]  # fmt: skip
+    return [(point - 2, point + 2) for point in points]
 
 
 # --- one measurement per process ----------------------------------------------------------------------------------
@@ -156,10 +159,18 @@ def measure_piece(args, seconds: float) -> dict:
     wave, notes = out.audios[0], out.melodies[0]["notes"]
     total_frames = pipe.window_frames(seconds)
     joins = window_joins(pipe, total_frames, args.window, args.overlap)
-    return {"seconds": seconds, "num_windows": len(joins) + 1, "wall_s": elapsed,
+    num_windows = len(plan_windows(total_frames, *pipe.window_sizes(args.window, args.overlap)))
+    return {"seconds": seconds, "num_windows": num_windows, "wall_s": elapsed,
             "s_per_minute_of_audio": elapsed / (seconds / 60), "rss_after_load_mb": loaded_rss,
             "peak_rss_mb": peak, "output_waveform_mb": wave.nbytes / 2**20,
-            "joins": seam_report(wave, joins), "melody_adherence": adherence(wave, notes)}  # fmt: skip
+            "joins": seam_report(wave, joins), **edge_reports(pipe, wave, total_frames, args),
+            "melody_adherence": adherence(wave, notes)}  # fmt: skip
+
+
+def edge_reports(pipe, wave: np.ndarray, total_frames: int, args) -> dict:
+    """The joins split: where the cross-fades start, and where the held frames end (the free ones begin)."""
+    return {f"joins_{edges}": seam_report(wave, window_joins(pipe, total_frames, args.window, args.overlap, 0, edges))
+            for edges in ("starts", "ends")}  # fmt: skip
 
 
 def measure_baseline(args, seconds: float) -> dict:
@@ -183,6 +194,7 @@ def measure_baseline(args, seconds: float) -> dict:
     wave = piece[0, : int(round(seconds * SAMPLE_RATE))].numpy()
     joins = window_joins(pipe, total, args.window, args.overlap)
     return {"seconds": seconds, "wall_s": elapsed, "joins": seam_report(wave, joins),
+            **edge_reports(pipe, wave, total, args),
             "melody_adherence": adherence(wave, melody["notes"])}  # fmt: skip
 
 

@@ -42,9 +42,9 @@ def test_the_script_measures_pieces_a_baseline_and_a_continuation(tmp_path):
     ])  # fmt: skip
     results = json.loads(output.read_text())
     piece, baseline = results["pieces"][0], results["baselines"][0]
-    assert piece["seconds"] == 9 and piece["num_windows"] == 3 and piece["joins"]["num_joins"] == 2
+    assert piece["seconds"] == 9 and piece["num_windows"] == 3 and piece["joins"]["num_join_spans"] == 4
     assert piece["peak_rss_mb"] >= piece["rss_after_load_mb"] > 0 and piece["s_per_minute_of_audio"] > 0
-    assert 0 < piece["joins"]["logmel_change_ratio"] and baseline["joins"]["num_joins"] == 2
+    assert 0 < piece["joins"]["logmel_change_ratio"] and baseline["joins"]["num_join_spans"] == 4
     assert piece["melody_adherence"]["num_melodies"] == 1
     continuation = results["continuation"]
-    assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_joins"] == 1
+    assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_join_spans"] == 1
