@@ -1,9 +1,10 @@
-"""The MMGen Space: text-to-music, music-to-music and melody inspection in one Gradio app.
+"""The MMGen Space: text-to-music, music-to-music, continuing a clip and melody inspection in one Gradio app.
 
     python app.py [--model checkpoints/mmgen-default] [--host 127.0.0.1] [--port 7860] [--share]
 
-UI only, one builder per tab: everything the buttons do lives in `mmgen.app.logic`, the settings' defaults and bounds
-in `mmgen.app.defaults`. The pipeline is loaded lazily, once, on the first generation (as in audiocraft's
+UI only, one builder per tab: everything the buttons do lives in `mmgen.app.logic` (continuing a clip in
+`mmgen.app.continuation`), the settings' defaults and bounds in `mmgen.app.defaults`. The pipeline is loaded lazily,
+once, on the first generation (as in audiocraft's
 demos/musicgen_app.py). Runs offline: analytics are off and no font, script or telemetry is fetched from the internet.
 Without a model folder the two generation tabs show a notice and melody inspection still works.
 """
@@ -28,7 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from mmgen import limits  # noqa: E402
-from mmgen.app import defaults, logic  # noqa: E402
+from mmgen.app import continuation, defaults, logic  # noqa: E402
 
 logger = logging.getLogger("mmgen.app")
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -57,12 +58,19 @@ CSS = """
 .mmgen-notice * {color: #78350f !important;}
 .mmgen-timing {font-size: 0.95em; opacity: 0.85;}
 .mmgen-roll {border: 1px solid var(--border-color-primary) !important; box-shadow: none !important;}
+/* a long melody's piano roll keeps its width (40 px a second) and scrolls sideways */
+.mmgen-wide .image-container {overflow-x: auto; overflow-y: hidden;}
+.mmgen-wide .image-container button, .mmgen-wide .image-frame {display: block !important;
+  width: max-content !important; height: auto !important;}
+.mmgen-wide .image-frame img {width: auto !important; height: 340px !important; max-width: none !important;}
+.mmgen-wide .image-container:fullscreen {overflow-x: auto;}
 """
 HEADER = f"""# {TITLE}
 Describe music in words, or upload a recording: MMGen finds a melody that fits (retrieval in its melody database) and
 generates audio that follows it with a latent diffusion model; the result shows the clip's own transcription over that
-melody, with its note-F1 and chroma scores. Or bring your own melody: inspect an audio or MIDI file, then **generate
-from this melody**. Everything runs on this machine.
+melody, with its note-F1 and chroma scores. Pieces run up to 5 minutes, made 20 s window by window; **continue this
+clip** carries on from the last clip (or a recording of yours). Or bring your own melody: inspect an audio or MIDI
+file, then **generate from this melody**. Everything runs on this machine.
 """
 
 
@@ -135,8 +143,8 @@ def _user_melody(typed, recording):
     return None, False, False
 
 
-def _generation_controls(prefix: str) -> dict:
-    """Duration, steps and the advanced settings shared by both generation tabs."""
+def _generation_controls(prefix: str, seconds_label: str = "Duration (s)") -> dict:
+    """Duration, steps and the advanced settings shared by the generation tabs."""
     c = {}
     with gr.Row():
         c["seconds"] = gr.Slider(
@@ -144,7 +152,9 @@ def _generation_controls(prefix: str) -> dict:
             defaults.MAX_SECONDS,
             value=defaults.DEFAULT_SECONDS,
             step=0.5,
-            label="Duration (s)",
+            label=seconds_label,
+            info=f"Up to {defaults.MAX_SECONDS / 60:g} minutes; past {defaults.DEFAULT_WINDOW_S:g} s the music is "
+            "made window by window (minutes on a CPU).",
             elem_id=f"{prefix}-seconds",
         )
         c["steps"] = gr.Slider(
@@ -174,11 +184,13 @@ def _generation_controls(prefix: str) -> dict:
     return c
 
 
-def piano_roll_image(label: str, elem_id: str) -> gr.Image:
-    """A piano-roll PNG output (the figure carries its own title, so the label is only for screen readers)."""
+def piano_roll_image(label: str, elem_id: str, wide: bool = False) -> gr.Image:
+    """A piano-roll PNG output (the figure carries its own title, so the label is only for screen readers); `wide`:
+    shown at its own width, scrolling sideways (a long piece's melody, `logic.save_wide`)."""
     return gr.Image(
-        label=label, type="filepath", interactive=False, elem_id=elem_id, elem_classes="mmgen-roll",
-        buttons=["download", "fullscreen"], show_label=False,
+        label=label, type="filepath", interactive=False, elem_id=elem_id,
+        elem_classes=["mmgen-roll", "mmgen-wide"] if wide else "mmgen-roll", buttons=["download", "fullscreen"],
+        show_label=False,
     )  # fmt: skip
 
 
@@ -188,9 +200,9 @@ def _melody_panel(title: str, prefix: str) -> dict:
     p = {}
     with gr.Column(variant="panel"):
         p["info"] = gr.Markdown(f"**{title}** will appear here.", elem_id=f"{prefix}-info", padding=True)
-        p["png"] = piano_roll_image(f"{title}: piano roll", f"{prefix}-pianoroll")
+        p["png"] = piano_roll_image(f"{title}: piano roll", f"{prefix}-pianoroll", wide=True)
         p["adherence_png"] = piano_roll_image(
-            "The generated clip's transcription over its guiding melody", f"{prefix}-adherence"
+            "The generated clip's transcription over its guiding melody", f"{prefix}-adherence", wide=True
         )
         p["adherence_info"] = gr.Markdown(
             "**Did the music follow its melody?** The scores will appear here.", elem_id=f"{prefix}-adherence-info",
@@ -330,6 +342,7 @@ def text_to_music_tab(space: Space) -> dict:
             with gr.Column(scale=6):
                 audio = gr.Audio(label="Generated music", type="filepath", interactive=False, elem_id="t2m-audio")
                 timing = gr.Markdown(elem_classes="mmgen-timing")
+                continue_button = gr.Button("Continue this clip", size="sm", elem_id="t2m-continue")
                 panel = _melody_panel("Melody that guided it", "t2m-melody-view")
 
     shaping = [transpose, tempo, trim_start, trim_end, fold]
@@ -346,12 +359,14 @@ def text_to_music_tab(space: Space) -> dict:
                  **space.generation_event())  # fmt: skip
     prompt.submit(text_to_music, inputs=inputs, outputs=outputs, api_visibility="private", show_progress_on=[audio],
                   **space.generation_event())  # fmt: skip
-    return {"melody_tokens": melody_tokens, "melody_accordion": melody_accordion}
+    return {"melody_tokens": melody_tokens, "melody_accordion": melody_accordion, "audio": audio,
+            "continue": continue_button}  # fmt: skip
 
 
-def music_to_music_tab(space: Space) -> None:
+def music_to_music_tab(space: Space) -> dict:
     """The 'Music to music' tab: a reference recording, optionally steered by text, and the result beside the
-    melody found in the recording and the one that guided the generation."""
+    melody found in the recording and the one that guided the generation. Returns its `audio` output and its
+    `continue` button."""
 
     @readable_errors
     def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
@@ -398,6 +413,7 @@ def music_to_music_tab(space: Space) -> None:
             with gr.Column(scale=6):
                 audio = gr.Audio(label="Generated music", type="filepath", interactive=False, elem_id="m2m-audio")
                 timing = gr.Markdown(elem_classes="mmgen-timing")
+                continue_button = gr.Button("Continue this clip", size="sm", elem_id="m2m-continue")
                 with gr.Row(equal_height=False):
                     with gr.Column():
                         with gr.Column(variant="panel"):
@@ -417,6 +433,72 @@ def music_to_music_tab(space: Space) -> None:
         show_progress_on=[audio],
         **space.generation_event(),
     )
+    return {"audio": audio, "continue": continue_button}
+
+
+def continuation_tab(space: Space) -> dict:
+    """The 'Continue a clip' tab: a clip (the last generated one, brought here by 'Continue this clip', or an upload
+    or recording) continued for N more seconds, optionally under a typed melody; the result can be continued again.
+    Returns its `clip` input, `audio` output and `continue` button."""
+
+    @readable_errors
+    def continue_a_clip(clip, prompt, melody_text, negative, seconds, steps, guidance, melody_guidance, candidates,
+                        seed, scheduler, progress=gr.Progress()):  # fmt: skip
+        result = continuation.continue_clip(
+            space.store, clip, prompt=prompt, melody=melody_text, melody_typed=True, negative_prompt=negative,
+            seconds=seconds, steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
+            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
+            output_dir=space.output_dir(),
+        )  # fmt: skip
+        return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
+
+    context_s = continuation.limits.MAX_PROMPT_SECONDS
+    with gr.Tab("Continue a clip", id="continue"):
+        gr.Markdown(space.notice, elem_classes="mmgen-notice", visible=not space.available)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                clip = gr.Audio(
+                    label=f"Clip to continue ({continuation.limits.MIN_PROMPT_SECONDS:g}-"
+                    f"{defaults.SPACE.max_clip_seconds:g} s; its last {context_s:g} s lead into the new part)",
+                    sources=["upload", "microphone"], type="filepath", elem_id="cont-clip",
+                )  # fmt: skip
+                gr.Markdown("'Continue this clip' under a generated clip brings it here.", elem_classes="mmgen-timing")
+                prompt = gr.Textbox(
+                    label="What comes next (optional)", placeholder="e.g. the fiddle takes the tune, brighter",
+                    info="Empty: the clip itself is the query.", elem_id="cont-prompt",
+                )  # fmt: skip
+                melody = gr.Textbox(
+                    label="Melody of the new part (optional): ABC, a note list or tokens", lines=2, max_lines=6,
+                    placeholder=MELODY_PLACEHOLDER, elem_id="cont-melody",
+                    info="It starts where the clip ends. Empty: a melody is retrieved.",
+                )  # fmt: skip
+                controls = _generation_controls("cont", seconds_label="More seconds")
+                button = gr.Button("Continue", variant="primary", interactive=space.available, elem_id="cont-generate")
+            with gr.Column(scale=6):
+                audio = gr.Audio(
+                    label="The clip and its continuation", type="filepath", interactive=False, elem_id="cont-audio"
+                )
+                timing = gr.Markdown(elem_classes="mmgen-timing")
+                continue_button = gr.Button("Continue this clip", size="sm", elem_id="cont-continue")
+                panel = _melody_panel("Melody of the new part", "cont-melody-view")
+
+    button.click(
+        continue_a_clip,
+        inputs=[clip, prompt, melody, *_control_inputs(controls)],
+        outputs=[audio, timing, *_melody_components(panel)],
+        api_name="continue_clip",
+        show_progress_on=[audio],
+        **space.generation_event(),
+    )
+    return {"clip": clip, "audio": audio, "continue": continue_button}
+
+
+@readable_errors
+def continue_this_clip(path):
+    """'Continue this clip': the generated clip becomes the clip to continue, in the 'Continue a clip' tab."""
+    if not path:
+        raise logic.SpaceError("Generate a clip first, then continue it.")
+    return path, gr.Tabs(selected="continue")
 
 
 def melody_inspection_tab(space: Space, text_tab: dict, tabs: gr.Tabs) -> None:
@@ -497,8 +579,12 @@ def build_demo(model: str = defaults.DEFAULT_MODEL, *, concurrency_limit: int = 
         gr.Markdown(HEADER, elem_id="mmgen-header")
         with gr.Tabs(selected="text") as tabs:
             text_tab = text_to_music_tab(space)
-            music_to_music_tab(space)
+            audio_tab = music_to_music_tab(space)
+            continue_tab = continuation_tab(space)
             melody_inspection_tab(space, text_tab, tabs)
+        for tab in (text_tab, audio_tab, continue_tab):
+            tab["continue"].click(continue_this_clip, inputs=[tab["audio"]], outputs=[continue_tab["clip"], tabs],
+                                  api_visibility="private")  # fmt: skip
         gr.Markdown(
             "Melody inspection uses [Basic Pitch](https://github.com/spotify/basic-pitch) for transcription. "
             f"{limits_text()} Model: `{model}`.",
@@ -513,8 +599,11 @@ def build_demo(model: str = defaults.DEFAULT_MODEL, *, concurrency_limit: int = 
 def limits_text() -> str:
     """The Space's caps (`mmgen.limits`), as its footer states them."""
     return (
-        f"Limits: clips up to {limits.SPACE_MAX_SECONDS:g} s, {limits.SPACE_MAX_STEPS} steps and "
-        f"{limits.SPACE_MAX_CANDIDATES} candidates; uploads up to {limits.SPACE_MAX_UPLOAD_MB} MB and "
+        f"Limits: clips up to {limits.SPACE_MAX_SECONDS:g} s ({limits.SPACE_MAX_SECONDS / 60:g} minutes; pieces "
+        f"longer than {defaults.DEFAULT_WINDOW_S:g} s are made window by window and take minutes on a CPU), "
+        f"{limits.SPACE_MAX_STEPS} steps and {limits.SPACE_MAX_CANDIDATES} candidates; clips to continue "
+        f"{limits.MIN_PROMPT_SECONDS:g}-{limits.SPACE_MAX_CONTINUE_SECONDS:g} s (the last "
+        f"{limits.MAX_PROMPT_SECONDS:g} s lead into the new part); uploads up to {limits.SPACE_MAX_UPLOAD_MB} MB and "
         f"{limits.SPACE_MAX_INPUT_SECONDS:g} s (at least {limits.MIN_INPUT_SECONDS:g} s; hummed melodies up to "
         f"{limits.MAX_VOICE_SECONDS:g} s); melodies up to {limits.MAX_MELODY_NOTES:,} notes and "
         f"{limits.MAX_MELODY_SECONDS:g} s. Generated files are kept for at most "

@@ -30,7 +30,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mmgen import app_logic as logic
+from mmgen.app import logic
 from mmgen.eval.bench import write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

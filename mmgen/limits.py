@@ -40,7 +40,8 @@ MAX_FILE_BYTES = 64 * 2**20  # an ABC or text melody file read whole into memory
 MAX_MIDI_BYTES = 2**20  # parsing costs about 16 s per MB here; 5,000 notes with dense controllers take ~200 KB
 
 # --- the Space (app.py) ---------------------------------------------------------------------------------------------
-SPACE_MAX_SECONDS = 30.0  # longest generation
+SPACE_MAX_SECONDS = 300.0  # longest generation (made window by window: minutes on a CPU)
+SPACE_MAX_CONTINUE_SECONDS = 300.0  # longest clip the Space continues (its last MAX_PROMPT_SECONDS are the context)
 SPACE_MAX_STEPS = 200
 SPACE_MAX_CANDIDATES = 4
 SPACE_MAX_INPUT_SECONDS = 60.0  # longest upload (music-to-music reference, melody inspection)
@@ -49,6 +50,7 @@ SPACE_MAX_CACHE_MB = 2048  # files the Space writes (clips, previews, MIDI); the
 SPACE_CACHE_MAX_AGE_S = 6 * 3600
 
 assert SPACE_MAX_CANDIDATES <= MAX_NUM_CANDIDATES and SPACE_MAX_SECONDS <= MAX_AUDIO_LENGTH_S
+assert MAX_PROMPT_SECONDS <= SPACE_MAX_CONTINUE_SECONDS <= MAX_INPUT_SECONDS
 
 
 def check_number(name: str, value, *, low: float | None = None, high: float | None = None, integer: bool = False):

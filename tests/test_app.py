@@ -62,6 +62,19 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def sketch_model_dir(tmp_path_factory):
+    """A tiny pipeline whose UNet takes the frame-aligned melody sketch (the v2 design): its melody has times, so a
+    continuation's melody starts where the clip ends."""
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    path = tmp_path_factory.mktemp("mmgen-tiny-sketch-pipeline")
+    MMGenPipeline(**get_dummy_components(melody_sketch=True)).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def served(model_dir):
     """The app on 127.0.0.1 (a free port) with a tiny random pipeline, and a gradio_client Client."""
     from gradio_client import Client
@@ -112,25 +125,28 @@ def assert_clip_melody(midi, tokens):
 
 
 # ------------------------------------------------------------------------------------------ building the Blocks
-def test_blocks_build_without_launching_and_expose_the_three_apis(model_dir):
+def test_blocks_build_without_launching_and_expose_the_apis(model_dir):
     demo = app.build_demo(model_dir)
     assert isinstance(demo, gr.Blocks) and not demo.is_running
     names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
-    assert {"text_to_music", "music_to_music", "inspect_melody", "use_melody"} <= names
+    assert {"text_to_music", "music_to_music", "continue_clip", "inspect_melody", "use_melody"} <= names
     tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert tabs == ["Text to music", "Music to music", "Melody inspection"]
+    assert tabs == ["Text to music", "Music to music", "Continue a clip", "Melody inspection"]
     assert demo.mmgen_store.available and not demo.mmgen_store.loaded  # loaded lazily, on the first generation
     generate = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value == "Generate music"]
     assert len(generate) == 2 and all(b.interactive for b in generate)
-    ids = {b.elem_id for b in demo.blocks.values()}
-    for tab in ("t2m", "m2m"):  # the adherence overlay and scores sit under the guiding melody's piano roll
-        assert {f"{tab}-melody-view-{part}" for part in ("pianoroll", "adherence", "adherence-info")} <= ids
+    blocks = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    for tab in ("t2m", "m2m", "cont"):  # the adherence overlay and scores sit under the guiding melody's piano roll
+        assert {f"{tab}-melody-view-{part}" for part in ("pianoroll", "adherence", "adherence-info")} <= blocks.keys()
+        assert "mmgen-wide" in blocks[f"{tab}-melody-view-pianoroll"].elem_classes  # a long melody scrolls sideways
+        assert blocks[f"{tab}-continue"].value == "Continue this clip"  # under each generated clip
+    assert blocks["t2m-seconds"].maximum == blocks["cont-seconds"].maximum == 300  # up to five minutes
 
 
 def test_missing_model_shows_a_notice_and_keeps_inspection(tmp_path):
     demo = app.build_demo(str(tmp_path / "no-model"))
     notices = [b for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "unavailable" in (b.value or "")]
-    assert len(notices) == 2 and all(n.visible for n in notices)
+    assert len(notices) == 3 and all(n.visible for n in notices)  # the three generation tabs
     assert "model_index.json" in notices[0].value and "--model" in notices[0].value
     buttons = {b.value: b for b in demo.blocks.values() if isinstance(b, gr.Button)}
     assert buttons["Generate music"].interactive is False
@@ -205,7 +221,8 @@ def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
         store, "a tune", seconds=SECONDS, steps=STEPS, seed=3, num_candidates=2, melody_guidance_scale=2.0,
         progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
     )  # fmt: skip
-    assert [f for f, _ in seen] == [0.0, 1 / 3, 2 / 3, 1.0] and seen[-1][1] == "Denoising step 3/3"
+    assert [f for f, _ in seen] == [0.0, 1 / 3, 2 / 3, 1.0, 1.0] and seen[-2][1] == "Denoising step 3/3"
+    assert seen[-1][1].startswith("Transcribing")  # then the adherence check
     assert_wav(result.audio_path, SECONDS)
     assert result.seed == 3 and result.score is not None and result.melody.info["source"] == "dummy"
     assert set(result.timings) == {"model_load_s", "generate_s", "postprocess_s", "total_s"}
@@ -277,8 +294,8 @@ def test_space_adherence_outputs_without_guiding_notes():
     ("kwargs", "match"),
     [
         ({"prompt": "  "}, "prompt is empty"),
-        ({"seconds": 0.2}, "duration must be between 1 and 30"),
-        ({"seconds": 31}, "duration must be between 1 and 30"),
+        ({"seconds": 0.2}, "duration must be between 1 and 300"),
+        ({"seconds": 301}, "duration must be between 1 and 300"),
         ({"steps": 0}, "steps must be a whole number"),
         ({"num_candidates": 9}, "candidates must be from 1 to 4"),
         ({"seed": 2**40}, "seed must be between"),
@@ -292,27 +309,38 @@ def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
 
 
 def test_the_app_bounds_are_ones_the_pipeline_accepts(model_dir):
-    """Every bound of `mmgen.app.defaults` passes `MMGenPipeline.check_inputs`: what the app lets through is never
-    refused later, after the model has loaded."""
+    """Every bound of `mmgen.app.defaults` (the Space's and the CLI's, which are the library's own) passes
+    `MMGenPipeline.check_inputs`: what the app lets through is never refused later, after the model has loaded."""
+    from mmgen import limits
+
     pipe = logic.PipelineStore(model_dir).get()
-    lowest = (1, defaults.MIN_GUIDANCE, 1)
-    highest = (defaults.MAX_STEPS, defaults.MAX_GUIDANCE, defaults.MAX_CANDIDATES)
-    for seconds in (defaults.MIN_SECONDS, defaults.MAX_SECONDS, defaults.MAX_AUDIO_SECONDS):
-        for steps, guidance, candidates in (lowest, highest):
-            pipe.check_inputs(
-                prompt="a tune", audio=None, melody=None, negative_prompt=None, audio_length_in_s=seconds,
-                num_inference_steps=steps, guidance_scale=guidance, melody_guidance_scale=guidance,
-                num_waveforms_per_prompt=1, num_candidates=candidates, prompt_embeds=None, melody_embeds=None,
-                output_type="np",
-            )  # fmt: skip
-    # and the app's own check lets the same extremes through
-    assert logic._check_settings(defaults.MIN_SECONDS, *highest[:2], highest[2], 0, defaults.MAX_SECONDS, 0.0) == 0
+    cli = defaults.CLI
+    assert (cli.min_seconds, cli.max_seconds, cli.max_steps, cli.max_candidates) == (
+        limits.MIN_AUDIO_LENGTH_S, limits.MAX_AUDIO_LENGTH_S, limits.MAX_INFERENCE_STEPS, limits.MAX_NUM_CANDIDATES
+    )  # fmt: skip
+    assert defaults.SPACE.max_seconds == limits.SPACE_MAX_SECONDS == 300.0
+    for bounds in (defaults.SPACE, defaults.CLI):
+        lowest = (1, defaults.MIN_GUIDANCE, 1)
+        highest = (bounds.max_steps, defaults.MAX_GUIDANCE, bounds.max_candidates)
+        for seconds in (bounds.min_seconds, bounds.max_seconds):
+            for steps, guidance, candidates in (lowest, highest):
+                pipe.check_inputs(
+                    prompt="a tune", audio=None, melody=None, negative_prompt=None, audio_length_in_s=seconds,
+                    num_inference_steps=steps, guidance_scale=guidance, melody_guidance_scale=guidance,
+                    num_waveforms_per_prompt=1, num_candidates=candidates, prompt_embeds=None, melody_embeds=None,
+                    output_type="np",
+                )  # fmt: skip
+        # and the app's own check lets the same extremes through
+        assert logic._check_settings(bounds.min_seconds, *highest, 0, bounds, 0.0) == 0
+        assert logic._check_settings(bounds.max_seconds, *lowest, 0, bounds, 0.0) == 0
+        with pytest.raises(logic.SpaceError, match=f"between {bounds.min_seconds:g} and {bounds.max_seconds:g}"):
+            logic._check_settings(bounds.max_seconds + 1, *lowest, 0, bounds)
 
 
-def test_app_defaults_import_nothing_heavy_and_the_old_module_name_is_an_alias():
+def test_app_defaults_import_nothing_heavy_and_the_old_module_name_is_gone():
     code = (
-        "import sys; import mmgen.app.defaults; import mmgen.cli.generate; import mmgen.app_logic, mmgen.app.logic; "
-        "print(mmgen.app_logic is mmgen.app.logic, "
+        "import sys, importlib.util; import mmgen.app.defaults; import mmgen.cli.generate; "
+        "print(importlib.util.find_spec('mmgen.app_logic') is None, "
         "[m for m in ('torch', 'transformers', 'diffusers', 'gradio', 'basic_pitch', 'pipelines') "
         "if m in sys.modules])"
     )
@@ -498,3 +526,103 @@ def test_upload_limits_name_the_file_not_its_server_path(tmp_path):
     big.write_bytes(b"MThd" + bytes(21 * 2**20))
     with pytest.raises(logic.SpaceError, match="The file is 21.0 MB; the limit is 20 MB."):
         logic.inspect(str(big))
+
+
+# ------------------------------------------------------------------------ long pieces and continuations (issue 17)
+def test_progress_is_per_window_and_stays_within_zero_and_one():
+    assert logic.denoising_progress(2, 3, 3) == (1.0, "Denoising step 3/3")  # one window: as before
+    seen = [logic.denoising_progress(i, 14, 2) for i in range(14)]  # 7 windows of 2 steps
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[0] and fractions[-1] == 1.0
+    assert seen[0][1] == "window 1/7, step 1/2" and seen[3][1] == "window 2/7, step 2/2"
+    assert seen[-1][1] == "window 7/7, step 2/2"
+    assert logic.denoising_progress(20, 14, 2) == (1.0, "window 7/7, step 2/2")  # never past the end
+
+
+def test_continuation_holds_the_clip_and_reports_progress_per_window(sketch_model_dir, tmp_path):
+    from mmgen.app import continuation
+
+    clip = tmp_path / "clip.wav"
+    save_audio(clip, (0.3 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32))
+    seen = []
+    result = continuation.continue_clip(
+        logic.PipelineStore(sketch_model_dir), str(clip), melody="bpm=120 C4 D4 E4 G4", melody_typed=True, seconds=4.0,
+        steps=2, window_s=4.0, overlap_s=1.0, progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
+    )  # fmt: skip
+    held_s = len(result.waveform) / SAMPLE_RATE - 4.0
+    assert 0.9 < held_s <= 1.0 and result.settings["mode"] == "continuation"
+    assert_wav(result.audio_path, held_s + 4.0)
+    assert result.melody.notes[0].onset == pytest.approx(held_s) and result.melody.info["source"] == "user"
+    fractions = [f for f, _ in seen]
+    assert all(0.0 <= f <= 1.0 for f in fractions) and fractions == sorted(fractions) and fractions[-1] == 1.0
+    windows = {m.split(",")[0] for _, m in seen if m.startswith("window")}
+    assert len(windows) >= 2 and all(w.endswith(f"/{len(windows)}") for w in windows)  # counted per window
+    assert result.summary().startswith("Continued 'clip.wav' (1.0 s) by 4.0 s:")
+    # the new part against its melody (repeated over the 4 s), the clip before it left out
+    assert 4 <= result.adherence.scores["guide_notes"] <= len(result.melody.notes)
+    assert all(n.onset >= held_s - 1e-6 for n in result.melody.notes)
+
+
+def test_a_long_clip_is_continued_from_its_last_minute(tmp_path):
+    from mmgen import limits
+    from mmgen.app import continuation
+
+    t = np.arange(int(62 * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+    head, context = continuation.Clip(wave, "long.wav").split()
+    fade = int(round(logic.CLIP_JOIN_S * SAMPLE_RATE))
+    assert len(context) == limits.MAX_PROMPT_SECONDS * SAMPLE_RATE and len(head) == 2 * SAMPLE_RATE + fade
+    rebuilt = np.concatenate([0.9 * context, np.full(SAMPLE_RATE, 0.1, np.float32)])  # the pipeline's output
+    joined = logic.join_head(head, rebuilt)
+    assert len(joined) == 63 * SAMPLE_RATE  # the clip, then one new second
+    np.testing.assert_array_equal(joined[: 2 * SAMPLE_RATE], wave[: 2 * SAMPLE_RATE])  # the start kept as it was
+    np.testing.assert_allclose(joined[2 * SAMPLE_RATE + fade :], rebuilt[fade:])
+    between = joined[2 * SAMPLE_RATE : 2 * SAMPLE_RATE + fade]  # a cross-fade from the original to its rebuilt self
+    assert np.all(np.abs(between) <= np.abs(wave[2 * SAMPLE_RATE : 2 * SAMPLE_RATE + fade]) + 1e-6)
+    assert continuation.Clip(wave[: 10 * SAMPLE_RATE], "short.wav").split()[0] is None  # short: the context whole
+    silent_end = np.concatenate([wave[: 5 * SAMPLE_RATE], np.zeros(61 * SAMPLE_RATE, np.float32)])
+    path = tmp_path / "silent_end.wav"  # sound, then a silent last minute: nothing to continue from
+    save_audio(path, silent_end)
+    with pytest.raises(AudioError, match=r"'silent_end.wav' \(its last 60 s\): the audio is silent"):
+        continuation.load_clip(str(path))
+
+
+def test_a_long_melody_gets_a_wide_piano_roll(tmp_path):
+    notes = [Note(2.0 * i, 2.0 * i + 1.0, 60 + i % 12, 100) for i in range(60)]  # two minutes
+    short = logic.melody_view(notes[:5], None, "short", str(tmp_path), "short")
+    long = logic.melody_view(notes, None, "long", str(tmp_path), "long")
+
+    def width(path):
+        with open(path, "rb") as f:
+            return int.from_bytes(f.read(24)[16:20], "big")  # the PNG header's IHDR width
+
+    assert width(short.png_path) <= 1600 and width(long.png_path) >= 119 * 40  # 40 px a second
+
+
+def test_continue_clip_via_client(served, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    clip = tmp_path / "clip.wav"
+    save_audio(clip, (0.3 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32))
+    # clip, prompt, melody, negative, seconds, steps, guidance, beta, candidates, seed, scheduler
+    outputs = client.predict(
+        handle_file(str(clip)), "", "bpm=120 C4 D4 E4", "", SECONDS, STEPS, 3.0, 1.0, 1, 0, "default",
+        api_name="/continue_clip",
+    )  # fmt: skip
+    audio, timing, info, png, tokens, preview, midi, adherence_png, adherence_info, clip_midi, clip_tokens = outputs
+    wave = assert_wav(audio)
+    assert 0.9 < len(wave) / SAMPLE_RATE - SECONDS <= 1.0
+    assert timing.startswith("Continued 'clip.wav' (1.0 s) by 2.0 s") and "Your melody" in info
+    assert [n.pitch for n in read_midi(midi)] == [60, 62, 64]
+    assert_png(png)
+    assert_adherence(adherence_png, adherence_info)
+    silent = tmp_path / "quiet.wav"
+    save_audio(silent, np.zeros(2 * SAMPLE_RATE, dtype=np.float32))
+    rest = ("", "", "", SECONDS, STEPS, 3.0, 1.0, 1, 0, "default")
+    for upload, match in ((handle_file(str(silent)), "'quiet.wav': the audio is silent"),
+                          (None, "Please give a clip to continue")):  # fmt: skip
+        with pytest.raises(AppError, match=match):
+            client.predict(upload, *rest, api_name="/continue_clip")
+    assert not EXTERNAL, EXTERNAL

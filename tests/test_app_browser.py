@@ -1,6 +1,6 @@
 """The Space in a real headless Chromium (Debian `chromium`, driven by Playwright; no browser download).
 
-Clicks through the three tabs, checks that audio and piano rolls appear, that errors show as readable toasts, that
+Clicks through the tabs, checks that audio and piano rolls appear, that errors show as readable toasts, that
 'Generate from this melody' carries a melody into text-to-music, that a missing model leaves inspection working, and
 that the page fetches nothing outside 127.0.0.1. A user's own melody (issue 18): hummed into a fake microphone
 (Chromium plays the repo's hummed example as its capture device), typed as ABC, transposed, generated from, and its
@@ -144,8 +144,9 @@ def test_three_tabs_in_chromium(model_dir, open_page):
         page.wait_for_function("() => document.title.length > 0")  # Gradio sets the title from its config, late
         assert page.title() == app.TITLE
         tabs = page.get_by_role("tab")
-        expect(tabs).to_have_count(3)  # rendered after the title on a busy machine
-        assert [t.inner_text().strip() for t in tabs.all()] == ["Text to music", "Music to music", "Melody inspection"]
+        expect(tabs).to_have_count(4)  # rendered after the title on a busy machine
+        names = ["Text to music", "Music to music", "Continue a clip", "Melody inspection"]
+        assert [t.inner_text().strip() for t in tabs.all()] == names
         shot(page, "app_01_start")
 
         # An empty prompt is refused with a readable toast, not a traceback.

@@ -33,6 +33,19 @@ def model_dir(tmp_path_factory):
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def sketch_model_dir(tmp_path_factory):
+    """A tiny pipeline whose UNet takes the frame-aligned melody sketch (the v2 design): its melody has times, so a
+    continuation's melody starts where the clip ends."""
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    path = tmp_path_factory.mktemp("mmgen-tiny-sketch-pipeline")
+    MMGenPipeline(**get_dummy_components(melody_sketch=True)).save_pretrained(path)
+    return str(path)
+
+
 def scores_text(adherence):
     """The printed scores of a JSON summary's "adherence" entry."""
     return f"note-F1 {adherence['note_f1']:.2f} · chroma {adherence['chroma_cosine']:.2f}"
@@ -131,16 +144,23 @@ def test_music_to_music_with_steering_text(model_dir, tmp_path):
     [
         (["a tune", "--model", "{missing}"], "model_index.json"),
         (["--model", "{model}"], "nothing to generate from"),
-        (["a tune", "--model", "{model}", "--seconds", "0.1"], "duration must be between 1 and 300"),
-        (["a tune", "--model", "{model}", "--candidates", "9"], "candidates must be from 1 to 4"),
+        (["a tune", "--model", "{model}", "--seconds", "0.1"], "--seconds: the length must be between 0.5 and 300 s"),
+        (["a tune", "--model", "{model}", "--seconds", "301"], "--seconds: the length must be between 0.5 and 300 s"),
+        (["a tune", "--model", "{model}", "--seconds", "nan"], "--seconds: the length must be between"),
+        (["a tune", "--model", "{model}", "--window", "50"], "--window: a window must be between 4 and 30 s"),
+        (["a tune", "--model", "{model}", "--window", "4", "--overlap", "3"], "--overlap: the overlap must be"),
+        (["a tune", "--model", "{model}", "--candidates", "17"], "candidates must be from 1 to 16"),
+        (["a tune", "--model", "{model}", "--steps", "1001"], "steps must be a whole number from 1 to 1000"),
         (["a tune", "--model", "{model}", "--melody", "nope.mid"], "--melody: no such file 'nope.mid'"),
         (["--audio", "missing.wav", "--model", "{model}"], "--audio: no such file"),
         (["--melody", "X:1\nK:Q\nGABc|", "--model", "{model}"], "line 2: unknown key 'Q'"),
         (["--melody", "C4 D4 | C9 H4", "--model", "{model}"], "bar 2, token 2 ('H4')"),
         (["--melody", "C8 D4", "--transpose", "5", "--model", "{model}"], "outside the playable range"),
         (["a tune", "--transpose", "2", "--model", "{model}"], "shape a --melody: give one"),
-        (["a tune", "--melody", "C4", "--clip-midi", "x.mid", "--no-adherence", "--model", "{model}"],
-         "--clip-midi needs the clip's transcription"),
+        (
+            ["a tune", "--melody", "C4", "--clip-midi", "x.mid", "--no-adherence", "--model", "{model}"],
+            "--clip-midi needs the clip's transcription",
+        ),
     ],
 )
 def test_errors_are_one_readable_line(model_dir, tmp_path, capsys, args, message):
@@ -186,3 +206,83 @@ def test_demo_generates_with_a_model_then_inspects(model_dir, tmp_path, capsys):
     assert summary["seed"] == 3 and tokens.count("|") == 5 and len(read_midi(out_dir / "guiding_melody.mid")) == 6
     assert "Text to music with" in printed and (out_dir / "example_pianoroll.png").stat().st_size > 0
     assert not (out_dir / "_work").exists()
+
+
+# --- long pieces and continuations (issue 17) ------------------------------------------------------------------
+TINY_WINDOWS = ["--window", "4", "--overlap", "1", "--steps", "2", "--no-adherence"]
+
+
+def sine_clip(path, seconds, amplitude=0.3):
+    from mmgen.audio import save_audio
+
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    save_audio(path, (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    return str(path)
+
+
+def test_a_piece_longer_than_a_window_is_made_window_by_window(model_dir, tmp_path, capsys):
+    out = tmp_path / "long.wav"
+    argv = ["generate", "a slow folk song", "--model", model_dir, "--seconds", "5", *TINY_WINDOWS, "-o", str(out),
+            "--json", str(tmp_path / "long.json")]  # fmt: skip
+    assert main(argv) == 0
+    wave, sr = sf.read(out)
+    assert sr == SAMPLE_RATE and wave.shape == (5 * SAMPLE_RATE,) and np.isfinite(wave).all()
+    err = capsys.readouterr().err
+    # progress per window: 5 s in 4 s windows holding 1 s is two windows of two steps
+    assert "window 1/2, step 1/2" in err and "window 2/2, step 2/2" in err and "window 3/" not in err
+    assert "100%" in err and "101%" not in err
+    settings = json.loads((tmp_path / "long.json").read_text())["settings"]
+    assert (settings["seconds"], settings["window_s"], settings["overlap_s"]) == (5.0, 4.0, 1.0)
+
+
+def test_continue_writes_the_clip_then_its_continuation_under_a_melody(sketch_model_dir, tmp_path, capsys):
+    clip = sine_clip(tmp_path / "clip.wav", 1.5)
+    out, midi, summary_path = tmp_path / "more.wav", tmp_path / "more.mid", tmp_path / "more.json"
+    argv = ["generate", "--continue", clip, "--seconds", "2", "--melody", "bpm=120 C4 D4 E4 G4", "--model",
+            sketch_model_dir, "--window", "4", "--overlap", "1", "--steps", "2", "-o", str(out), "--midi", str(midi),
+            "--json", str(summary_path)]  # fmt: skip
+    assert main(argv) == 0
+    wave, _ = sf.read(out)
+    summary = json.loads(summary_path.read_text())
+    settings = summary["settings"]
+    assert settings["mode"] == "continuation" and settings["clip"] == "'clip.wav'" and settings["clip_seconds"] == 1.5
+    # the clip (its whole latent frames: at most one frame short of 1.5 s) followed by 2 new seconds
+    held_s = len(wave) / SAMPLE_RATE - 2.0
+    assert 1.4 < held_s <= 1.5
+    notes = read_midi(midi)  # the melody starts where the clip ends
+    assert [n.pitch for n in notes][:4] == [60, 62, 64, 67] and notes[0].onset == pytest.approx(held_s, abs=0.01)
+    assert summary["adherence"]["guide_notes"] > 0  # the new part, compared with its melody
+    err = capsys.readouterr().err
+    assert "Continued 'clip.wav' (1.5 s) by 2.0 s: 3.5 s in all" in err
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: sine_clip(d / "short.wav", 0.5), "--continue: 'short.wav': the audio is 0.500 s long"),
+        (lambda d: sine_clip(d / "quiet.wav", 2.0, amplitude=0.0), "--continue: 'quiet.wav': the audio is silent"),
+        (
+            lambda d: (d / "bad.wav").write_bytes(b"not audio at all") and str(d / "bad.wav"),
+            "--continue: 'bad.wav': could not read audio",
+        ),
+        (lambda d: str(d), "is a folder; give one recording to continue"),
+        (lambda d: str(d / "missing.wav"), "--continue: no such file"),
+    ],
+)
+def test_continue_errors_name_the_flag(model_dir, tmp_path, capsys, make, message):
+    clip = make(tmp_path)
+    assert main(["generate", "--continue", clip, "--model", model_dir, "-o", str(tmp_path / "x.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_continue_refuses_lengths_past_the_limit_and_music_to_music(model_dir, tmp_path, capsys):
+    clip = sine_clip(tmp_path / "clip.wav", 2.0)
+    for extra, message in (
+        (["--seconds", "300.5"], "--seconds: the continuation's length must be between 0.5 and 300"),
+        (["--audio", clip], "--audio and --continue: give one"),
+    ):
+        argv = ["generate", "--continue", clip, *extra, "--model", model_dir, "-o", str(tmp_path / "x.wav")]
+        assert main(argv) == 1
+        assert message in capsys.readouterr().err

@@ -10,8 +10,8 @@ import pytest
 from test_app import EXAMPLE_MIDI, model_dir, served, t2m_args  # noqa: F401 (fixtures)
 
 import app
-from mmgen import app_logic as logic
 from mmgen import limits
+from mmgen.app import logic
 from mmgen.melody.notes import Note
 from mmgen.melody.tokenizer import notes_to_string
 
@@ -62,6 +62,8 @@ def test_long_token_melodies_are_refused_quickly(served, notes, match):  # noqa:
         ({"num_candidates": 1.5}, "candidates must be from 1 to 4"),
         ({"seed": "x"}, "seed must be between"),
         ({"seed": 1.5}, "seed must be between"),
+        ({"window_s": 3.0}, "window must be between 4 and 30 seconds"),
+        ({"window_s": 10.0, "overlap_s": 6.0}, r"overlap must be between 0.5 seconds and half the window \(5 s\)"),
     ],
 )
 def test_bad_settings_name_the_setting(kwargs, match, tmp_path):
@@ -72,7 +74,8 @@ def test_bad_settings_name_the_setting(kwargs, match, tmp_path):
 
 
 def test_whole_float_settings_from_sliders_are_accepted():
-    assert logic._check_settings(10.0, 50.0, 3.0, 2.0, 7.0, 30.0) == 7
+    assert logic._check_settings(10.0, 50.0, 3.0, 2.0, 7.0) == 7
+    assert logic._check_settings(10.0, 50.0, 3.0, 2.0, 7.0, window_s=10.0, overlap_s=5.0) == 7
 
 
 # --- item 3: the files the Space writes ---------------------------------------------------------------------------
@@ -100,7 +103,8 @@ def test_space_files_are_removed_on_shutdown(model_dir, tmp_path):  # noqa: F811
 
 def test_footer_states_the_caps(model_dir):  # noqa: F811
     text = app.limits_text()
-    for figure in ("30 s", "200 steps", "4 candidates", "20 MB", "60 s", "5,000 notes", "600 s", "6 h", "2 GB"):
+    for figure in ("300 s (5 minutes", "take minutes on a CPU", "200 steps", "4 candidates", "continue 1-300 s",
+                   "20 MB", "60 s", "5,000 notes", "600 s", "6 h", "2 GB"):  # fmt: skip
         assert figure in text
     demo = app.build_demo(model_dir)
     assert any(getattr(b, "elem_id", None) == "mmgen-limits" and text in b.value for b in demo.blocks.values())

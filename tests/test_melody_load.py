@@ -230,7 +230,7 @@ def test_load_melody_shapes_and_reloads(scale):
 
 def test_importing_the_package_stays_light():
     code = (
-        "import sys; from mmgen.melody import Note, MIDI_EXTENSIONS; import mmgen.app_logic; "
+        "import sys; from mmgen.melody import Note, MIDI_EXTENSIONS; import mmgen.app.logic; "
         "print([m for m in ('torch', 'transformers', 'music21', 'basic_pitch') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

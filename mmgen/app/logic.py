@@ -7,19 +7,23 @@ those into `gr.Error`s and the CLI prints them.
 ```
 generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-to-music; a melody skips retrieval)
 generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
+continue_clip(store, clip, prompt=None, melody=None, ...) -> GenerationResult (the clip, then N more seconds)
 inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
 melody_adherence_view(waveform, sr, guide_notes, ...)  -> AdherenceView     (did the clip follow its melody?)
 load_user_melody(melody, typed=..., voice=..., edits)  -> LoadedMelody      (any melody input, shaped)
 preview_melody(melody, typed=..., voice=..., edits)    -> MelodyView        (the shaped melody, before generating)
 ```
 
-A generation guided by notes also gets an `AdherenceView` (`GenerationResult.adherence`): the generated clip's own
-Basic Pitch transcription drawn over the guiding melody, with its note-F1 and chroma cosine against it.
+A piece longer than a window (`window_s`, 20 s) is made window by window (`MMGenPipeline`); `progress` then says
+"window 2/7, step 10/50", its fraction over the whole piece. A generation guided by notes also gets an `AdherenceView`
+(`GenerationResult.adherence`): the generated clip's own Basic Pitch transcription drawn over the guiding melody, with
+its note-F1 and chroma cosine against it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import threading
@@ -38,18 +42,18 @@ from .defaults import (
     ADHERENCE_ONSET_TOLERANCE_S,
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
+    DEFAULT_OVERLAP_S,
     DEFAULT_SECONDS,
     DEFAULT_STEPS,
-    MAX_CANDIDATES,
+    DEFAULT_WINDOW_S,
     MAX_GUIDANCE,
     MAX_INPUT_SECONDS,
-    MAX_SECONDS,
     MAX_SEED,
-    MAX_STEPS,
     MAX_UPLOAD_MB,
     MIN_GUIDANCE,
-    MIN_SECONDS,
     SCHEDULERS,
+    SPACE,
+    Bounds,
 )
 
 ProgressFn = Callable[[float, str], None]
@@ -244,10 +248,15 @@ class GenerationResult:
 
     def summary(self) -> str:
         t = self.timings
-        text = (
-            f"Generated {len(self.waveform) / SAMPLE_RATE:.1f} s in {t['total_s']:.1f} s "
-            f"(denoising and decoding {t['generate_s']:.1f} s"
-        )
+        length = len(self.waveform) / SAMPLE_RATE
+        if self.settings.get("mode") == "continuation":
+            what = (
+                f"Continued {self.settings['clip']} ({self.settings['clip_seconds']:.1f} s) by "
+                f"{self.settings['seconds']:.1f} s: {length:.1f} s in all,"
+            )
+        else:
+            what = f"Generated {length:.1f} s"
+        text = f"{what} in {t['total_s']:.1f} s (denoising and decoding {t['generate_s']:.1f} s"
         if t.get("model_load_s"):
             text += f", loading the model {t['model_load_s']:.1f} s"
         text += f"). Seed {self.seed}."
@@ -277,6 +286,52 @@ class InspectionResult:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+WIDE_ROLL_INCHES_PER_S = 0.4  # a long melody's piano roll: 40 px a second (at 100 dpi), scrolled sideways in the app
+CLIP_JOIN_S = 0.05  # the cross-fade joining a long clip's head to the continuation of its last part
+
+
+def denoising_progress(i: int, total_steps: int, window_steps: int) -> tuple[float, str]:
+    """`(fraction, message)` after denoising step `i` (counted over every window, as `callback_on_step_end` counts
+    it) of a piece made in `total_steps` (`pipe.num_timesteps`) steps, `window_steps` per window: the fraction of
+    the whole piece, in [0, 1]; "window 2/7, step 10/50" for a piece in windows, "Denoising step 10/50" for one."""
+    window_steps = max(int(window_steps), 1)
+    total_steps = max(int(total_steps), window_steps)
+    windows = math.ceil(total_steps / window_steps)
+    window, step = divmod(min(max(int(i), 0), total_steps - 1), window_steps)
+    if windows == 1:
+        message = f"Denoising step {step + 1}/{window_steps}"
+    else:
+        message = f"window {window + 1}/{windows}, step {step + 1}/{window_steps}"
+    return min((i + 1) / total_steps, 1.0), message
+
+
+def save_wide(figure, path: str, seconds: float) -> str:
+    """Save a piano-roll figure as a PNG at least `WIDE_ROLL_INCHES_PER_S` wide per second of its time axis, so that
+    a long melody keeps readable notes (the app shows it in a sideways-scrolling frame); short ones keep their size."""
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(max(width, WIDE_ROLL_INCHES_PER_S * float(seconds)), height)
+    figure.savefig(path, format="png")
+    return path
+
+
+def shift_notes(notes: list[Note], seconds: float) -> list[Note]:
+    """The notes `seconds` later (earlier when negative)."""
+    return [Note(n.onset + seconds, n.offset + seconds, n.pitch, n.velocity) for n in notes]
+
+
+def join_head(head: np.ndarray, continued: np.ndarray) -> np.ndarray:
+    """A long clip's start `head` followed by `continued`, the pipeline's output (the clip's last part, its context,
+    as the VAE rebuilt it, then the new music). `head` runs `CLIP_JOIN_S` into the context (`split_clip`): over
+    those samples the original audio cross-fades into its rebuilt self (the same music, so the join is not heard).
+    Returns `len(head) - fade + len(continued)` samples."""
+    fade = min(int(round(CLIP_JOIN_S * SAMPLE_RATE)), len(head), len(continued))
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    joined = np.concatenate([head[: len(head) - fade], continued]).astype(np.float32)
+    start = len(head) - fade
+    joined[start : start + fade] = (1 - ramp) * head[start:] + ramp * continued[:fade]
+    return joined
+
+
 def new_output_dir(
     root: str | None = None,
     max_age_s: float = limits.SPACE_CACHE_MAX_AGE_S,
@@ -359,7 +414,7 @@ def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str,
     from ..melody.synth import render_notes
 
     png = os.path.join(out_dir, f"{stem}_pianoroll.png")
-    plot_piano_roll(notes, png, title=title)
+    save_wide(plot_piano_roll(notes, title=title), png, max((n.offset for n in notes), default=0.0))
     preview = midi = None
     if notes:
         preview = os.path.join(out_dir, f"{stem}_preview.wav")
@@ -419,10 +474,11 @@ def melody_adherence_view(
         except MelodyMetricError:  # guiding notes too short to cover a chroma frame: no chroma to compare
             pass
     view = AdherenceView(os.path.join(out_dir, f"{stem}_adherence.png"), transcribed, "", None, None, scores)
-    plot_melody_overlay(
-        guide, transcribed, view.png_path, title=title,
-        scores={"note-F1": scores["note_f1"], "chroma": scores["chroma_cosine"]}, seconds=seconds,
+    figure = plot_melody_overlay(
+        guide, transcribed, title=title, scores={"note-F1": scores["note_f1"], "chroma": scores["chroma_cosine"]},
+        seconds=seconds,
     )  # fmt: skip
+    save_wide(figure, view.png_path, seconds)
     if transcribed:
         view.tokens = notes_to_string(transcribed)
         view.midi_path = os.path.join(out_dir, f"{stem}_transcribed.mid")
@@ -521,18 +577,24 @@ def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
 
 
-def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds, melody_guidance=None) -> int:
-    """`SpaceError` for settings outside the bounds of `mmgen.app.defaults` (the pipeline's or stricter), non-finite
-    or not numbers at all (`True` included); whole floats (Gradio sliders send `50.0`) are whole numbers, `2.5` steps
-    are not. `max_seconds`: the entry point's longest clip (`MAX_SECONDS` in the Space, `MAX_AUDIO_SECONDS` in the
-    CLI). Returns the seed to use (a random one for None or a negative seed)."""
+def _check_settings(seconds, steps, guidance, candidates, seed, bounds: Bounds = SPACE, melody_guidance=None,
+                    window_s=DEFAULT_WINDOW_S, overlap_s=DEFAULT_OVERLAP_S) -> int:  # fmt: skip
+    """`SpaceError` for settings outside the entry point's `bounds` (`mmgen.app.defaults.SPACE` or `CLI`, the
+    pipeline's or stricter) and the window limits of `mmgen.limits`, non-finite or not numbers at all (`True`
+    included); whole floats (Gradio sliders send `50.0`) are whole numbers, `2.5` steps are not. Returns the seed to
+    use (a random one for None or a negative seed)."""
+    low_window, high_window = limits.MIN_WINDOW_S, limits.MAX_WINDOW_S
     checks = (
-        (seconds, MIN_SECONDS, max_seconds, False,
-         f"The duration must be between {MIN_SECONDS:g} and {max_seconds:g} seconds"),
-        (steps, 1, MAX_STEPS, True, f"The number of steps must be a whole number from 1 to {MAX_STEPS}"),
+        (seconds, bounds.min_seconds, bounds.max_seconds, False,
+         f"The duration must be between {bounds.min_seconds:g} and {bounds.max_seconds:g} seconds"),
+        (steps, 1, bounds.max_steps, True,
+         f"The number of steps must be a whole number from 1 to {bounds.max_steps}"),
         (guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
          f"The guidance scale must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}"),
-        (candidates, 1, MAX_CANDIDATES, True, f"The number of candidates must be from 1 to {MAX_CANDIDATES}"),
+        (candidates, 1, bounds.max_candidates, True,
+         f"The number of candidates must be from 1 to {bounds.max_candidates}"),
+        (window_s, low_window, high_window, False,
+         f"The window must be between {low_window:g} and {high_window:g} seconds"),
     ) + (() if melody_guidance is None else ((melody_guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
                                              f"The melody guidance must be between {MIN_GUIDANCE:g} and "
                                              f"{MAX_GUIDANCE:g}"),))  # fmt: skip
@@ -544,6 +606,13 @@ def _check_settings(seconds, steps, guidance, candidates, seed, max_seconds, mel
             ok = False
         if not ok:
             raise SpaceError(f"{message}, got {value!r}.")
+    try:  # the overlap's upper bound is half of the (now checked) window
+        limits.check_number("overlap", overlap_s, low=limits.MIN_WINDOW_OVERLAP_S, high=float(window_s) / 2)
+    except ValueError:
+        raise SpaceError(
+            f"The window overlap must be between {limits.MIN_WINDOW_OVERLAP_S:g} seconds and half the window "
+            f"({float(window_s) / 2:g} s), got {overlap_s!r}."
+        ) from None
     if seed is None or (isinstance(seed, float) and np.isnan(seed)):
         return int(np.random.default_rng().integers(0, MAX_SEED))
     try:
@@ -565,9 +634,14 @@ def _run(
     started: float,
     out: str,
     adherence: bool = True,
+    head: np.ndarray | None = None,
 ) -> GenerationResult:
     """Run the pipeline with `call_kwargs` and write the audio, the guiding melody's files and, with `adherence`
-    and guiding notes, the clip's transcription over them (`melody_adherence_view`)."""
+    and guiding notes, the clip's transcription over them (`melody_adherence_view`).
+
+    A continuation (`settings["mode"] == "continuation"`) compares only its new part with the melody; `head` is the
+    part of the continued clip before the context the pipeline held, joined in front of the output
+    (`join_head`)."""
     import torch
 
     was_loaded = store.loaded
@@ -578,9 +652,9 @@ def _run(
     if melody_guidance is not None and (not pipe.uses_melody or abs(melody_guidance - 1.0) < 1e-6):
         melody_guidance = None  # 1.0 is the plain guidance; a text-only model has no melody to weigh
 
-    def on_step(_pipe, i, _t, _kwargs):
+    def on_step(p, i, _t, _kwargs):
         if progress is not None:
-            progress((i + 1) / steps, f"Denoising step {i + 1}/{steps}")
+            progress(*denoising_progress(i, p.num_timesteps, len(p.scheduler.timesteps)))
         return {}
 
     if progress is not None:
@@ -595,19 +669,32 @@ def _run(
         num_candidates=int(settings["num_candidates"]),
         generator=torch.Generator().manual_seed(settings["seed"]),
         callback_on_step_end=on_step,
+        window_length_in_s=float(settings["window_s"]),
+        window_overlap_in_s=float(settings["overlap_s"]),
     )
     generate_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     waveform = np.asarray(output.audios[0], dtype=np.float32)
+    info = output.melodies[0]
+    if head is not None:  # the melody's times move with the audio
+        continued, waveform = waveform, join_head(head, waveform)
+        if info is not None and info.get("notes"):
+            info = {**info, "notes": shift_notes(info["notes"], (len(waveform) - len(continued)) / SAMPLE_RATE)}
     audio_path = os.path.join(out, "music.wav")
     save_audio(audio_path, waveform, SAMPLE_RATE)
-    info = output.melodies[0]
     if info is not None and info.get("source") == "user" and settings.get("melody_edits") is not None:
         info = {**info, "kind": settings["melody_kind"], "edits": settings["melody_edits"]}
     melody = _guiding_melody_view(info, out)
     followed = None
     if adherence and melody is not None and melody.notes:
-        followed = melody_adherence_view(waveform, SAMPLE_RATE, melody.notes, out, "music")
+        if progress is not None:
+            progress(1.0, "Transcribing the music to compare it with its melody")
+        start_s = 0.0  # a continuation: its new part only (the clip it continues never followed the melody)
+        if settings.get("mode") == "continuation":
+            start_s = max(len(waveform) / SAMPLE_RATE - settings["seconds"], 0.0)
+        new_part = waveform[int(round(start_s * SAMPLE_RATE)) :]
+        guide = shift_notes([n for n in melody.notes if n.onset >= start_s], -start_s)
+        followed = melody_adherence_view(new_part, SAMPLE_RATE, guide, out, "music")
     score = None if output.scores is None else float(output.scores[0])
     timings = {
         "model_load_s": round(load_s, 3),
@@ -636,11 +723,13 @@ def generate_from_text(
     scheduler: str = "default",
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
-    max_seconds: float = MAX_SECONDS,
+    bounds: Bounds = SPACE,
     adherence: bool = True,
     melody_edits: dict | None = None,
     melody_typed: bool = False,
     voice: bool = False,
+    window_s: float = DEFAULT_WINDOW_S,
+    overlap_s: float = DEFAULT_OVERLAP_S,
 ) -> GenerationResult:
     """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
 
@@ -651,8 +740,11 @@ def generate_from_text(
         melody_edits (`dict`, *optional*): shaping edits (`load_user_melody`); recorded in `settings` and shown
             with the guiding melody. voice (`bool`): the melody is a hummed or sung recording.
         seed: None or negative for a random seed (reported in the result).
-        progress: called as `progress(fraction, message)` after each denoising step.
+        progress: called as `progress(fraction, message)` after each denoising step (`denoising_progress`).
         output_dir: folder for the files (default: a fresh folder under the temp folder).
+        bounds (`Bounds`): the entry point's bounds (`mmgen.app.defaults.SPACE`, or `CLI` for the library's).
+        window_s, overlap_s: a piece longer than `window_s` is made window by window, each holding its first
+            `overlap_s` to the one before (the pipeline's `window_length_in_s` / `window_overlap_in_s`).
         adherence: transcribe the generated clip and compare it with the guiding notes (`result.adherence`);
             False skips that (Basic Pitch takes about a tenth of the clip's length on one CPU core).
     """
@@ -663,7 +755,8 @@ def generate_from_text(
         melody = None
     if not prompt and melody is None:
         raise SpaceError("Please describe the music to generate (the prompt is empty).")
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, bounds, melody_guidance_scale,
+                           window_s, overlap_s)  # fmt: skip
     loaded = None
     if melody is not None:
         loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
@@ -671,7 +764,8 @@ def generate_from_text(
         "mode": "text-to-music", "prompt": prompt, "negative_prompt": negative_prompt, "seconds": float(seconds),
         "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
-        "scheduler": scheduler, "user_melody": melody is not None,
+        "scheduler": scheduler, "user_melody": melody is not None, "window_s": float(window_s),
+        "overlap_s": float(overlap_s),
     }  # fmt: skip
     if loaded is not None:
         settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
@@ -700,13 +794,15 @@ def generate_from_audio(
     scheduler: str = "default",
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
-    max_seconds: float = MAX_SECONDS,
+    bounds: Bounds = SPACE,
     max_input_seconds: float = MAX_INPUT_SECONDS,
     max_upload_mb: float | None = MAX_UPLOAD_MB,
     adherence: bool = True,
     melody_edits: dict | None = None,
     melody_typed: bool = False,
     voice: bool = False,
+    window_s: float = DEFAULT_WINDOW_S,
+    overlap_s: float = DEFAULT_OVERLAP_S,
 ) -> GenerationResult:
     """Music-to-music: the uploaded audio's aligner embedding is the query.
 
@@ -716,15 +812,16 @@ def generate_from_audio(
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
         melody: follow this melody instead (anything `load_melody` reads); overrides `follow_melody`.
         max_upload_mb: the Space's size rule for the upload (None: none; the CLI bounds its duration only).
-        adherence, melody_edits, melody_typed, voice: as in `generate_from_text` (the edits also shape the
-            followed melody of the upload).
+        bounds, adherence, melody_edits, melody_typed, voice, window_s, overlap_s: as in `generate_from_text` (the
+            edits also shape the followed melody of the upload).
     """
     from ..melody.tokenizer import notes_to_string
     from ..melody.transcribe import extract_notes
 
     started = time.perf_counter()
     path = check_upload(audio_path, "a reference recording", max_mb=max_upload_mb)
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, max_seconds, melody_guidance_scale)
+    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, bounds, melody_guidance_scale,
+                           window_s, overlap_s)  # fmt: skip
     if not 0.0 <= float(steer_weight) <= 1.0:
         raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
     with named_after_upload(path):
@@ -768,7 +865,7 @@ def generate_from_audio(
         "user_melody": user_melody, "negative_prompt": negative_prompt,
         "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
         "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
-        "scheduler": scheduler,
+        "scheduler": scheduler, "window_s": float(window_s), "overlap_s": float(overlap_s),
     }  # fmt: skip
     if loaded is not None:
         settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)

@@ -81,7 +81,7 @@ def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: fl
     """Generate one clip from `prompt` with the pipeline at `model`; returns {kind: path} of what was written."""
     import shutil
 
-    from .. import app_logic as logic
+    from ..app import logic
 
     store = logic.PipelineStore(model)
     if not store.available:

@@ -1,10 +1,14 @@
-"""`python -m mmgen generate "prompt" -o out.wav [--melody tune.mid] [--audio ref.wav] [--seconds 10] ...`
+"""`python -m mmgen generate "prompt" -o out.wav [--melody tune.mid] [--audio ref.wav | --continue clip.wav] ...`
 
 Text-to-music: the prompt's embedding retrieves a melody from the model's melody database and the music follows it.
 With `--melody` (a MIDI file, an audio file to transcribe, or a token string) that melody is followed instead, and
 retrieval is skipped. With `--audio` (music-to-music) the reference recording's embedding is the query; a prompt
 given with it steers the query (see `--steer-weight`). Writes the WAV (22,050 Hz mono) and, on request, the piano
-roll, MIDI file and JSON summary of the melody that guided it. When notes guided it, the clip is transcribed with Basic
+roll, MIDI file and JSON summary of the melody that guided it. Up to 300 s: a piece longer than --window (20 s) is made
+window by window, each holding its first --overlap (2 s) to the one before, and the progress line counts windows
+("window 2/7, step 10/50"). With `--continue` a recording (at least 1 s, not silent; its last 60 s are the context) is
+continued for --seconds more, under --melody if given, and the written audio is the recording followed by its
+continuation. When notes guided it, the clip is transcribed with Basic
 Pitch and `<output stem>_adherence.png` shows that transcription over the guiding melody; its note-F1 and chroma
 cosine against the melody are printed (and added to the JSON summary). The same code runs behind the Space (`app.py`).
 
@@ -14,6 +18,8 @@ Examples:
   python -m mmgen generate --audio examples/example_melody.flac "played on a harp" -o harp.wav --seconds 8
   python -m mmgen generate "a folk tune on a fiddle" --melody examples/example_tune.abc --transpose -2 -o abc.wav
   python -m mmgen generate "a choir" --melody examples/hummed_melody.flac --voice --fold --clip-midi clip.mid
+  python -m mmgen generate "a slow folk song on a fiddle" --seconds 120 -o long.wav
+  python -m mmgen generate --continue long.wav --seconds 30 --melody examples/example_melody.mid -o longer.wav
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ import sys
 import tempfile
 
 # mmgen.app.defaults imports nothing heavy (the pipeline, torch and Basic Pitch load inside mmgen.app.logic).
+from .. import limits
 from ..app.defaults import (
+    CLI,
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
+    DEFAULT_OVERLAP_S,
     DEFAULT_SECONDS,
     DEFAULT_STEPS,
+    DEFAULT_WINDOW_S,
     MAX_AUDIO_SECONDS,
-    MAX_CANDIDATES,
     SCHEDULERS,
 )
 from .melody import add_shaping_args, shaping_kwargs
@@ -74,12 +83,51 @@ def check_output_path(path: str, flag: str, audio: bool = False) -> None:
         raise ValueError(f"{flag}: cannot write to '{parent}' ({err.strerror or err})") from err
 
 
+def check_lengths(args: argparse.Namespace) -> None:
+    """`--seconds`, `--window` and `--overlap` within the library's limits (`mmgen.limits`), said with the flag."""
+    what = "the continuation's length" if args.continue_clip is not None else "the length"
+    if not CLI.min_seconds <= args.seconds <= CLI.max_seconds:
+        raise ValueError(
+            f"--seconds: {what} must be between {CLI.min_seconds:g} and {CLI.max_seconds:g} s, got {args.seconds:g}"
+        )
+    if not limits.MIN_WINDOW_S <= args.window <= limits.MAX_WINDOW_S:
+        raise ValueError(
+            f"--window: a window must be between {limits.MIN_WINDOW_S:g} and {limits.MAX_WINDOW_S:g} s, "
+            f"got {args.window:g}"
+        )
+    if not limits.MIN_WINDOW_OVERLAP_S <= args.overlap <= args.window / 2:
+        raise ValueError(
+            f"--overlap: the overlap must be between {limits.MIN_WINDOW_OVERLAP_S:g} s and half the window "
+            f"({args.window / 2:g} s), got {args.overlap:g}"
+        )
+
+
+def load_continued_clip(path: str):
+    """The `--continue` recording, read and checked before the model loads; every error names the flag."""
+    from ..app import continuation
+
+    if os.path.isdir(path):
+        raise ValueError(f"--continue: '{path}' is a folder; give one recording to continue")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--continue: no such file '{path}'")
+    try:
+        return continuation.load_clip(path, max_seconds=CLI.max_clip_seconds, max_upload_mb=None)
+    except ValueError as err:  # AudioError and SpaceError are ValueErrors
+        raise ValueError(f"--continue: {err}") from err
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..app import logic
+    from ..app import continuation, logic
     from ..audio import save_audio
 
-    if args.prompt is None and args.audio is None and args.melody is None:
-        raise ValueError('nothing to generate from: give a prompt ("a calm folk tune"), --audio or --melody')
+    if args.prompt is None and args.audio is None and args.melody is None and args.continue_clip is None:
+        raise ValueError(
+            'nothing to generate from: give a prompt ("a calm folk tune"), --audio, --melody or --continue'
+        )
+    if args.audio is not None and args.continue_clip is not None:
+        raise ValueError("--audio and --continue: give one (--audio is a query for new music, --continue a recording "
+                         "to continue)")  # fmt: skip
+    check_lengths(args)
     if args.audio is not None and os.path.isdir(args.audio):
         raise ValueError(f"--audio: '{args.audio}' is a folder; give one recording (up to {MAX_AUDIO_SECONDS:.0f} s)")
     if args.audio is not None and not os.path.isfile(args.audio):
@@ -100,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             ) from err
     if args.clip_midi is not None and args.no_adherence:
         raise ValueError("--clip-midi needs the clip's transcription: drop --no-adherence")
+    clip = None if args.continue_clip is None else load_continued_clip(args.continue_clip)
     edits = shaping_kwargs(args)
     if args.melody is None and (any(v not in (None, 0) for v in edits.values()) or args.voice):
         raise ValueError("--transpose, --tempo, --bpm, --trim, --fold and --voice shape a --melody: give one")
@@ -115,16 +164,21 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(fraction: float, message: str) -> None:
         if not args.quiet:
-            print(f"\r  {message:<40} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+            print(f"\r  {message:<52} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
     common = {
         "seconds": args.seconds, "steps": args.steps, "guidance_scale": args.guidance,
         "melody_guidance_scale": args.melody_guidance, "num_candidates": args.candidates, "seed": args.seed,
-        "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress,
-        "max_seconds": MAX_AUDIO_SECONDS, "melody_edits": edits, "voice": args.voice,
+        "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress, "bounds": CLI,
+        "melody_edits": edits, "voice": args.voice, "window_s": args.window, "overlap_s": args.overlap,
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
-        if args.audio is not None:
+        if clip is not None:
+            result = continuation.continue_clip(
+                store, clip, prompt=args.prompt, melody=args.melody, output_dir=work, max_upload_mb=None,
+                adherence=not args.no_adherence, **common,
+            )  # fmt: skip
+        elif args.audio is not None:
             result = logic.generate_from_audio(
                 store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
                 follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
@@ -212,12 +266,31 @@ def register(subparsers) -> None:
         help="With --audio: follow the melody transcribed from the recording instead of retrieving one.",
     )  # fmt: skip
     parser.add_argument(
+        "--continue", dest="continue_clip", default=None, metavar="CLIP",
+        help=f"Continue this recording ({limits.MIN_PROMPT_SECONDS:g} s to {CLI.max_clip_seconds:g} s, not silent; "
+        f"its last {limits.MAX_PROMPT_SECONDS:g} s are the context) for --seconds more, under --melody if given; "
+        "the prompt is optional (without it the recording is the query). Writes the recording followed by its "
+        "continuation.",
+    )  # fmt: skip
+    parser.add_argument(
         "--seconds", type=float, default=DEFAULT_SECONDS,
-        help=f"Length of the generated audio in seconds (default {DEFAULT_SECONDS:g}).",
+        help=f"Length of the generated audio in seconds, {CLI.min_seconds:g}-{CLI.max_seconds:g} (default "
+        f"{DEFAULT_SECONDS:g}); with --continue, the new part's.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window", type=float, default=DEFAULT_WINDOW_S,
+        help=f"A piece longer than this is made window by window ({limits.MIN_WINDOW_S:g}-{limits.MAX_WINDOW_S:g} "
+        f"s, default {DEFAULT_WINDOW_S:g}).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overlap", type=float, default=DEFAULT_OVERLAP_S,
+        help=f"Seconds each window holds to the one before (at least {limits.MIN_WINDOW_OVERLAP_S:g}, at most half "
+        f"the window; default {DEFAULT_OVERLAP_S:g}).",
     )  # fmt: skip
     parser.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS,
-        help=f"Denoising steps (default {DEFAULT_STEPS}; DPM-Solver++ needs fewer than DDIM).",
+        help=f"Denoising steps per window, 1-{CLI.max_steps} (default {DEFAULT_STEPS}; DPM-Solver++ needs fewer "
+        "than DDIM).",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=int, default=0, help="Random seed; the same seed gives the same audio (-1: random)."
@@ -237,7 +310,7 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--candidates", type=int, default=1,
-        help=f"Generate this many candidates (1-{MAX_CANDIDATES}) and keep the one the aligner scores best.",
+        help=f"Generate this many candidates (1-{CLI.max_candidates}) and keep the one the aligner scores best.",
     )  # fmt: skip
     parser.add_argument(
         "--scheduler", choices=list(SCHEDULERS), default="default",
