@@ -145,7 +145,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=ALL_ROWS,
         default=list(ALL_ROWS),
-        help="The rows to measure (default: all; `sensitivity` is measured for every model row measured in the run).",
+        help="The rows to measure (default: all; `sensitivity` is measured for --pipeline and every other model row "
+        "measured in the run).",
     )
     parser.add_argument(
         "--update",
@@ -777,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if "sensitivity" in wanted and args.sensitivity_clips:
         sensitivity = previous.get("condition_sensitivity") or {}
         for name in ("melody_guided", "global_only", "text_only", "previous"):
-            if name in wanted and name in models:
+            if name in models and (name in wanted or name == "melody_guided"):  # the --pipeline's always
                 sensitivity[name] = condition_sensitivity(models[name], captions, args) | {"command": command}
         finish("condition_sensitivity", sensitivity)
 
