@@ -40,12 +40,12 @@ def bad_audio(tmp_path_factory):
         (["--audio", "{root}/a_folder"], "--audio: '{root}/a_folder' is a folder; give one recording (up to 300 s)"),
         (["--audio", "{root}/one_sample.wav"], "at least 0.5 s is needed"),
         (["--audio", "{root}/loud.wav"], "peaks at"),
-        (["--audio", EXAMPLE_AUDIO, "--seconds", "nan"], "duration must be between 1 and 300"),
+        (["--audio", EXAMPLE_AUDIO, "--seconds", "nan"], "--seconds: the length must be between 0.5 and 300 s"),
         (["a tune", "--guidance", "nan"], "guidance scale must be between 0 and 20"),
         (["a tune", "--guidance", "inf"], "guidance scale must be between 0 and 20"),
         (["a tune", "--melody-guidance", "nan"], "melody guidance must be between 0 and 20"),
         (["a tune", "--melody", "{root}/one_sample.wav"], "at least 0.5 s is needed"),
-        (["a tune", "--candidates", "1000"], "candidates must be from 1 to 4"),
+        (["a tune", "--candidates", "1000"], "candidates must be from 1 to 16"),  # the library's bounds
     ],
 )
 def test_refused_before_generating(model_dir, bad_audio, tmp_path, capsys, args, message):  # noqa: F811
