@@ -495,18 +495,20 @@ class MMGenPipeline(DiffusionPipeline):
         """Each reference as a mono waveform at 22,050 Hz, between `MIN_INPUT_SECONDS` and `MAX_INPUT_SECONDS` long,
         peaking at most at `MAX_INPUT_PEAK` (louder float audio is refused, not renormalised: see
         `validate_waveform`), not silent."""
-        bounds = {"min_duration_s": MIN_INPUT_SECONDS, "max_duration_s": MAX_INPUT_SECONDS, "max_peak": MAX_INPUT_PEAK,
+        return [self._load_waveform(item, f"audio[{i}]", MIN_INPUT_SECONDS, MAX_INPUT_SECONDS)
+                for i, item in enumerate(self._audio_items(audio))]  # fmt: skip
+
+    @staticmethod
+    def _load_waveform(item, name: str, min_seconds: float, max_seconds: float) -> np.ndarray:
+        """One recording (a path, or a waveform array: see `_array_items`) as a mono waveform at 22,050 Hz, between
+        `min_seconds` and `max_seconds` long, peaking at most at `MAX_INPUT_PEAK`, not silent."""
+        bounds = {"min_duration_s": min_seconds, "max_duration_s": max_seconds, "max_peak": MAX_INPUT_PEAK,
                   "allow_silent": False}  # fmt: skip
-        waveforms = []
-        for i, item in enumerate(self._audio_items(audio)):
-            if isinstance(item, (str, os.PathLike, bytes)):
-                waveforms.append(load_audio(item, SAMPLE_RATE, **bounds))
-            elif isinstance(item, (np.ndarray, torch.Tensor)):
-                name = f"audio[{i}]"
-                waveforms.append(validate_waveform(to_mono(item, name=name), SAMPLE_RATE, name=name, **bounds))
-            else:
-                raise AudioError(f"audio[{i}]: expected a path or a mono waveform array, got {type(item).__name__}.")
-        return waveforms
+        if isinstance(item, (str, os.PathLike, bytes)):
+            return load_audio(item, SAMPLE_RATE, **bounds)
+        if isinstance(item, (np.ndarray, torch.Tensor)):
+            return validate_waveform(to_mono(item, name=name), SAMPLE_RATE, name=name, **bounds)
+        raise AudioError(f"{name}: expected a path or a mono waveform array, got {type(item).__name__}.")
 
     # ---------------------------------------------------------------------------------------------- encoding
     def encode_prompt(
@@ -851,16 +853,7 @@ class MMGenPipeline(DiffusionPipeline):
             `(latents, waveform)`: latents of shape `(1, C, P, 80 / vae_scale_factor)`, the prompt's whole latent
             frames (a last partial frame is dropped), and the mono 22,050 Hz waveform they encode.
         """
-        bounds = {"min_duration_s": MIN_PROMPT_SECONDS, "max_duration_s": MAX_PROMPT_SECONDS,
-                  "max_peak": MAX_INPUT_PEAK, "allow_silent": False}  # fmt: skip
-        if isinstance(audio_prompt, (str, os.PathLike, bytes)):
-            waveform = load_audio(audio_prompt, SAMPLE_RATE, **bounds)
-        elif isinstance(audio_prompt, (np.ndarray, torch.Tensor)):
-            mono = to_mono(audio_prompt, name="audio_prompt")
-            waveform = validate_waveform(mono, SAMPLE_RATE, name="audio_prompt", **bounds)
-        else:
-            kind = type(audio_prompt).__name__
-            raise AudioError(f"`audio_prompt`: expected a path or a waveform array, got {kind}.")
+        waveform = self._load_waveform(audio_prompt, "audio_prompt", MIN_PROMPT_SECONDS, MAX_PROMPT_SECONDS)
         scale = self.vae_scale_factor
         log_mel = torch.from_numpy(log_mel_spectrogram(waveform))
         frames = log_mel.shape[-1] // scale
