@@ -894,6 +894,7 @@ class MMGenPipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         num_held = 0 if held is None else held.shape[2]
         noise = latents[:, :, :num_held] / self.scheduler.init_noise_sigma
+        latents = latents.clone() if num_held else latents  # the held frames are written in place: not the caller's
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
         for i, t in enumerate(timesteps):
             if self.interrupt:
