@@ -30,6 +30,7 @@ def _build(args: argparse.Namespace) -> int:
         args.output,
         args.audio_dir,
         args.captions,
+        caption=args.caption,
         caption_format=args.format,
         clip_seconds=args.clip_seconds,
         trim_fraction=args.trim_fraction,
@@ -64,9 +65,14 @@ def register(subparsers) -> None:
     synth.add_argument("--clip-seconds", type=float, default=None, help="clip length (preset default: 10 s)")
     synth.set_defaults(func=_synth)
 
-    build = commands.add_parser("build", help="MusicSet from your own audio files and captions")
+    build = commands.add_parser("build", help="MusicSet from your own audio files (captions optional)")
     build.add_argument("--audio-dir", required=True, help="folder holding the audio files (searched recursively)")
-    build.add_argument("--captions", required=True, help="caption file (CSV, JSONL, MusicCaps CSV or MusicBench JSON)")
+    captions = build.add_mutually_exclusive_group()
+    captions.add_argument("--captions", default=None,
+                          help="caption file (CSV, JSONL, MusicCaps CSV or MusicBench JSON); without it every audio "
+                               "file gets a plain caption from its folder's and its own name")  # fmt: skip
+    captions.add_argument("--caption", default=None,
+                          help="one caption for every audio file (instead of a caption file)")  # fmt: skip
     build.add_argument(
         "--format",
         choices=["csv", "jsonl", "musiccaps", "musicbench"],

@@ -1,4 +1,5 @@
-"""MusicSet from the user's own audio: a folder of files plus captions (CSV, JSONL, MusicCaps CSV, MusicBench JSON).
+"""MusicSet from the user's own audio: a folder of files, optionally with captions (CSV, JSONL, MusicCaps CSV,
+MusicBench JSON); without a caption file every file gets a plain caption (`plain_caption`, or one text for all).
 
 As in the paper: each track is cut into clips (10 s by default), skipping the first and last 10% of long tracks;
 each clip is transcribed with Basic Pitch; every caption is kept (the first in `caption`, the others in
@@ -138,6 +139,51 @@ def read_caption_file(path: str | os.PathLike, caption_format: str | None = None
     if not records:
         raise MusicSetError(f"caption file '{path}' holds no rows")
     return records
+
+
+def _humanize(text: str) -> str:
+    words = re.sub(r"[_\-.]+", " ", text)
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", words)  # camelCase -> camel Case
+    return re.sub(r"\s+", " ", words).strip().lower()
+
+
+def plain_caption(relative_path: str, audio_dir: str) -> str:
+    """The caption of a file that has none: its folder's name as the style, its file name as the title.
+
+    ``my_tunes/Sunday Waltz.wav`` under ``/music`` -> ``"my tunes music, sunday waltz"`` (`audio_dir`'s own name
+    when the file sits directly in it).
+    """
+    folder = os.path.dirname(relative_path) or os.path.basename(os.path.normpath(os.path.abspath(audio_dir)))
+    title = _humanize(os.path.splitext(os.path.basename(relative_path))[0])
+    style = _humanize(folder.replace(os.sep, " ")) or "my"
+    return f"{style} music, {title}" if title else f"{style} music"
+
+
+def audio_files(audio_dir: str) -> list[str]:
+    """Every file with an audio extension under `audio_dir` (recursively, sorted), relative to it."""
+    found = []
+    for root, dirs, files in os.walk(audio_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(root, name), audio_dir))
+    return found
+
+
+def plain_caption_records(audio_dir: str, caption: str | None = None) -> list[CaptionRecord]:
+    """One whole-file `CaptionRecord` per audio file of `audio_dir`: `caption` for all, or `plain_caption` each.
+
+    Raises:
+        MusicSetError: the folder holds no file with an audio extension.
+    """
+    files = audio_files(audio_dir)
+    if not files:
+        raise MusicSetError(
+            f"audio folder '{audio_dir}' holds no audio file (looked for {', '.join(AUDIO_EXTENSIONS)})"
+        )
+    if caption is not None and not caption.strip():
+        raise MusicSetError("caption must not be empty")
+    return [CaptionRecord(rel, caption.strip() if caption else plain_caption(rel, audio_dir)) for rel in files]
 
 
 def _index_audio(audio_dir: str) -> dict[str, list[str]]:
@@ -308,8 +354,9 @@ def plan_audio_jobs(
 def build_musicset_from_audio(
     output_dir: str | os.PathLike,
     audio_dir: str | os.PathLike,
-    captions: str | os.PathLike,
+    captions: str | os.PathLike | None = None,
     *,
+    caption: str | None = None,
     caption_format: str | None = None,
     clip_seconds: float = 10.0,
     trim_fraction: float = 0.1,
@@ -326,7 +373,10 @@ def build_musicset_from_audio(
 
     Args:
         output_dir: the dataset folder (created; a folder left by a killed build is resumed).
-        audio_dir: folder with the audio (searched recursively). captions: the caption file.
+        audio_dir: folder with the audio (searched recursively).
+        captions (*optional*): the caption file; without it every audio file of the folder is used, captioned with
+            `caption` or, when that is not given either, with `plain_caption` (folder and file name).
+        caption (`str`, *optional*): one caption for every file (only without `captions`).
         caption_format (`str`, *optional*): csv, jsonl, musiccaps or musicbench (default: from the extension).
         clip_seconds (`float`): clip length. trim_fraction (`float`): part of long tracks skipped at each end.
         long_track_seconds (`float`, *optional*): tracks longer than this are trimmed (default 2 clips).
@@ -344,7 +394,12 @@ def build_musicset_from_audio(
         raise MusicSetError(f"clip_seconds must be between 1 and 60, got {clip_seconds}")
     if not 0.0 <= trim_fraction < 0.5:
         raise MusicSetError(f"trim_fraction must be in [0, 0.5), got {trim_fraction}")
-    records = read_caption_file(captions, caption_format)
+    if captions is not None and caption is not None:
+        raise MusicSetError("give a caption file or one caption for every file, not both")
+    if captions is not None:
+        records = read_caption_file(captions, caption_format)
+    else:
+        records = plain_caption_records(audio_dir, caption)
     work_dir = prepare_output(output_dir, overwrite)
     started = time.perf_counter()
     jobs, missing = plan_audio_jobs(
@@ -354,13 +409,19 @@ def build_musicset_from_audio(
     )  # fmt: skip
     features = musicset_features(AUDIO_COLUMNS)
     run_jobs(jobs, process_audio_file, work_dir, features, num_proc=num_proc, desc="audio files", progress=progress)
-    table = load_results(jobs, work_dir, features)
+    # No job wrote rows (every file skipped): report why instead of loading an empty table.
+    produced = any(os.path.isfile(os.path.join(work_dir, f"{job.key}.arrow")) for job in jobs)
+    table = load_results(jobs, work_dir, features) if produced else []
     if len(table) == 0:
-        raise MusicSetError(f"no usable clip in '{audio_dir}' (see {work_dir} for what was skipped)")
+        skipped = missing + collect_skipped(jobs, work_dir)
+        reasons = "; ".join(f"{item['input']}: {item['reason']}" for item in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        raise MusicSetError(f"no usable clip in '{audio_dir}': {reasons or 'no input'}{more}")
     dataset = split_table(table, seed=seed)
     report = {"skipped": missing + collect_skipped(jobs, work_dir), "files": len(jobs), "clips": len(table)}
     arguments = {
-        "audio_dir": audio_dir, "captions": os.fspath(captions), "caption_format": caption_format,
+        "audio_dir": audio_dir, "captions": os.fspath(captions) if captions is not None else None,
+        "caption": caption, "caption_format": caption_format,
         "clip_seconds": clip_seconds, "trim_fraction": trim_fraction, "long_track_seconds": long_track_seconds,
         "max_clips_per_file": max_clips_per_file, "seed": seed, "num_proc": num_proc,
         "melody_reduction": melody_reduction,
@@ -385,6 +446,7 @@ AUDIO_DESCRIPTION = (
     "each track is cut into {clip:g} s clips, skipping the first and last {trim:.0%} of tracks longer than two "
     "clips; each clip is transcribed with Basic Pitch (ICASSP 2022, ONNX) into official MMGen melody tokens "
     "(reduced to the skyline, the highest note at any time, unless melody_reduction='none'); "
-    "all captions of a file are kept (`caption` and `alt_captions`). Silent clips (peak below -60 dBFS) and "
+    "all captions of a file are kept (`caption` and `alt_captions`; files without a caption file get a plain one "
+    "made of their folder's and their own name). Silent clips (peak below -60 dBFS) and "
     "unreadable files are skipped and listed below."
 )
