@@ -10,6 +10,7 @@ from pipeline_dummies import get_dummy_components
 
 from mmgen.audio import SAMPLE_RATE, AudioError, save_audio
 from mmgen.limits import MAX_GENERATIONS_PER_CALL, MAX_NUM_CANDIDATES, MAX_WAVEFORMS_PER_PROMPT
+from mmgen.retrieval import MelodyRetriever
 from pipelines.pipeline_mmgen import MMGenPipeline
 
 LENGTH_S = 1.0
@@ -231,7 +232,8 @@ def test_rebuilt_faiss_index_is_reported_after_loading(saved, tmp_path, caplog):
     import logging
 
     def corrupt(p):
-        with open(p / "retriever" / "index.faiss", "ab") as f:
+        MelodyRetriever.from_pretrained(p / "retriever").save_pretrained(p / "retriever", write_index=True)
+        with open(p / "retriever" / "index.faiss", "ab") as f:  # a saved index that no longer matches its hash
             f.write(b"garbage")
 
     with caplog.at_level(logging.WARNING):

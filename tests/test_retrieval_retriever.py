@@ -1,3 +1,4 @@
+import gzip
 import json
 import logging
 import os
@@ -153,9 +154,10 @@ def test_save_load_round_trip(tmp_path, index_type):
     retriever = MelodyRetriever.from_embeddings(embeds, fake_rows(300), index_type=index_type, **params)
     retriever.save_pretrained(tmp_path)
     assert sorted(os.listdir(tmp_path)) == [
-        "README.md", "config.json", "embeddings.safetensors", "index.faiss", "metadata.jsonl",
+        "README.md", "config.json", "embeddings.safetensors", "metadata.jsonl.gz",
     ]  # fmt: skip
     loaded = MelodyRetriever.from_pretrained(tmp_path)
+    assert loaded._index is None and loaded.config.index_checksum is None  # built at the first search
     assert loaded.config.count == 300 and loaded.config.index_type == index_type
     assert loaded.config.index_params == retriever.config.index_params
     assert loaded.metadata == retriever.metadata
@@ -174,11 +176,11 @@ def test_save_load_empty_retriever(tmp_path):
 
 
 def test_index_cache_is_used_and_rebuilt_when_missing_or_stale(tmp_path, retriever, monkeypatch, caplog):
-    retriever.save_pretrained(tmp_path)
+    retriever.save_pretrained(tmp_path, write_index=True)
     built = []
     original = MelodyRetriever.reindex
     monkeypatch.setattr(MelodyRetriever, "reindex", lambda self, *a, **kw: built.append(1) or original(self, *a, **kw))
-    MelodyRetriever.from_pretrained(tmp_path)
+    MelodyRetriever.from_pretrained(tmp_path).search(fake_embeddings(300)[:2], 3)
     assert built == []  # the cached index.faiss was used
     with open(tmp_path / "index.faiss", "r+b") as handle:  # flip a byte: the checksum no longer matches
         handle.seek(200)
@@ -187,13 +189,64 @@ def test_index_cache_is_used_and_rebuilt_when_missing_or_stale(tmp_path, retriev
         handle.write(bytes([byte[0] ^ 0xFF]))
     with caplog.at_level(logging.WARNING, logger="mmgen.retrieval.retriever"):
         stale = MelodyRetriever.from_pretrained(tmp_path)
-    assert built == [1] and "rebuilding" in caplog.text
+    assert "rebuilding" in caplog.text and stale.index_rebuild_reason
     os.remove(tmp_path / "index.faiss")
     missing = MelodyRetriever.from_pretrained(tmp_path)
-    assert built == [1, 1]
+    assert built == []  # nothing is built at load time
     query = fake_embeddings(300)[:5]
     assert torch.equal(stale.search(query, 3).ids, missing.search(query, 3).ids)
-    assert stale.search(query, 3).ids[:, 0].tolist() == list(range(5))
+    assert built == [1, 1]  # each built its index at its first search, once
+    assert stale.search(query, 3).ids[:, 0].tolist() == list(range(5)) and built == [1, 1]
+
+
+def _read_metadata(folder):
+    return gzip.decompress((folder / "metadata.jsonl.gz").read_bytes()).decode()
+
+
+def _write_metadata(folder, text):
+    (folder / "metadata.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+
+
+def _save_first_format(retriever, folder):
+    """The folder as the first format wrote it: plain metadata.jsonl and an index.faiss."""
+    retriever.save_pretrained(folder, write_index=True)
+    (folder / "metadata.jsonl").write_text(_read_metadata(folder))
+    os.remove(folder / "metadata.jsonl.gz")
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "hierarchical"])
+def test_first_format_folders_load_and_search_like_the_rebuilt_index(tmp_path, index_type):
+    embeds = fake_embeddings(400)
+    retriever = MelodyRetriever.from_embeddings(embeds, fake_rows(400), index_type=index_type)
+    _save_first_format(retriever, tmp_path / "old")
+    old = MelodyRetriever.from_pretrained(tmp_path / "old")
+    assert old._index is not None and old.metadata == retriever.metadata  # the saved index is read
+    old.save_pretrained(tmp_path / "new")
+    new = MelodyRetriever.from_pretrained(tmp_path / "new")
+    assert new.config.checksum == old.config.checksum  # the same content, whichever way the metadata is stored
+    queries = fake_embeddings(50, seed=3)
+    for a, b in zip(old.search(queries, 10).values(), new.search(queries, 10).values()):
+        assert a == b if isinstance(a, list) else torch.equal(a, b)
+
+
+def test_the_rebuilt_index_is_deterministic(tmp_path):
+    import faiss
+
+    retriever = MelodyRetriever.from_embeddings(fake_embeddings(500), fake_rows(500), index_type="hnsw", M=8)
+    retriever.save_pretrained(tmp_path)
+    first, second = MelodyRetriever.from_pretrained(tmp_path), MelodyRetriever.from_pretrained(tmp_path)
+    first.search(fake_embeddings(1)), second.search(fake_embeddings(1))
+    serialized = [faiss.serialize_index(r._index).tobytes() for r in (retriever, first, second)]
+    assert serialized[0] == serialized[1] == serialized[2]
+
+
+def test_saving_over_a_first_format_folder_leaves_one_format(tmp_path, retriever):
+    _save_first_format(retriever, tmp_path)
+    MelodyRetriever.from_pretrained(tmp_path).save_pretrained(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["README.md", "config.json", "embeddings.safetensors", "metadata.jsonl.gz"]
+    saved = (tmp_path / "metadata.jsonl.gz").read_bytes()
+    retriever.save_pretrained(tmp_path)
+    assert (tmp_path / "metadata.jsonl.gz").read_bytes() == saved  # no time stamp: the same rows, the same file
 
 
 def _edit_json(path, **changes):
@@ -212,20 +265,11 @@ def _edit_json(path, **changes):
         (lambda d: _edit_json(d / "config.json", embedding_dim=DIM * 2), "dimension 16 but config.json says"),
         (lambda d: _edit_json(d / "config.json", count=299), "holds 300 embeddings but config.json says count=299"),
         (lambda d: _edit_json(d / "config.json", index_type="annoy"), "unknown index_type"),
-        (
-            lambda d: (d / "metadata.jsonl").write_text((d / "metadata.jsonl").read_text().replace("tune 5", "x")),
-            "do not match the checksum",
-        ),
-        (
-            lambda d: (d / "metadata.jsonl").write_text(
-                "\n".join((d / "metadata.jsonl").read_text().splitlines()[1:])
-            ),
-            "holds 299 rows",
-        ),
-        (
-            lambda d: (d / "metadata.jsonl").write_text((d / "metadata.jsonl").read_text().replace("}", "", 1)),
-            "line 1: not valid JSON",
-        ),
+        (lambda d: _write_metadata(d, _read_metadata(d).replace("tune 5", "x")), "do not match the checksum"),
+        (lambda d: _write_metadata(d, "\n".join(_read_metadata(d).splitlines()[1:])), "holds 299 rows"),
+        (lambda d: _write_metadata(d, _read_metadata(d).replace("}", "", 1)), "line 1: not valid JSON"),
+        (lambda d: os.truncate(d / "metadata.jsonl.gz", 100), "metadata.jsonl.gz is corrupt or truncated"),
+        (lambda d: os.remove(d / "metadata.jsonl.gz"), "metadata.jsonl.gz is missing"),
     ],
 )
 def test_corrupt_or_mismatched_folders_raise(tmp_path, retriever, corrupt, message):
@@ -296,6 +340,6 @@ def test_push_to_hub_uploads_the_saved_folder(retriever, monkeypatch):
     assert retriever.push_to_hub("me/melodies") == "https://hub.example/commit/1"
     assert uploaded == {
         "repo": "me/melodies",
-        "files": ["README.md", "config.json", "embeddings.safetensors", "index.faiss", "metadata.jsonl"],
+        "files": ["README.md", "config.json", "embeddings.safetensors", "metadata.jsonl.gz"],
         "loaded": 300,
     }

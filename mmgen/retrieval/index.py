@@ -20,7 +20,10 @@ groups for a query, and an exact scan inside those groups returns the top K.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -53,6 +56,26 @@ def require_faiss():
     except ImportError as err:  # pragma: no cover - faiss-cpu is a dependency
         raise ImportError("MelodyRetriever needs FAISS: `pip install faiss-cpu`.") from err
     return faiss
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run FAISS on one OpenMP thread inside the block (the setting is process-wide; it is restored after).
+
+    HNSW inserts vectors in parallel, so a graph built on several threads depends on their timing; on one thread
+    the same vectors and parameters always give the same index, byte for byte (IVF's k-means is seeded too).
+    """
+    faiss = require_faiss()
+    with _THREADS_LOCK:
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            yield
+        finally:
+            faiss.omp_set_num_threads(before)
 
 
 def auto_nlist(n: int) -> int:

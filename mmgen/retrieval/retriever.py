@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +33,19 @@ from .index import (
     require_faiss,
     resolve_index_params,
     set_search_params,
+    single_threaded,
 )
 from .serialization import (
     EMBEDDINGS_NAME,
     INDEX_NAME,
+    LEGACY_METADATA_NAME,
     METADATA_KEYS,
     METADATA_NAME,
     MODEL_CARD_NAME,
     EmptyDatabaseError,
     RetrieverError,
     RetrieverLoadError,
+    compress_metadata,
     compute_checksum,
     file_sha256,
     metadata_to_jsonl,
@@ -54,6 +58,8 @@ from .serialization import (
 logger = logging.getLogger(__name__)
 
 MODEL_CARD_TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "melody_retriever.md"
+# One lazy index build at a time (the Space answers requests on several threads).
+_BUILD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -99,7 +105,8 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
         checksum (`str`, *optional*):
             sha256 of the embeddings and metadata; written by `save_pretrained` and checked by `from_pretrained`.
         index_checksum (`str`, *optional*):
-            sha256 of the saved `index.faiss`; a cached index whose hash differs is rebuilt.
+            sha256 of the saved `index.faiss`, or `None` when the folder has none (the default: the index is built
+            from the embeddings at the first search); a cached index whose hash differs is rebuilt.
         aligner_name_or_path (`str`, *optional*):
             The aligner that made the embeddings (queries must come from the same aligner).
     """
@@ -239,7 +246,8 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
             self._index = None
             return
         params = resolve_index_params(index_type, index_params, n=len(self))
-        self._index = build_index(self._numpy_embeddings(), index_type, params)
+        with single_threaded():  # the same embeddings and parameters always give the same index
+            self._index = build_index(self._numpy_embeddings(), index_type, params)
         self.register_to_config(index_type=index_type, index_params=params)
 
     def set_search_params(self, **params) -> None:
@@ -291,6 +299,7 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
         if len(queries) == 0:
             scores, ids = np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
         else:
+            self._ensure_index()
             scores, ids = self._index.search(queries, k)
             incomplete = np.flatnonzero((ids < 0).any(axis=1))
             if len(incomplete):
@@ -302,6 +311,13 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
             ids=ids_t, scores=torch.from_numpy(np.ascontiguousarray(scores)), embeddings=embeddings, metadata=metadata
         )
 
+    def _ensure_index(self) -> None:
+        """Build the index at the first search when the folder loaded had none saved."""
+        if self._index is None and len(self):
+            with _BUILD_LOCK:
+                if self._index is None:
+                    self.reindex()
+
     def _exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         similarity = torch.from_numpy(queries) @ torch.from_numpy(self._numpy_embeddings()).T
         scores, ids = similarity.topk(k, dim=1)
@@ -311,17 +327,21 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
     def save_pretrained(
         self,
         save_directory: str | os.PathLike,
-        write_index: bool = True,
+        write_index: bool = False,
         push_to_hub: bool = False,
         **kwargs,
     ) -> None:
         r"""
-        Write the retriever to a folder (config.json, embeddings.safetensors, metadata.jsonl, index.faiss, README.md).
+        Write the retriever to a folder (config.json, embeddings.safetensors, metadata.jsonl.gz, README.md).
 
         Args:
             save_directory (`str` or `os.PathLike`): created if missing.
-            write_index (`bool`, defaults to `True`): also write the FAISS index (a cache; loading rebuilds it if
-                absent).
+            write_index (`bool`, defaults to `False`): also write the FAISS index as `index.faiss`. Without it the
+                folder is smaller (the index is as large as the embeddings) and the loaded retriever builds the
+                index from the embeddings at its first search, on one thread, so the same folder always gives the
+                same index: the one `reindex()` makes, which for a database grown by several `add` calls may
+                differ from the in-memory one (approximate indexes depend on how vectors were added in batches).
+                Write it to keep that exact index, or to skip the build on large databases.
             push_to_hub (`bool`, defaults to `False`): then upload the folder with [`~MelodyRetriever.push_to_hub`];
                 `repo_id`, `token`, `private` and `commit_message` are taken from `kwargs`.
             kwargs: other arguments diffusers passes to components (`safe_serialization`, `variant`, ...) are ignored:
@@ -339,9 +359,14 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
 
         save_file({"embeddings": embeddings}, os.path.join(save_directory, EMBEDDINGS_NAME), metadata={"format": "pt"})
         with open(os.path.join(save_directory, METADATA_NAME), "wb") as handle:
-            handle.write(metadata_bytes)
+            handle.write(compress_metadata(metadata_bytes))
+        legacy_metadata = os.path.join(save_directory, LEGACY_METADATA_NAME)
+        if os.path.exists(legacy_metadata):
+            os.remove(legacy_metadata)  # the first format's file; loading would otherwise have two to choose from
         index_path = os.path.join(save_directory, INDEX_NAME)
         index_checksum = None
+        if write_index:
+            self._ensure_index()
         if write_index and self._index is not None:
             require_faiss().write_index(self._index, index_path)
             index_checksum = file_sha256(index_path)
@@ -371,13 +396,15 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
         r"""
         Load a retriever saved with [`~MelodyRetriever.save_pretrained`], from a folder or a Hub repository.
 
-        The embeddings and metadata are checked against the config (dimension, count, checksum); the cached FAISS
-        index is used only when its sha256 matches the config, otherwise it is rebuilt from the embeddings.
+        The embeddings and metadata are checked against the config (dimension, count, checksum). A saved
+        `index.faiss` is used only when its sha256 matches the config; otherwise (or when the folder has none, the
+        default) the index is built from the embeddings at the first search. Folders of the first format (plain
+        `metadata.jsonl`, `index.faiss`) load too.
 
         Args:
             pretrained_model_name_or_path (`str` or `os.PathLike`): a local folder or a Hub repo id.
             subfolder (`str`, *optional*): e.g. `"retriever"` inside a pipeline folder.
-            rebuild_index (`bool`, defaults to `False`): ignore `index.faiss` and rebuild the index.
+            rebuild_index (`bool`, defaults to `False`): ignore `index.faiss`; the index is built at the first search.
             cache_dir, local_files_only, token, revision: Hub download options.
             kwargs: loading options diffusers passes to every component (`torch_dtype`, `variant`, `device_map`,
                 ...) are ignored: embeddings stay float32 for FAISS, and the folder has no variant files.
@@ -405,18 +432,17 @@ class MelodyRetriever(ModelMixin, ConfigMixin):
             raise RetrieverLoadError(f"{folder}/config.json: {err}") from err
         retriever.embeddings = embeddings
         retriever.metadata = metadata
-        if count and not (not rebuild_index and retriever._load_cached_index(folder, config.get("index_checksum"))):
-            retriever.reindex()
+        if count and not rebuild_index:
+            retriever._load_cached_index(folder, config.get("index_checksum"))
         return retriever
 
     def _load_cached_index(self, folder: str, expected_sha256: str | None) -> bool:
         path = os.path.join(folder, INDEX_NAME)
         if not os.path.isfile(path):
-            logger.info("%s has no %s; building the index", folder, INDEX_NAME)
-            return False
+            return False  # the usual case: the index is built at the first search
         reason = None
         if expected_sha256 is None or file_sha256(path) != expected_sha256:
-            reason = f"{path} does not match config.json (stale or corrupt); rebuilding the index"
+            reason = f"{path} does not match config.json (stale or corrupt); rebuilding the index from the embeddings"
         else:
             faiss = require_faiss()
             try:
@@ -542,7 +568,7 @@ def _download(repo_id, subfolder, cache_dir, local_files_only, token, revision) 
 
     if not isinstance(repo_id, str) or repo_id.count("/") > 1 or os.path.exists(repo_id):
         raise RetrieverLoadError(f"{repo_id!r} is neither a retriever folder nor a Hub repo id")
-    patterns = ["config.json", EMBEDDINGS_NAME, METADATA_NAME, INDEX_NAME, MODEL_CARD_NAME]
+    patterns = ["config.json", EMBEDDINGS_NAME, METADATA_NAME, LEGACY_METADATA_NAME, INDEX_NAME, MODEL_CARD_NAME]
     if subfolder:
         patterns = [f"{subfolder}/{pattern}" for pattern in patterns]
     try:

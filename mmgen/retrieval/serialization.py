@@ -3,26 +3,32 @@
 ```
 config.json              the retriever's config (embedding_dim, index_type, index_params, count, checksums)
 embeddings.safetensors   one float32 tensor "embeddings" of shape (count, embedding_dim), L2-normalised
-metadata.jsonl           count lines, one JSON object per stored melody: id, melody, caption, source (+ extras)
-index.faiss              FAISS index (a cache: rebuilt from the embeddings when missing or stale)
+metadata.jsonl.gz        gzip of count lines, one JSON object per stored melody: id, melody, caption, source (+ extras)
+index.faiss              optional FAISS index (a cache, written on request: the index is rebuilt from the embeddings
+                         when it is missing or stale)
 README.md                model card
 ```
 
-Nothing is pickled. `checksum` is the sha256 of the raw float32 bytes of the embeddings followed by the bytes of
-`metadata.jsonl`; `index_checksum` is the sha256 of `index.faiss`.
+Folders of the first format (plain `metadata.jsonl`, always an `index.faiss`) still load. Nothing is pickled.
+`checksum` is the sha256 of the raw float32 bytes of the embeddings followed by the uncompressed JSON Lines bytes
+of the metadata, so it names the content whichever way the metadata is stored; `index_checksum` is the sha256 of
+`index.faiss`, or null when the folder has none.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import zlib
 
 import numpy as np
 import torch
 
 EMBEDDINGS_NAME = "embeddings.safetensors"
-METADATA_NAME = "metadata.jsonl"
+METADATA_NAME = "metadata.jsonl.gz"
+LEGACY_METADATA_NAME = "metadata.jsonl"  # the first format: plain JSON Lines
 INDEX_NAME = "index.faiss"
 MODEL_CARD_NAME = "README.md"
 METADATA_KEYS = ("id", "melody", "caption", "source")
@@ -43,6 +49,11 @@ class RetrieverLoadError(RetrieverError):
 def metadata_to_jsonl(metadata: list[dict]) -> bytes:
     """Serialise metadata rows to JSON Lines bytes (keys sorted, UTF-8), the exact bytes that are checksummed."""
     return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in metadata).encode("utf-8")
+
+
+def compress_metadata(metadata_bytes: bytes) -> bytes:
+    """gzip of the JSON Lines bytes, with no time stamp or file name so that the same rows give the same file."""
+    return gzip.compress(metadata_bytes, compresslevel=6, mtime=0)
 
 
 def compute_checksum(embeddings: np.ndarray | torch.Tensor, metadata_bytes: bytes) -> str:
@@ -140,12 +151,20 @@ def read_embeddings(folder: str, dim: int, count: int) -> torch.Tensor:
 
 
 def read_metadata(folder: str, count: int) -> tuple[list[dict], bytes]:
-    """Read `metadata.jsonl`; returns the rows and the raw bytes (for the checksum)."""
+    """Read `metadata.jsonl.gz` (or a first-format `metadata.jsonl`); returns the rows and the uncompressed bytes
+    (for the checksum)."""
     path = os.path.join(folder, METADATA_NAME)
     if not os.path.isfile(path):
-        raise RetrieverLoadError(f"{path} is missing")
+        path = os.path.join(folder, LEGACY_METADATA_NAME)
+    if not os.path.isfile(path):
+        raise RetrieverLoadError(f"{os.path.join(folder, METADATA_NAME)} is missing")
     with open(path, "rb") as handle:
         raw = handle.read()
+    if path.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError; a truncated file an EOFError
+            raise RetrieverLoadError(f"{path} is corrupt or truncated ({err})") from err
     try:
         lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as err:

@@ -1,0 +1,122 @@
+"""How long a `MelodyRetriever` folder takes to load and answer its first query, and what it weighs on disk.
+
+Start-up time matters to the Space and the CLI (issue 15). For one retriever folder: its files and their sizes,
+`from_pretrained` (median of `--repeats` loads in this process, imports done), the first search after a fresh load
+(which builds the FAISS index when the folder ships none) and the two together. With `--reference`, the folder's
+top-`--k` results are compared with another folder's (e.g. the old format with its saved `index.faiss`) for
+`--queries` of the set's own melody embeddings as queries: how many queries get the same best melody and the same
+ordered top-k.
+
+Each run is stored under `--label` in the results file, beside the runs of other labels (the old format measured
+with the code of its day, the new format with today's):
+
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/retriever_load.py \
+        --folder checkpoints/mmgen-default/retriever --label new_format
+    -> benchmarks/results/retriever_load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+from mmgen.eval.bench import machine, write_json
+from mmgen.retrieval import MelodyRetriever
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folder", required=True, help="the MelodyRetriever folder to measure")
+    parser.add_argument("--label", required=True, help="the name this run is stored under in the results file")
+    parser.add_argument("--repeats", type=int, default=5, help="loads timed (median reported; default 5)")
+    parser.add_argument("--reference", default=None, help="another retriever folder to compare top-k results with")
+    parser.add_argument("--queries", type=int, default=0, help="melodies used as queries (default 0: all)")
+    parser.add_argument("--k", type=int, default=10, help="results per query compared (default 10)")
+    parser.add_argument("--output", default="benchmarks/results/retriever_load.json", help="JSON file to update")
+    args = parser.parse_args(argv)
+    if not 1 <= args.repeats <= 50:
+        parser.error(f"--repeats must be within 1-50, got {args.repeats}")
+    if args.k < 1 or args.queries < 0:
+        parser.error("--k must be at least 1 and --queries at least 0")
+    if not os.path.isdir(args.folder):
+        parser.error(f"--folder {args.folder!r} is not a folder")
+    return args
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def measure_load(folder: str, repeats: int) -> dict:
+    loads, first_searches = [], []
+    for _ in range(repeats):
+        retriever, load_s = timed(MelodyRetriever.from_pretrained, folder)
+        _, search_s = timed(retriever.search, retriever.embeddings[:1], k=1)
+        loads.append(load_s)
+        first_searches.append(search_s)
+    totals = [a + b for a, b in zip(loads, first_searches)]
+    return {
+        "load_s": statistics.median(loads),
+        "first_search_s": statistics.median(first_searches),
+        "load_and_first_search_s": statistics.median(totals),
+        "load_s_all": loads,
+        "first_search_s_all": first_searches,
+    }
+
+
+def agreement(folder: str, reference: str, queries: int, k: int) -> dict:
+    """Top-k of `folder` vs `reference` for the set's own melodies as queries."""
+    ours, theirs = MelodyRetriever.from_pretrained(folder), MelodyRetriever.from_pretrained(reference)
+    if not np.array_equal(ours.embeddings.numpy(), theirs.embeddings.numpy()):
+        raise SystemExit(f"{folder} and {reference} hold different embeddings: nothing to compare")
+    query = ours.embeddings if not queries else ours.embeddings[:queries]
+    a, b = ours.search(query, k=k), theirs.search(query, k=k)
+    return {
+        "reference": os.path.relpath(reference, ROOT),
+        "queries": len(query),
+        "k": k,
+        "same_top1": float((a.ids[:, 0] == b.ids[:, 0]).float().mean()),
+        "same_ordered_topk": float((a.ids == b.ids).all(dim=1).float().mean()),
+        "max_score_difference": float((a.scores - b.scores).abs().max()),
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    files = {name: os.path.getsize(os.path.join(args.folder, name)) for name in sorted(os.listdir(args.folder))}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    run = {
+        "folder": os.path.relpath(os.path.abspath(args.folder), ROOT),
+        "commit": commit.stdout.strip() or None,
+        "files_bytes": files,
+        "total_bytes": sum(files.values()),
+        "repeats": args.repeats,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_avg_1min": os.getloadavg()[0],
+        **measure_load(args.folder, args.repeats),
+    }
+    if args.reference:
+        run["agreement"] = agreement(args.folder, args.reference, args.queries, args.k)
+    results = {}
+    if os.path.isfile(args.output):
+        with open(args.output, encoding="utf-8") as handle:
+            results = json.load(handle)
+    results.setdefault("runs", {})[args.label] = run
+    results["machine"] = machine()
+    results["description"] = __doc__.split("\n\n")[0]
+    write_json(args.output, results)
+    print(json.dumps({args.label: {k: v for k, v in run.items() if not k.endswith("_all")}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
