@@ -2,14 +2,15 @@
 piece, and what do time and memory do as the piece grows.
 
 For each length, the shipped default makes one piece from a text prompt (its retrieved melody repeated over the
-piece) at the CLI's default settings, windows of `--window` s sharing `--overlap` s:
+piece) at the CLI's default settings, windows of `--window` s sharing `--overlap` s (the first part held, the last
+`--crossfade` s made afresh and cross-faded: the pipeline's `window_crossfade_in_s`, by default half the overlap):
 
 - **seams vs interiors**: on the output's log-mel (`mmgen.audio`), the frame-to-frame change (mean |dM|, natural-log
-  units) and the spectral flux (sum of positive magnitude increases) at each join (where a window's cross-fade starts
-  and where its held frames end, +-4 frames) against the frames away from every join; the ratio of their means
-  should be <= 1.2 (a join no louder than music);
-- the same for a baseline without held frames: windows generated independently (their own seeds, the same melody
-  span each) and cross-faded over the same overlap;
+  units) and the spectral flux (sum of positive magnitude increases) at each join (where a window's shared frames
+  start, where its held frames end and where its new frames begin, +-4 frames) against the frames away from every
+  join; the ratio of their means should be <= 1.2 (a join no louder than music);
+- the same for two baselines: every shared frame held (`window_crossfade_in_s=0`, plain RePaint-style inpainting),
+  and windows generated independently (their own seeds, the same melody span each) cross-faded over the overlap;
 - **a continuation**: a test clip of MusicSet (its first `--prompt_s`) continued: the frames around the join against
   the new music and against the prompt;
 - **melody adherence over the whole piece** (`mmgen.eval.adherence.melody_adherence` against the notes the pipeline
@@ -37,7 +38,7 @@ import torch
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
 from mmgen.eval.bench import json_safe, machine
-from mmgen.long_form import crossfade_into, plan_windows, scale_window
+from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window, split_held
 from mmgen.melody.sketch import notes_in_span
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,11 +53,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lengths", type=float, nargs="+", default=[60.0, 300.0], help="Piece lengths in seconds.")
     parser.add_argument("--baseline_lengths", type=float, nargs="*", default=[60.0],
                         help="Lengths also made by independent windows (the join baseline).")  # fmt: skip
+    parser.add_argument("--held_all_lengths", type=float, nargs="*", default=[60.0],
+                        help="Lengths also made holding every shared frame (window_crossfade_in_s=0).")  # fmt: skip
     parser.add_argument("--continuation_s", type=float, default=20.0, help="New seconds after a test clip.")
     parser.add_argument("--prompt_s", type=float, default=10.0, help="Seconds of the test clip continued.")
     parser.add_argument("--dataset", default=os.path.join(ROOT, "data", "musicset-small"))
     parser.add_argument("--window", type=float, default=20.0, help="window_length_in_s")
     parser.add_argument("--overlap", type=float, default=2.0, help="window_overlap_in_s")
+    parser.add_argument("--crossfade", type=float, default=None,
+                        help="window_crossfade_in_s (default: the pipeline's, half the overlap)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=50, help="Denoising steps (the app's and CLI's default).")
     parser.add_argument("--guidance", type=float, default=3.0, help="guidance_scale (the app's and CLI's default).")
     parser.add_argument("--threads", type=int, default=1)
@@ -108,18 +113,25 @@ def seam_report(
     return report
 
 
+EDGES = ("starts", "holds", "ends")
+
+
 def window_joins(
-    pipe, total_frames: int, window_s: float, overlap_s: float, held: int = 0, edges: str = "both"
+    pipe, total_frames: int, window_s: float, overlap_s: float, crossfade_s: float | None = None, held: int = 0,
+    edges: Sequence[str] = EDGES,
 ) -> list[tuple[int, int]]:
-    """Where each window of a piece of `total_frames` latent frames could show, in log-mel frames: where its
-    cross-fade starts and where its held frames end and its free ones begin (a narrow span around each, so that a
-    step there is not averaged away). `edges`: `"both"`, `"starts"` (cross-fades) or `"ends"` (held frames)."""
+    """Where each window of a piece of `total_frames` latent frames could show, in log-mel frames: where its shared
+    frames start (`"starts"`: the decoders' cross-fade begins), where its held frames end (`"holds"`: the latent
+    cross-fade begins) and where its new frames begin (`"ends"`); a narrow span around each, so that a step there is
+    not averaged away."""
     window, overlap = pipe.window_sizes(window_s, overlap_s)
-    scale = pipe.vae_scale_factor
-    kinds = {"both": (0, 1), "starts": (0,), "ends": (1,)}[edges]
-    points = [(w.start, w.start + w.held)[kind] * scale for w in plan_windows(total_frames, window, overlap, held)
-              if w.held for kind in kinds]  # fmt: skip
-    return [(point - 2, point + 2) for point in points]
+    crossfade = pipe.window_crossfade_frames(overlap, crossfade_s)
+    points = set()
+    for w in plan_windows(total_frames, window, overlap, held):
+        hold, _ = split_held(w, crossfade)
+        if w.held:
+            points.update({"starts": w.start, "holds": w.start + hold, "ends": w.start + w.held}[e] for e in edges)
+    return [(point * pipe.vae_scale_factor - 2, point * pipe.vae_scale_factor + 2) for point in sorted(points)]
 
 
 # --- one measurement per process ----------------------------------------------------------------------------------
@@ -147,30 +159,33 @@ def adherence(wave: np.ndarray, notes) -> dict:
     return melody_adherence([wave], [notes])
 
 
-def measure_piece(args, seconds: float) -> dict:
+def measure_piece(args, seconds: float, crossfade_s: float | None) -> dict:
     pipe = load(args)
     loaded_rss = current_rss_mb()
     started = time.perf_counter()
     out = pipe(PROMPT, audio_length_in_s=seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
-               window_length_in_s=args.window, window_overlap_in_s=args.overlap,
+               window_length_in_s=args.window, window_overlap_in_s=args.overlap, window_crossfade_in_s=crossfade_s,
                generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
     elapsed = time.perf_counter() - started
     peak = rss_mb()
     wave, notes = out.audios[0], out.melodies[0]["notes"]
     total_frames = pipe.window_frames(seconds)
-    joins = window_joins(pipe, total_frames, args.window, args.overlap)
-    num_windows = len(plan_windows(total_frames, *pipe.window_sizes(args.window, args.overlap)))
-    return {"seconds": seconds, "num_windows": num_windows, "wall_s": elapsed,
-            "s_per_minute_of_audio": elapsed / (seconds / 60), "rss_after_load_mb": loaded_rss,
+    window, overlap = pipe.window_sizes(args.window, args.overlap)
+    joins = window_joins(pipe, total_frames, args.window, args.overlap, crossfade_s)
+    return {"seconds": seconds, "num_windows": len(plan_windows(total_frames, window, overlap)),
+            "crossfade_frames": pipe.window_crossfade_frames(overlap, crossfade_s), "overlap_frames": overlap,
+            "wall_s": elapsed, "s_per_minute_of_audio": elapsed / (seconds / 60), "rss_after_load_mb": loaded_rss,
             "peak_rss_mb": peak, "output_waveform_mb": wave.nbytes / 2**20,
-            "joins": seam_report(wave, joins), **edge_reports(pipe, wave, total_frames, args),
+            "joins": seam_report(wave, joins), **edge_reports(pipe, wave, total_frames, args, crossfade_s),
             "melody_adherence": adherence(wave, notes)}  # fmt: skip
 
 
-def edge_reports(pipe, wave: np.ndarray, total_frames: int, args) -> dict:
-    """The joins split: where the cross-fades start, and where the held frames end (the free ones begin)."""
-    return {f"joins_{edges}": seam_report(wave, window_joins(pipe, total_frames, args.window, args.overlap, 0, edges))
-            for edges in ("starts", "ends")}  # fmt: skip
+def edge_reports(pipe, wave: np.ndarray, total_frames: int, args, crossfade_s: float | None) -> dict:
+    """The joins split by kind (`EDGES`): where the shared frames start, where the held ones end, where the new
+    ones begin."""
+    return {f"joins_{edge}": seam_report(wave, window_joins(pipe, total_frames, args.window, args.overlap,
+                                                            crossfade_s, edges=(edge,)))
+            for edge in EDGES}  # fmt: skip
 
 
 def measure_baseline(args, seconds: float) -> dict:
@@ -192,9 +207,9 @@ def measure_baseline(args, seconds: float) -> dict:
         crossfade_into(piece, torch.from_numpy(pad_or_trim(clip[0], samples.length))[None], samples)
     elapsed = time.perf_counter() - started
     wave = piece[0, : int(round(seconds * SAMPLE_RATE))].numpy()
-    joins = window_joins(pipe, total, args.window, args.overlap)
+    joins = window_joins(pipe, total, args.window, args.overlap, 0.0)
     return {"seconds": seconds, "wall_s": elapsed, "joins": seam_report(wave, joins),
-            **edge_reports(pipe, wave, total, args),
+            **edge_reports(pipe, wave, total, args, 0.0),
             "melody_adherence": adherence(wave, melody["notes"])}  # fmt: skip
 
 
@@ -207,11 +222,15 @@ def measure_continuation(args) -> dict:
     started = time.perf_counter()
     out = pipe(audio_prompt=prompt, audio_length_in_s=args.continuation_s, num_inference_steps=args.steps,
                guidance_scale=args.guidance, window_length_in_s=args.window, window_overlap_in_s=args.overlap,
-               generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+               window_crossfade_in_s=args.crossfade, generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
     elapsed = time.perf_counter() - started
-    # the prompt ends at one frame: the join is the frames around it, against the new music and against the prompt
-    end = len(prompt) // HOP_LENGTH // pipe.vae_scale_factor * pipe.vae_scale_factor
-    wave, join = out.audios[0], [(end - 2, end + 2)]
+    # the prompt's held frames end, then its cross-faded ones: the join is the frames around both, against the new
+    # music and against the prompt
+    scale, prompt_frames = pipe.vae_scale_factor, len(prompt) // HOP_LENGTH // pipe.vae_scale_factor
+    crossfade = pipe.window_crossfade_frames(pipe.window_sizes(args.window, args.overlap)[1], args.crossfade)
+    hold, _ = split_held(Window(0, prompt_frames, prompt_frames), crossfade)
+    hold, end = hold * scale, prompt_frames * scale
+    wave, join = out.audios[0], sorted({(hold - 2, hold + 2), (end - 2, end + 2)})
     return {"prompt_clip": row["id"], "prompt_s": len(prompt) / SAMPLE_RATE, "new_s": args.continuation_s,
             "wall_s": elapsed,
             "join_vs_new_music": seam_report(wave, join, (end, len(wave) // HOP_LENGTH)),
@@ -222,7 +241,9 @@ def measure_continuation(args) -> dict:
 def run_one(args) -> dict:
     kind, _, value = args.one.partition(":")
     if kind == "piece":
-        return measure_piece(args, float(value))
+        return measure_piece(args, float(value), args.crossfade)
+    if kind == "heldall":
+        return measure_piece(args, float(value), 0.0)
     if kind == "baseline":
         return measure_baseline(args, float(value))
     return measure_continuation(args)
@@ -233,10 +254,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.one:
         print(json.dumps(json_safe(run_one(args))))
         return {}
-    jobs = [f"piece:{s:g}" for s in args.lengths] + [f"baseline:{s:g}" for s in args.baseline_lengths]
+    jobs = [f"piece:{s:g}" for s in args.lengths] + [f"heldall:{s:g}" for s in args.held_all_lengths]
+    jobs += [f"baseline:{s:g}" for s in args.baseline_lengths]
     jobs.append("continuation")
     results = {"settings": {k: v for k, v in vars(args).items() if k not in ("one", "output")},
-               "machine": machine(torch=torch.__version__), "pieces": [], "baselines": []}  # fmt: skip
+               "machine": machine(torch=torch.__version__), "pieces": [], "held_all": [], "baselines": []}  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     passthrough = list(argv if argv is not None else sys.argv[1:])
     for job in jobs:
@@ -245,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                               capture_output=True, text=True)  # fmt: skip
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(measured), flush=True)
-        key = {"piece": "pieces", "baseline": "baselines"}.get(job.split(":")[0])
+        key = {"piece": "pieces", "heldall": "held_all", "baseline": "baselines"}.get(job.split(":")[0])
         if key:
             results[key].append(measured)
         else:

@@ -1,10 +1,14 @@
 """Long music in windows: which frames each window makes and which it holds, and the cross-fade that joins them.
 
 A piece longer than one window is denoised window by window (diffusers' inpainting pattern, RePaint-style): each
-window after the first starts `overlap` frames before the end of what is already made and holds those frames to it
-at every denoising step, so its new frames continue the music. Decoding (VAE, vocoder) runs window by window as well,
-each window cross-faded into the piece over the frames it shares with the previous one, so that memory is bounded by
-the window, not by the piece. The same plan serves latent frames, log-mel frames and samples.
+window after the first starts `overlap` frames before the end of what is already made and holds the first of those
+frames to it at every denoising step, so its new frames continue the music. The last `crossfade` shared frames are
+not held: the window makes them afresh and they are cross-faded from the old frames to the new ones (holding all of
+them left a step where the held frames end: 1.67x the interiors' log-mel change in `long_form.json`).
+
+Decoding (VAE, vocoder) runs window by window as well, each window cross-faded into the piece over the frames it
+shares with the previous one, so that memory is bounded by the window, not by the piece. The same plan serves
+latent frames, log-mel frames and samples.
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ def plan_windows(total: int, window: int, overlap: int, held: int = 0) -> list[W
         windows.append(Window(start, stop, covered - start))
         covered = stop
     return windows
+
+
+def split_held(window: Window, crossfade: int) -> tuple[int, int]:
+    """`(hold, fade)`: of the window's `window.held` shared frames, the first `hold` are held at every denoising
+    step and the last `fade = min(crossfade, window.held // 2)` are made afresh and cross-faded into the piece (at
+    most half, so that a short continuation prompt keeps most of itself)."""
+    if crossfade < 0:
+        raise ValueError(f"crossfade must be >= 0 frames, got {crossfade}")
+    fade = min(crossfade, window.held // 2)
+    return window.held - fade, fade
 
 
 def crossfade_into(piece: torch.Tensor, chunk: torch.Tensor, window: Window, fade: int | None = None) -> None:

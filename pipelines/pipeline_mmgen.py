@@ -55,7 +55,7 @@ from mmgen.limits import (
     MIN_WINDOW_S,
     check_number,
 )
-from mmgen.long_form import crossfade_into, plan_windows, scale_window
+from mmgen.long_form import crossfade_into, plan_windows, scale_window, split_held
 from mmgen.melody.load import LoadedMelody, load_melody
 from mmgen.melody.notes import MelodyError, Note
 from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, notes_in_span, piano_roll, sketch_log_mel
@@ -322,6 +322,7 @@ class MMGenPipeline(DiffusionPipeline):
         audio_prompt=None,
         window_length_in_s=DEFAULT_WINDOW_S,
         window_overlap_in_s=2.0,
+        window_crossfade_in_s=None,
     ):
         has_melody = melody is not None or melody_embeds is not None or melody_from_audio
         if prompt is None and audio is None and prompt_embeds is None and not has_melody and audio_prompt is None:
@@ -358,6 +359,8 @@ class MMGenPipeline(DiffusionPipeline):
         check_number("window_length_in_s", window_length_in_s, low=MIN_WINDOW_S, high=MAX_WINDOW_S)
         check_number("window_overlap_in_s", window_overlap_in_s, low=MIN_WINDOW_OVERLAP_S,
                      high=float(window_length_in_s) / 2)  # fmt: skip
+        if window_crossfade_in_s is not None:
+            check_number("window_crossfade_in_s", window_crossfade_in_s, low=0.0, high=float(window_overlap_in_s) / 2)
         if audio_prompt is not None:
             if isinstance(audio_prompt, (list, tuple)) or getattr(audio_prompt, "ndim", 1) > 2:
                 raise ValueError(
@@ -844,6 +847,14 @@ class MMGenPipeline(DiffusionPipeline):
         window = self.window_frames(window_length_in_s)
         return window, min(self.window_frames(window_overlap_in_s), window // 2)
 
+    def window_crossfade_frames(self, overlap_frames: int, window_crossfade_in_s: float | None = None) -> int:
+        """Latent frames at the end of a window's shared part that are cross-faded, not held (half of
+        `overlap_frames` by default)."""
+        if window_crossfade_in_s is None:
+            return overlap_frames // 2
+        frame_s = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+        return min(int(round(window_crossfade_in_s / frame_s)), overlap_frames // 2)
+
     def encode_audio_prompt(self, audio_prompt: Any, window_frames: int) -> tuple[torch.Tensor, np.ndarray]:
         r"""
         A continuation's prompt: a path or a waveform (see `_array_items`) between `MIN_PROMPT_SECONDS` and
@@ -1050,6 +1061,7 @@ class MMGenPipeline(DiffusionPipeline):
         audio_prompt: Any = None,
         window_length_in_s: float = DEFAULT_WINDOW_S,
         window_overlap_in_s: float = 2.0,
+        window_crossfade_in_s: float | None = None,
         output_type: str = "np",
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
@@ -1116,12 +1128,18 @@ class MMGenPipeline(DiffusionPipeline):
                 (the prompt as the VAE and vocoder render it). The new part follows `melody` when given; without
                 `prompt`, `audio`, `prompt_embeds` or `melody`, the prompt is also the music-to-music query.
             window_length_in_s (`float`, *optional*, defaults to 20.0):
-                A longer piece is denoised in windows of this length (4-30 s), each holding its first
-                `window_overlap_in_s` to what the previous one made (RePaint-style inpainting at every step), and
-                decoded window by window, so that time grows linearly with the length and memory does not grow
+                A longer piece is denoised in windows of this length (4-30 s), each sharing its first
+                `window_overlap_in_s` with what the previous one made: it holds the start of them to it
+                (RePaint-style inpainting at every step) and cross-fades into the last `window_crossfade_in_s`; it
+                is decoded window by window, so that time grows linearly with the length and memory does not grow
                 beyond the output waveform. The melody spans the whole piece (repeated to its length).
             window_overlap_in_s (`float`, *optional*, defaults to 2.0):
                 Seconds each window shares with the previous one (0.5 s up to half a window).
+            window_crossfade_in_s (`float`, *optional*, defaults to half of `window_overlap_in_s`):
+                The last seconds of the shared part (a continuation's prompt included), made afresh by the new window
+                and cross-faded from the old frames to the new ones (in latent space) rather than held; 0 holds all
+                of them; at most half the overlap. A free end joins more smoothly than held frames
+                (`benchmarks/results/long_form.json`).
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` or `"pt"` waveforms, `"mel"` log-mels, or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -1153,7 +1171,7 @@ class MMGenPipeline(DiffusionPipeline):
             melody_guidance_scale, num_waveforms_per_prompt, num_candidates, prompt_embeds, melody_embeds,
             output_type, callback_on_step_end_tensor_inputs, negative_prompt_embeds=negative_prompt_embeds,
             melody_from_audio=melody_from_audio, audio_prompt=audio_prompt, window_length_in_s=window_length_in_s,
-            window_overlap_in_s=window_overlap_in_s,
+            window_overlap_in_s=window_overlap_in_s, window_crossfade_in_s=window_crossfade_in_s,
         )  # fmt: skip
         # checked above; numpy / torch scalars become plain numbers
         audio_length_in_s, guidance_scale = float(audio_length_in_s), float(guidance_scale)
@@ -1167,6 +1185,7 @@ class MMGenPipeline(DiffusionPipeline):
         # 2. Encode a continuation's prompt (latents held at the start; the query when nothing else is given), then
         # the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
         window_frames, overlap_frames = self.window_sizes(window_length_in_s, window_overlap_in_s)
+        crossfade_frames = self.window_crossfade_frames(overlap_frames, window_crossfade_in_s)
         prompt_latents, prompt_s = None, 0.0
         if audio_prompt is not None:
             prompt_latents, prompt_waveform = self.encode_audio_prompt(audio_prompt, window_frames)
@@ -1208,12 +1227,14 @@ class MMGenPipeline(DiffusionPipeline):
                         melodies, window.length, device, latents.dtype, start_s=window.start * frame_s
                     )
                     melody_latents[:, :, : max(0, held_frames - window.start)] = 0  # the prompt's melody is unknown
-                held = piece[:, :, window.start : window.start + window.held].clone() if window.held else None
-                piece[:, :, window.start : window.stop], condition_embeds = self.denoise_window(
+                hold, fade = split_held(window, crossfade_frames)
+                held = piece[:, :, window.start : window.start + hold].clone() if hold else None
+                made, condition_embeds = self.denoise_window(
                     latents[:, :, window.start : window.stop], held, condition_embeds, melody_latents,
                     num_inference_steps, extra_step_kwargs, progress_bar, k * len(timesteps), callback_on_step_end,
                     callback_on_step_end_tensor_inputs,
                 )  # fmt: skip
+                crossfade_into(piece.transpose(2, 3), made.transpose(2, 3), window, fade=fade)
         latents = piece
 
         # 6. Decode (latents -> log-mel -> waveform, window by window) and keep the best of each output's candidates

@@ -37,14 +37,18 @@ def test_the_script_measures_pieces_a_baseline_and_a_continuation(tmp_path):
     torch.manual_seed(0)
     load_benchmark("long_form").main([
         "--pipeline", str(tmp_path / "pipe"), "--dataset", data, "--lengths", "9", "--baseline_lengths", "9",
+        "--held_all_lengths", "9",
         "--continuation_s", "5", "--prompt_s", "3", "--window", "4", "--overlap", "1", "--steps", "2",
         "--output", str(output),
     ])  # fmt: skip
     results = json.loads(output.read_text())
-    piece, baseline = results["pieces"][0], results["baselines"][0]
-    assert piece["seconds"] == 9 and piece["num_windows"] == 3 and piece["joins"]["num_join_spans"] == 4
+    piece, held_all, baseline = results["pieces"][0], results["held_all"][0], results["baselines"][0]
+    assert piece["seconds"] == 9 and piece["num_windows"] == 3 and 0 < piece["crossfade_frames"]
+    # two joins, each where the shared frames start, where the held ones end and where the new ones begin
+    assert piece["joins"]["num_join_spans"] == 6 and piece["joins_holds"]["num_join_spans"] == 2
+    assert held_all["crossfade_frames"] == 0 and held_all["joins"]["num_join_spans"] == 4  # held end = new start
     assert piece["peak_rss_mb"] >= piece["rss_after_load_mb"] > 0 and piece["s_per_minute_of_audio"] > 0
     assert 0 < piece["joins"]["logmel_change_ratio"] and baseline["joins"]["num_join_spans"] == 4
     assert piece["melody_adherence"]["num_melodies"] == 1
     continuation = results["continuation"]
-    assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_join_spans"] == 1
+    assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_join_spans"] == 2

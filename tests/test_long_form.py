@@ -7,7 +7,7 @@ import torch
 from pipeline_dummies import get_dummy_components
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, AudioError
-from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window
+from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window, split_held
 from mmgen.melody.notes import Note
 from mmgen.melody.sketch import notes_in_span
 from pipelines.pipeline_mmgen import MMGenPipeline
@@ -87,8 +87,25 @@ def test_a_long_piece_is_made_in_windows_that_start_as_the_short_clip_does(pipe)
     torch.testing.assert_close(first.audios, latents)
     short = pipe("a tune", melody=melody, audio_length_in_s=WINDOW_S, num_inference_steps=2, output_type="latent",
                  latents=full[:, :, : windows[0].stop].clone(), window_length_in_s=WINDOW_S)  # fmt: skip
-    frames = windows[0].stop
+    # up to where the second window's cross-fade starts (it holds the frames before)
+    hold, fade = split_held(windows[1], pipe.window_crossfade_frames(pipe.window_frames(OVERLAP_S)))
+    frames = windows[1].start + hold
+    assert hold > 0 and fade > 0
     torch.testing.assert_close(short.audios[:, :, :frames], latents[:, :, :frames])
+    assert not torch.allclose(short.audios[:, :, frames : windows[0].stop], latents[:, :, frames : windows[0].stop])
+    # holding the whole overlap (no cross-fade) keeps every frame of the first window
+    held_all = run(pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, latents=full, output_type="latent",
+                   window_crossfade_in_s=0.0)  # fmt: skip
+    torch.testing.assert_close(short.audios, held_all.audios[:, :, : windows[0].stop])
+
+
+def test_split_held_holds_the_start_of_the_shared_frames_and_fades_the_end():
+    assert split_held(Window(20, 50, 8), 4) == (4, 4)
+    assert split_held(Window(20, 50, 8), 0) == (8, 0)
+    assert split_held(Window(0, 30, 3), 4) == (2, 1)  # never more than half the shared frames
+    assert split_held(Window(0, 30, 0), 4) == (0, 0)  # the first window of a fresh piece shares nothing
+    with pytest.raises(ValueError, match="crossfade"):
+        split_held(Window(20, 50, 8), -1)
 
 
 def test_a_long_piece_has_its_length_and_the_melody_spans_it(pipe):
@@ -123,7 +140,12 @@ def test_continuation_holds_the_prompt_and_follows_a_melody_after_it(pipe):
     prompt = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(2.0 * SAMPLE_RATE)) / SAMPLE_RATE).astype(np.float32)
     held, _ = pipe.encode_audio_prompt(prompt, pipe.window_frames(WINDOW_S))
     out = run(pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent")
-    torch.testing.assert_close(out.audios[:, :, : held.shape[2]], held.expand(1, -1, -1, -1))
+    hold = held.shape[2] - pipe.window_crossfade_frames(pipe.window_frames(OVERLAP_S))
+    assert hold > 0  # the prompt's last frames are cross-faded into the new music, the rest is kept as it is
+    torch.testing.assert_close(out.audios[:, :, :hold], held[:, :, :hold].expand(1, -1, -1, -1))
+    exact = run(pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent",
+                window_crossfade_in_s=0.0)  # fmt: skip
+    torch.testing.assert_close(exact.audios[:, :, : held.shape[2]], held.expand(1, -1, -1, -1))
     prompt_s = held.shape[2] * pipe.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
     notes = out.melodies[0]["notes"]
     assert notes[0].onset == pytest.approx(prompt_s) and max(n.offset for n in notes) <= prompt_s + 5.0
@@ -141,6 +163,8 @@ def test_continuation_holds_the_prompt_and_follows_a_melody_after_it(pipe):
         ({"audio_prompt": "/no/such/clip.wav"}, AudioError, "clip.wav"),
         ({"window_length_in_s": 2.0}, ValueError, "window_length_in_s"),
         ({"window_overlap_in_s": 3.0}, ValueError, "window_overlap_in_s"),
+        ({"window_crossfade_in_s": 0.6}, ValueError, "window_crossfade_in_s"),
+        ({"window_crossfade_in_s": -0.1}, ValueError, "window_crossfade_in_s"),
         ({"audio_length_in_s": 301.0}, ValueError, "audio_length_in_s"),
     ],
 )
