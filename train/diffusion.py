@@ -3,6 +3,12 @@
     accelerate launch train/diffusion.py --dataset data/musicset-small --aligner checkpoints/aligner \
         --vae checkpoints/vae --output_dir outputs/mmgen-default [--condition text_only] [--melody_source own]
 
+Fine-tuning on your own music: `--pretrained_pipeline checkpoints/mmgen-default` takes the aligner, VAE, retriever,
+UNet, condition projector and their conditioning from a pipeline folder; `--finetune full` trains the UNet and the
+projector, `--finetune lora` only a peft LoRA of the UNet (fused into the saved UNet's weights, the adapter saved
+beside it in `unet_lora/`); the dataset's train melodies are added to the saved retriever (`--add_melodies`);
+`--max_train_cpu_seconds` bounds the run by CPU time (kept across resumes).
+
 Frozen: the aligner, the retriever and the VAE. Trained: the UNet and the condition projector `c = MLP([q, r])`.
 `q` is the aligner's text embedding of the clip's caption; `r` is the melody the retriever returns for that query,
 exactly as at inference (one batched search over the whole split, index loaded once), or with
@@ -33,6 +39,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -40,6 +47,7 @@ import torch.nn.functional as F
 from accelerate.logging import get_logger
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, save_audio
+from mmgen.finetune import LORA_TARGET_MODULES, PipelineFolderError, read_pipeline_folder
 from mmgen.training_utils import (
     add_common_args,
     init_trackers,
@@ -61,8 +69,25 @@ logger = get_logger(__name__)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=str, required=True, help="MusicSet folder (load_musicset).")
-    parser.add_argument("--aligner", type=str, required=True, help="TriModalAligner folder (frozen).")
-    parser.add_argument("--vae", type=str, required=True, help="Mel VAE (AutoencoderKL) folder (frozen).")
+    parser.add_argument("--pretrained_pipeline", type=str, default=None,
+                        help="Fine-tune an MMGenPipeline folder: its aligner, VAE and retriever (frozen), UNet and "
+                             "condition projector, and their conditioning; replaces --aligner/--vae/--retriever/"
+                             "--init_from and the architecture flags.")
+    parser.add_argument("--finetune", choices=["full", "lora"], default="full",
+                        help="'full': train every UNet and projector weight; 'lora': train only a LoRA of the UNet "
+                             "(peft; needs --pretrained_pipeline or --init_from), fused into the saved weights.")
+    parser.add_argument("--lora_rank", type=int, default=16, help="LoRA rank (--finetune lora).")
+    parser.add_argument("--lora_alpha", type=float, default=None, help="LoRA alpha (default: the rank).")
+    parser.add_argument("--lora_target_modules", type=str, default=",".join(LORA_TARGET_MODULES),
+                        help="Comma-separated UNet module names the LoRA adapts.")
+    parser.add_argument("--add_melodies", action=argparse.BooleanOptionalAction, default=None,
+                        help="Add the train split's melodies to the saved pipeline's retriever (default: on with "
+                             "--pretrained_pipeline), so text prompts can retrieve them.")
+    parser.add_argument("--max_train_cpu_seconds", type=float, default=None,
+                        help="Stop after this much process CPU time in the training loop (summed over resumes; "
+                             "saved in each checkpoint), or at --max_train_steps, whichever comes first.")
+    parser.add_argument("--aligner", type=str, default=None, help="TriModalAligner folder (frozen).")
+    parser.add_argument("--vae", type=str, default=None, help="Mel VAE (AutoencoderKL) folder (frozen).")
     parser.add_argument("--vocoder", type=str, default=None,
                         help="SpeechT5HifiGan folder; default: the packaged universal HiFi-GAN.")
     parser.add_argument("--retriever", type=str, default=None,
@@ -120,6 +145,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="mel_to_audio method of the pipeline (hybrid: measured best on music).")
     add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.pretrained_pipeline:
+        given = [flag for flag in ("aligner", "vae", "retriever", "init_from") if getattr(args, flag)]
+        if given:
+            parser.error(f"--pretrained_pipeline takes the {', '.join(given)} from the pipeline folder; drop "
+                         + ", ".join(f"--{flag}" for flag in given))  # fmt: skip
+        try:
+            folder = read_pipeline_folder(args.pretrained_pipeline)
+        except PipelineFolderError as err:
+            parser.error(f"--pretrained_pipeline: {err}")
+        args.aligner, args.vae, args.retriever = folder.aligner, folder.vae, folder.retriever
+        args.vocoder = args.vocoder or folder.vocoder
+        args.condition, args.melody_input, args.vocoder_method = folder.condition, folder.melody_input, \
+            folder.vocoder_method  # fmt: skip
+        args.normalize_condition_inputs = False  # a trained projector keeps its fitted statistics
+    elif not (args.aligner and args.vae):
+        parser.error("give --pretrained_pipeline, or --aligner and --vae to train from scratch")
+    if args.finetune == "lora":
+        if not (args.pretrained_pipeline or args.init_from):
+            parser.error("--finetune lora adapts a trained UNet: give --pretrained_pipeline (or --init_from)")
+        if args.lora_rank < 1:
+            parser.error("--lora_rank must be at least 1")
+        args.use_ema = False  # diffusers' EMAModel shadows whole models, not peft adapters
+    if args.add_melodies is None:
+        args.add_melodies = bool(args.pretrained_pipeline)
+    if args.add_melodies and args.condition != "melody":
+        parser.error("--add_melodies needs a melody-conditioned pipeline (its retriever)")
+    if args.max_train_cpu_seconds is not None and args.max_train_cpu_seconds <= 0:
+        parser.error("--max_train_cpu_seconds must be positive")
     if args.condition == "text_only" and args.melody_dropout:
         parser.error("--melody_dropout needs --condition melody")
     if args.condition == "text_only":
@@ -385,6 +438,96 @@ def diffusion_loss(args, batch, draws, unet, projector, melody_encoder, noise_sc
     return F.mse_loss(pred.float(), noise.float())
 
 
+def make_models(args, dim: int, latent_channels: int, latent_width: int):
+    """New UNet, condition projector and (with `--melody_input pianoroll`) piano-roll encoder from the flags."""
+    from mmgen.models.condition import ConditionProjector
+    from mmgen.models.melody_encoder import PianoRollEncoder
+    from mmgen.models.unet import make_unet
+
+    projector = ConditionProjector(
+        query_dim=dim,
+        melody_dim=dim,
+        hidden_dim=args.projector_hidden_dim,
+        condition_dim=args.condition_dim,
+        use_melody=args.condition == "melody",
+        condition_dropout=args.condition_dropout,
+        melody_dropout=args.melody_dropout,
+        normalize_inputs=args.normalize_condition_inputs,
+    )
+    overrides = {}
+    if args.unet_block_out_channels:
+        overrides["block_out_channels"] = tuple(int(c) for c in args.unet_block_out_channels.split(","))
+        overrides["attention_head_dim"] = min(overrides["block_out_channels"])
+    sketch_channels = latent_channels if args.melody_input != "none" else 0
+    unet = make_unet(args.unet_preset, args.condition_dim, latent_channels, sketch_channels=sketch_channels,
+                     **overrides)  # fmt: skip
+    melody_encoder = None
+    if args.melody_input == "pianoroll":
+        melody_encoder = PianoRollEncoder(out_channels=latent_channels, latent_width=latent_width)
+    return unet, projector, melody_encoder
+
+
+def load_pretrained_models(folder: str, melody_input: str):
+    """The UNet, condition projector and piano-roll encoder (or None) of a pipeline folder, in float32."""
+    from diffusers import UNet2DConditionModel
+
+    from mmgen.models.condition import ConditionProjector
+    from mmgen.models.melody_encoder import PianoRollEncoder
+
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    projector = ConditionProjector.from_pretrained(folder, subfolder="condition_projector", torch_dtype=torch.float32)
+    melody_encoder = None
+    if melody_input == "pianoroll":
+        melody_encoder = PianoRollEncoder.from_pretrained(folder, subfolder="melody_encoder",
+                                                          torch_dtype=torch.float32)  # fmt: skip
+    logger.info(f"fine-tuning the UNet and condition projector of {folder}")
+    return unet, projector, melody_encoder
+
+
+def make_noise_scheduler(args):
+    """The training noise schedule: the pipeline folder's (a fine-tune must keep its betas), else the flags'."""
+    from diffusers import DDPMScheduler
+
+    if args.pretrained_pipeline:
+        config = DDPMScheduler.load_config(args.pretrained_pipeline, subfolder="scheduler")
+        return DDPMScheduler.from_config(config, prediction_type="epsilon")
+    return DDPMScheduler(
+        num_train_timesteps=args.num_train_timesteps,
+        beta_start=args.beta_start,
+        beta_end=args.beta_end,
+        beta_schedule=args.beta_schedule,
+        prediction_type="epsilon",
+    )
+
+
+class TrainingClock:
+    """Process CPU seconds spent in the training loop, summed over resumes: saved in every checkpoint (`clock.json`,
+    written inside `save_state` before the checkpoint's completion marker) and read back by `load_state`."""
+
+    FILE = "clock.json"
+
+    def __init__(self, accelerator):
+        self.previous, self.started = 0.0, None
+        accelerator.register_save_state_pre_hook(self._save)
+        accelerator.register_load_state_pre_hook(self._load)
+
+    def start(self) -> None:
+        self.started = time.process_time()
+
+    def seconds(self) -> float:
+        return self.previous + (time.process_time() - self.started if self.started is not None else 0.0)
+
+    def _save(self, models, weights, output_dir) -> None:
+        write_json(os.path.join(output_dir, self.FILE), {"train_cpu_seconds": self.seconds()})
+
+    def _load(self, models, input_dir) -> None:
+        path = os.path.join(input_dir, self.FILE)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                self.previous = float(json.load(f)["train_cpu_seconds"])
+            self.started = None
+
+
 def warm_start(folder: str, unet, projector) -> None:
     """Load a trained pipeline's UNet (and projector, when its configuration matches) into the new models.
 
@@ -418,14 +561,20 @@ def warm_start(folder: str, unet, projector) -> None:
 
 # ------------------------------------------------------------------------------------------------------- validation
 def build_pipeline(args, vae, vocoder, unet, projector, aligner, retriever, melody_encoder=None):
+    from diffusers import DDIMScheduler
+
     from mmgen.melody.tokenizer import MelodyTokenizer
     from pipelines.pipeline_mmgen import MMGenPipeline, default_scheduler
 
+    if args.pretrained_pipeline:  # the folder's own sampler settings
+        scheduler = DDIMScheduler.from_pretrained(args.pretrained_pipeline, subfolder="scheduler")
+    else:
+        scheduler = default_scheduler(args.beta_schedule)
     return MMGenPipeline(
         vae=vae,
         vocoder=vocoder,
         unet=unet,
-        scheduler=default_scheduler(args.beta_schedule),
+        scheduler=scheduler,
         aligner=aligner,
         condition_projector=projector,
         melody_tokenizer=MelodyTokenizer(),
@@ -461,14 +610,11 @@ def run_validation(args, accelerator, pipeline, prompts, step) -> dict:
 
 # ------------------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    from diffusers import DDPMScheduler
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
     from mmgen.data import load_musicset
-    from mmgen.models.condition import ConditionProjector
-    from mmgen.models.melody_encoder import PianoRollEncoder
-    from mmgen.models.unet import make_unet
+    from mmgen.finetune import add_melodies, add_unet_lora, save_and_fuse_lora
 
     args = parse_args(argv)
     # Imported now, not when the final pipeline is saved: a run lasts hours, and a pipeline module edited meanwhile
@@ -495,49 +641,36 @@ def main(argv: list[str] | None = None) -> None:
     loader = torch.utils.data.DataLoader(train_data, batch_size=args.train_batch_size, shuffle=True,
                                          num_workers=args.dataloader_num_workers, drop_last=False)  # fmt: skip
 
-    # 2. Trainable models
+    # 2. Trainable models: the pipeline folder's, or new ones of the flags' architecture
     dim = aligner.config.projection_dim
-    projector = ConditionProjector(
-        query_dim=dim,
-        melody_dim=dim,
-        hidden_dim=args.projector_hidden_dim,
-        condition_dim=args.condition_dim,
-        use_melody=args.condition == "melody",
-        condition_dropout=args.condition_dropout,
-        melody_dropout=args.melody_dropout,
-        normalize_inputs=args.normalize_condition_inputs,
-    )
-    overrides = {}
-    if args.unet_block_out_channels:
-        overrides["block_out_channels"] = tuple(int(c) for c in args.unet_block_out_channels.split(","))
-        overrides["attention_head_dim"] = min(overrides["block_out_channels"])
-    latent_channels = vae.config.latent_channels
-    sketch_channels = latent_channels if args.melody_input != "none" else 0
-    unet = make_unet(args.unet_preset, args.condition_dim, latent_channels, sketch_channels=sketch_channels,
-                     **overrides)  # fmt: skip
-    melody_encoder = None
-    if args.melody_input == "pianoroll":
-        melody_encoder = PianoRollEncoder(out_channels=latent_channels, latent_width=cache["mean"].shape[3])
+    if args.pretrained_pipeline:
+        unet, projector, melody_encoder = load_pretrained_models(args.pretrained_pipeline, args.melody_input)
+    else:
+        unet, projector, melody_encoder = make_models(args, dim, vae.config.latent_channels, cache["mean"].shape[3])
+        if args.init_from:
+            warm_start(args.init_from, unet, projector)
     trained = {"unet": unet, "projector": projector} | ({"melody_encoder": melody_encoder} if melody_encoder else {})
-    if args.init_from:
-        warm_start(args.init_from, unet, projector)
+    if args.finetune == "lora":  # only the adapter trains; the projector (and melody encoder) stay as they are
+        lora_params = add_unet_lora(unet, args.lora_rank, args.lora_alpha, args.lora_target_modules.split(","))
+        for model in (projector, melody_encoder):
+            if model is not None:
+                model.requires_grad_(False).eval().to(accelerator.device)
+        trained = {"unet": unet}
+        logger.info(f"LoRA rank {args.lora_rank}: {sum(p.numel() for p in lora_params):,} trainable parameters")
     if args.normalize_condition_inputs:  # before the EMA and optimizer take copies of the parameters
         projector.fit_input_normalization(cache["query"], melody)
-    noise_scheduler = DDPMScheduler(
-        num_train_timesteps=args.num_train_timesteps,
-        beta_start=args.beta_start,
-        beta_end=args.beta_end,
-        beta_schedule=args.beta_schedule,
-        prediction_type="epsilon",
-    )
+    noise_scheduler = make_noise_scheduler(args)
     ema = {}
     if args.use_ema:
         ema = {name: EMAModel(model.parameters(), decay=args.ema_decay, model_cls=type(model),
                               model_config=model.config) for name, model in trained.items()}  # fmt: skip
-    # Checkpoints hold the trained models and their EMA weights as save_pretrained folders (diffusers' hooks).
-    register_pretrained_hooks(accelerator, trained, ema=ema, mismatch_hint="the model flags differ")
+    # Checkpoints hold the trained models and their EMA weights as save_pretrained folders (diffusers' hooks); a
+    # LoRA-adapted UNet is left to accelerate's own file (its peft layers are not a plain UNet's state).
+    hooked = {} if args.finetune == "lora" else trained
+    register_pretrained_hooks(accelerator, hooked, ema=ema, mismatch_hint="the model flags differ")
+    clock = TrainingClock(accelerator)
 
-    params = [p for model in trained.values() for p in model.parameters()]
+    params = [p for model in trained.values() for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.adam_weight_decay)
     lr_scheduler = get_scheduler(
         args.lr_scheduler,
@@ -545,16 +678,19 @@ def main(argv: list[str] | None = None) -> None:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )
-    unet, projector, optimizer, loader, lr_scheduler = accelerator.prepare(
-        unet, projector, optimizer, loader, lr_scheduler
-    )
-    if melody_encoder is not None:
-        melody_encoder = accelerator.prepare(melody_encoder)
-    trained = {"unet": unet, "projector": projector} | ({"melody_encoder": melody_encoder} if melody_encoder else {})
+    if args.finetune == "lora":
+        unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader, lr_scheduler)
+    else:
+        unet, projector, optimizer, loader, lr_scheduler = accelerator.prepare(
+            unet, projector, optimizer, loader, lr_scheduler
+        )
+        if melody_encoder is not None:
+            melody_encoder = accelerator.prepare(melody_encoder)
+    trained = {"unet": unet} | ({} if args.finetune == "lora" else {"projector": projector})
+    trained |= {"melody_encoder": melody_encoder} if melody_encoder is not None and args.finetune == "full" else {}
     for model in ema.values():
         model.to(accelerator.device)
     scaling_factor = vae.config.scaling_factor
-
     # 3. Resume
     global_step = resume_from_checkpoint(accelerator, args)
     init_trackers(accelerator, "mmgen-diffusion", args)
@@ -568,7 +704,9 @@ def main(argv: list[str] | None = None) -> None:
         model.train()
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     validation, first_batch = {}, True
-    finished = global_step >= args.max_train_steps
+    clock.start()
+    out_of_time = args.max_train_cpu_seconds is not None and clock.seconds() >= args.max_train_cpu_seconds
+    finished = global_step >= args.max_train_steps or out_of_time
     while not finished:
         epoch_loader = skip_consumed_batches(accelerator, loader, skip_batches)  # a resumed epoch goes on
         skip_batches = 0
@@ -603,12 +741,19 @@ def main(argv: list[str] | None = None) -> None:
                 global_step % args.validation_steps == 0 or global_step == args.max_train_steps
             ):
                 with ema_weights(ema, trained):
-                    models = {name: accelerator.unwrap_model(model) for name, model in trained.items()}
+                    models = {"projector": projector, "melody_encoder": melody_encoder}  # frozen with LoRA
+                    models |= {name: accelerator.unwrap_model(model) for name, model in trained.items()}
                     pipeline = build_pipeline(args, vae, vocoder, models["unet"], models["projector"], aligner,
                                               retriever, models.get("melody_encoder"))  # fmt: skip
                     validation = run_validation(args, accelerator, pipeline, validation_prompts, global_step)
                 for model in trained.values():
                     model.train()
+            if args.max_train_cpu_seconds is not None and clock.seconds() >= args.max_train_cpu_seconds:
+                logger.info(f"CPU-time budget spent ({clock.seconds():.0f} s) at step {global_step}")
+                if global_step % args.checkpointing_steps:  # a resumed run then knows the budget is spent
+                    save_checkpoint(accelerator, args, global_step)
+                finished = True
+                break
             if global_step >= args.max_train_steps:
                 finished = True
                 break
@@ -619,11 +764,20 @@ def main(argv: list[str] | None = None) -> None:
         final = {name: accelerator.unwrap_model(model).eval() for name, model in trained.items()}
         for name, model_ema in ema.items():
             model_ema.copy_to(final[name].parameters())
+        if args.finetune == "lora":  # the adapter beside the pipeline, fused into the UNet it saves
+            final["unet"] = save_and_fuse_lora(final["unet"], os.path.join(args.output_dir, "unet_lora"))
+        final.setdefault("projector", projector)
+        final.setdefault("melody_encoder", melody_encoder)
+        added = 0
+        if args.add_melodies and retriever is not None:
+            added = add_melodies(retriever, aligner, dataset["train"])
+            logger.info(f"added {added} melodies of {args.dataset} to the retriever ({len(retriever)} in all)")
         pipeline = build_pipeline(args, vae, vocoder, final["unet"], final["projector"], aligner, retriever,
                                   final.get("melody_encoder"))  # fmt: skip
         pipeline.save_pretrained(args.output_dir)
+        summary = {"global_step": global_step, "train_cpu_seconds": clock.seconds(), "melodies_added": added}
         write_json(os.path.join(args.output_dir, "training_args.json"),
-                   {k: v for k, v in vars(args).items()} | {"global_step": global_step})  # fmt: skip
+                   {k: v for k, v in vars(args).items()} | summary)  # fmt: skip
         save_model_card(
             args.output_dir, title="MMGen pipeline", script="train/diffusion.py", args=args, global_step=global_step,
             num_processes=accelerator.num_processes, tags=("text-to-music", "latent-diffusion", "melody"),
