@@ -28,12 +28,22 @@ rendered original:
 With `--vocoder FOLDER` (a fine-tuned generator from `train/vocoder.py`), `hifigan` and `hybrid` are also run with
 it, reported as `hifigan@tuned` and `hybrid@tuned` beside the packaged universal generator's: the before/after
 comparison that decides whether the tuned vocoder becomes the default.
+
+With `--vocos FOLDER` (a `VocosVocoder`, `train/vocoder.py --architecture vocos`; default: the shipped
+`checkpoints/mmgen-default/vocoder` when it is one), `vocos` is run alone and refined by each of
+`--vocos_griffin_lim_iters` fast Griffin-Lim iterations started from its phase (`vocos+glN`); more folders can
+follow `--vocos` (labelled `vocos@<folder name>`). `--methods` keeps a subset of the labels (for a quick look;
+the recorded file has them all).
+
+`--mel_source vae` passes every mel through the VAE (`--vae`) and back before vocoding, as the pipeline's mels are
+(the scores stay against the rendered original): which vocoder copes best with the VAE decoder's blur.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -48,6 +58,7 @@ from mmgen.melody.notes import Note
 from mmgen.melody.synth import find_soundfont, fluidsynth_available, render_notes
 from mmgen.melody.transcribe import extract_notes
 from mmgen.models.vocoder import METHODS, load_vocoder, mel_to_audio
+from mmgen.models.vocos import VocosVocoder
 
 # (collection, General MIDI program, instrument name, quarter notes per minute); cycled for --clips
 CLIP_SPECS = [
@@ -59,6 +70,7 @@ CLIP_SPECS = [
     ("palestrina", 19, "church organ", 100),
 ]  # fmt: skip
 MIN_NOTES = 6
+SHIPPED_VOCODER = "checkpoints/mmgen-default/vocoder"
 
 
 def parse_args():
@@ -74,6 +86,19 @@ def parse_args():
         default=None,
         help="A fine-tuned SpeechT5HifiGan folder (train/vocoder.py) to compare with the packaged generator.",
     )
+    parser.add_argument(
+        "--vocos", nargs="*", default=None,
+        help="VocosVocoder folder(s) to run (default: checkpoints/mmgen-default/vocoder when it holds one).",
+    )
+    parser.add_argument(
+        "--vocos_griffin_lim_iters", type=int, nargs="*", default=[8, 16],
+        help="Griffin-Lim iterations refining the Vocos output (vocos+glN); vocos alone is always run.",
+    )
+    parser.add_argument("--methods", nargs="*", default=None, help="Run only these labels (default: all).")
+    parser.add_argument(
+        "--mel_source", default="clean", choices=("clean", "vae"), help="Vocode the mels, or their VAE round trip."
+    )
+    parser.add_argument("--vae", default="checkpoints/mmgen-default/vae", help="AutoencoderKL of --mel_source vae.")
     parser.add_argument("--output", default="benchmarks/results/vocoder.json", help="Where to write the results.")
     return parser.parse_args()
 
@@ -100,6 +125,24 @@ def make_clips(num_clips: int, seconds: float, seed: int, gate: float = 0.9) -> 
         audio = np.pad(audio, (0, max(0, length - len(audio))))[:length]
         clips.append({"name": piece.name, "instrument": instrument, "notes": notes, "audio": audio})
     return clips
+
+
+def is_vocos(folder: str) -> bool:
+    """Whether `folder` holds a saved `VocosVocoder` (its config names the class)."""
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            return json.load(f).get("_class_name") == "VocosVocoder"
+    except (OSError, ValueError):
+        return False
+
+
+@torch.no_grad()
+def vae_round_trip(vae, log_mel: np.ndarray) -> np.ndarray:
+    """`log_mel` `(80, frames)` encoded by `vae` (posterior mode) and decoded back, as the pipeline's mels are made."""
+    from mmgen.models.vae import decode_latents, encode_mels
+
+    mel = torch.from_numpy(log_mel)[None]
+    return decode_latents(vae, encode_mels(vae, mel), num_frames=mel.shape[-1])[0].numpy()
 
 
 def mr_stft_distance(result: np.ndarray, original: np.ndarray) -> float:
@@ -179,34 +222,57 @@ def main():
     start = time.process_time()
     vocoder = load_vocoder()
     load_cpu_s = time.process_time() - start
-    # (label, method, generator): the packaged generator's methods, then the tuned generator's, if any
-    variants = [(method, method, vocoder) for method in METHODS]
+    # (label, method, generator, Griffin-Lim iterations): the packaged generator's methods, the tuned generator's,
+    # the Vocos alone and refined
+    variants = [(method, method, vocoder, args.griffin_lim_iters) for method in METHODS if method != "vocos"]
     if args.vocoder:
         tuned = load_vocoder(args.vocoder)
-        variants += [(f"{method}@tuned", method, tuned) for method in ("hifigan", "hybrid")]
-    for generator in {id(g): g for _, _, g in variants}.values():  # warm up each generator once
-        mel_to_audio(np.zeros((80, 16), np.float32) - 11.5, vocoder=generator, method="hybrid")
-    labels = [label for label, _, _ in variants]
+        variants += [(f"{method}@tuned", method, tuned, args.griffin_lim_iters) for method in ("hifigan", "hybrid")]
+    vocos_folders = args.vocos if args.vocos is not None else [f for f in [SHIPPED_VOCODER] if is_vocos(f)]
+    vocos_load_cpu_s = {}
+    for i, folder in enumerate(vocos_folders):
+        start = time.process_time()
+        vocos = load_vocoder(folder)
+        vocos_load_cpu_s[folder] = time.process_time() - start
+        if not isinstance(vocos, VocosVocoder):
+            raise SystemExit(f"--vocos {folder}: not a VocosVocoder folder")
+        tag = "" if i == 0 else f"@{os.path.basename(os.path.normpath(folder))}"
+        variants += [(f"vocos+gl{n}{tag}" if n else f"vocos{tag}", "vocos", vocos, n)
+                     for n in [0, *args.vocos_griffin_lim_iters]]  # fmt: skip
+    if args.methods:
+        unknown = set(args.methods) - {label for label, *_ in variants}
+        if unknown:
+            raise SystemExit(f"--methods: unknown label(s) {sorted(unknown)}; have {[v[0] for v in variants]}")
+        variants = [v for v in variants if v[0] in args.methods]
+    for _, method, generator, _ in variants:  # warm up each method once
+        mel_to_audio(np.zeros((80, 16), np.float32) - 11.5, vocoder=generator, method=method)
+    labels = [label for label, *_ in variants]
+    vae = None
+    if args.mel_source == "vae":
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(args.vae, torch_dtype=torch.float32).eval()
 
     rows = []
     for index, clip in enumerate(clips):
         original = clip["audio"]
         duration = len(original) / SAMPLE_RATE
         log_mel = log_mel_spectrogram(original)
+        vocoder_input = log_mel if vae is None else vae_round_trip(vae, log_mel)
         original_notes = extract_notes(original)
         original_f0 = pyin_f0(original)
         row = {
             "name": clip["name"], "instrument": clip["instrument"], "num_notes": len(clip["notes"]),
             "original": {"note_f1": note_f1(clip["notes"], original_notes)},
         }  # fmt: skip
-        for label, method, generator_model in variants:
+        for label, method, generator_model, iters in variants:
             generator = torch.Generator().manual_seed(args.seed)
             start = time.process_time()
             result = mel_to_audio(
-                log_mel,
+                vocoder_input,
                 vocoder=generator_model,
                 method=method,
-                griffin_lim_iters=args.griffin_lim_iters,
+                griffin_lim_iters=iters,
                 generator=generator,
             )
             cpu = time.process_time() - start
@@ -234,6 +300,8 @@ def main():
         "settings": vars(args) | {"soundfont": find_soundfont(), "fluidsynth": fluidsynth_available()},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads},
         "vocoder_load_cpu_s": load_cpu_s,
+        "vocos_load_cpu_s": vocos_load_cpu_s,
+        "vocos_parameters": {f: sum(p.numel() for p in load_vocoder(f).parameters()) for f in vocos_folders},
         "summary": {
             "original": {"note_f1": mean(r["original"]["note_f1"] for r in rows)},
             **{m: {k: mean(r[m][k] for r in rows) for k in metrics} for m in labels},

@@ -413,6 +413,37 @@ def prepare_gan(accelerator: Accelerator, generator, discriminator, optimizer, d
     return accelerator.prepare(generator, discriminator, optimizer, disc_optimizer, dataloader, lr_scheduler)
 
 
+def setup_gan(accelerator: Accelerator, args: argparse.Namespace, generator, discriminator, dataloader, *,
+              saved: dict[str, torch.nn.Module], betas: tuple[float, float], mismatch_hint: str):  # fmt: skip
+    """The setup `vae.py` and `vocoder.py` share: the generator's AdamW (`args.learning_rate`,
+    `args.adam_weight_decay`) and its schedule (`args.lr_scheduler`, warm-up and length counted per process, as
+    accelerate steps a prepared scheduler once per process), checkpoint hooks holding `saved` (and the
+    discriminator, if any) as `save_pretrained` folders, then `prepare_gan` (the discriminator's AdamW at
+    `args.disc_learning_rate`, the same `betas`).
+
+    Args:
+        generator: what the generator's optimizer trains (a model, or a training wrapper around it).
+        discriminator: the discriminator, or None (no GAN).
+        saved (`dict[str, torch.nn.Module]`): checkpoint subfolder name -> model (`register_pretrained_hooks`).
+    Returns:
+        `(generator, discriminator, optimizer, disc_optimizer, dataloader, lr_scheduler)`, prepared (`prepare_gan`).
+    """
+    from diffusers.optimization import get_scheduler
+
+    optimizer = torch.optim.AdamW(
+        generator.parameters(), lr=args.learning_rate, betas=betas, weight_decay=args.adam_weight_decay
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler, optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )  # fmt: skip
+    players = dict(saved) | ({"discriminator": discriminator} if discriminator is not None else {})
+    register_pretrained_hooks(accelerator, players, mismatch_hint=mismatch_hint)
+    return prepare_gan(accelerator, generator, discriminator, optimizer, dataloader, lr_scheduler,
+                       disc_learning_rate=args.disc_learning_rate, betas=betas)  # fmt: skip
+
+
 def discriminator_step(accelerator: Accelerator, discriminator, disc_optimizer, real: torch.Tensor,
                        fake: torch.Tensor, loss_fn, max_grad_norm: float) -> torch.Tensor:  # fmt: skip
     """One discriminator update on real examples vs the generator's detached output, both in one batch (so that a

@@ -66,12 +66,15 @@ from mmgen.models.loading import check_complete_weights, check_config_files, dia
 from mmgen.models.melody_encoder import PianoRollEncoder
 from mmgen.models.unet import unet_downsample_factor, unet_sketch_channels
 from mmgen.models.vae import decode_latents, encode_mels
-from mmgen.models.vocoder import mel_to_audio
+from mmgen.models.vocoder import VocoderError, default_method, mel_to_audio
+from mmgen.models.vocos import VocosVocoder
 from mmgen.retrieval import MelodyRetriever
 
 # diffusers only loads components whose module has been imported (pipeline_loading_utils): importing the
 # component classes here makes `MMGenPipeline.from_pretrained(path)` work in a fresh process.
-_COMPONENT_CLASSES = (TriModalAligner, MelodyRetriever, MelodyTokenizer, ConditionProjector, PianoRollEncoder)
+_COMPONENT_CLASSES = (
+    TriModalAligner, MelodyRetriever, MelodyTokenizer, ConditionProjector, PianoRollEncoder, VocosVocoder
+)  # fmt: skip
 
 logger = logging.get_logger(__name__)
 
@@ -155,10 +158,11 @@ class MMGenPipeline(DiffusionPipeline):
     Args:
         vae ([`AutoencoderKL`]):
             The mel VAE (`mmgen.models.vae`): log-mel `(B, 1, frames, 80)` <-> latents `(B, 8, frames / 4, 20)`.
-        vocoder ([`~transformers.SpeechT5HifiGan`], *optional*):
-            HiFi-GAN turning log-mels into 22,050 Hz waveforms (`mmgen.models.vocoder`). None (saved as null in
-            `model_index.json`): the packaged HiFi-GAN V1 universal generator, converted on first use, so that a
-            pipeline using the unmodified vocoder does not store 53 MB of weights that the package already has.
+        vocoder ([`VocosVocoder`] or [`~transformers.SpeechT5HifiGan`], *optional*):
+            Turns log-mels into 22,050 Hz waveforms (`mmgen.models.vocoder`): the Vocos-style `VocosVocoder`
+            (`mmgen.models.vocos`, trained here) or a HiFi-GAN. None (saved as null in `model_index.json`):
+            the packaged HiFi-GAN V1 universal generator, converted on first use, so that a pipeline using the
+            unmodified HiFi-GAN does not store 53 MB of weights that the package already has.
         unet ([`UNet2DConditionModel`]):
             The denoiser, conditioned through its class embedding (`mmgen.models.unet`).
         scheduler ([`SchedulerMixin`]):
@@ -178,9 +182,11 @@ class MMGenPipeline(DiffusionPipeline):
         melody_encoder ([`PianoRollEncoder`], *optional*):
             The frame-aligned melody as a learned projection of its piano roll (the measured alternative to the
             melody sketch). None (the default): a UNet with extra input channels takes the VAE-encoded sketch.
-        vocoder_method (`str`, *optional*, defaults to `"hybrid"`):
-            `mmgen.models.vocoder.mel_to_audio` method: `"hybrid"` (HiFi-GAN + Griffin-Lim: measured best on music,
-            `benchmarks/results/vocoder.json`), `"hifigan"` or `"griffinlim"`.
+        vocoder_method (`str`, *optional*):
+            `mmgen.models.vocoder.mel_to_audio` method: `"vocos"` (needs a `VocosVocoder`), `"hybrid"` (HiFi-GAN +
+            Griffin-Lim), `"hifigan"` or `"griffinlim"`; `"hybrid"` and `"hifigan"` take the packaged HiFi-GAN when
+            `vocoder` is not one (`benchmarks/results/vocoder.json` compares them). None: `"vocos"` for a
+            `VocosVocoder`, else `"hybrid"`.
 
     Precision: `from_pretrained` loads float32 unless `dtype` says otherwise (a `torch.dtype`, or a dict per component
     name with an optional `"default"`). The retriever always keeps its embeddings in float32, on purpose: they are the
@@ -196,7 +202,7 @@ class MMGenPipeline(DiffusionPipeline):
     def __init__(
         self,
         vae: AutoencoderKL,
-        vocoder: SpeechT5HifiGan | None,
+        vocoder: VocosVocoder | SpeechT5HifiGan | None,
         unet: UNet2DConditionModel,
         scheduler: SchedulerMixin,
         aligner: PreTrainedModel,
@@ -204,7 +210,7 @@ class MMGenPipeline(DiffusionPipeline):
         melody_tokenizer: PreTrainedTokenizer | None = None,
         retriever: Any = None,
         melody_encoder: PianoRollEncoder | None = None,
-        vocoder_method: str = "hybrid",
+        vocoder_method: str | None = None,
     ):
         super().__init__()
         self.register_modules(
@@ -218,6 +224,11 @@ class MMGenPipeline(DiffusionPipeline):
             retriever=retriever,
             melody_encoder=melody_encoder,
         )
+        vocoder_method = default_method(vocoder) if vocoder_method is None else vocoder_method
+        if vocoder_method == "vocos" and not isinstance(vocoder, VocosVocoder):
+            raise VocoderError(
+                f"vocoder_method 'vocos' needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}"
+            )
         self.register_to_config(vocoder_method=vocoder_method)
 
     @classmethod

@@ -42,12 +42,11 @@ from mmgen.training_utils import (
     log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
-    prepare_gan,
-    register_pretrained_hooks,
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
     save_model_card,
+    setup_gan,
     skip_consumed_batches,
     throughput,
     write_json,
@@ -204,7 +203,6 @@ def run_validation(vae, val_dataset, args, accelerator, step: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from diffusers import AutoencoderKL
-    from diffusers.optimization import get_scheduler
 
     from mmgen.data import MusicSetTorchDataset, load_musicset
 
@@ -231,22 +229,12 @@ def main(argv: list[str] | None = None) -> None:
         collate_fn=collate_mels, num_workers=args.dataloader_num_workers,
     )
 
-    # 3. Optimizers (one per player, as diffusers' examples/vqgan/train_vqgan.py) and schedule
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=args.learning_rate, betas=(0.5, 0.9), weight_decay=args.adam_weight_decay
-    )
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler, optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=args.max_train_steps * accelerator.num_processes,
-    )
-    # Checkpoints hold the VAE and the discriminator as save_pretrained folders.
-    register_pretrained_hooks(accelerator, {"vae": vae} | ({"discriminator": discriminator} if use_gan else {}),
-                              mismatch_hint="--vae_preset, --mid_block_add_attention or --disc_channels differ")
+    # 3. Optimizers (one per player, as diffusers' examples/vqgan/train_vqgan.py) and schedule; checkpoints hold the
+    # VAE and the discriminator as save_pretrained folders.
     unwrapped_vae, unwrapped_disc = vae, discriminator
-    model, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = prepare_gan(
-        accelerator, model, discriminator, optimizer, train_dataloader, lr_scheduler,
-        disc_learning_rate=args.disc_learning_rate, betas=(0.5, 0.9),
+    model, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = setup_gan(
+        accelerator, args, model, discriminator, train_dataloader, saved={"vae": vae}, betas=(0.5, 0.9),
+        mismatch_hint="--vae_preset, --mid_block_add_attention or --disc_channels differ",
     )
     mel_lo, mel_hi = mel_range(unwrapped_vae)
     init_trackers(accelerator, "mmgen-vae", args)

