@@ -4,29 +4,68 @@
 - `tiny_vocoder_config`: a ~13k-parameter `SpeechT5HifiGan` config with the project's rates;
 - `save_tiny_musicset`: a fabricated MusicSet of sine tunes;
 - `run_train_script`: a script of `train/` in a subprocess, offline;
-- `load_benchmark`: a script of `benchmarks/` as a module.
+- `load_script`, `load_benchmark`: a script of `train/` or `benchmarks/` as a module;
+- `sine_notes_waveform`: a clean signal of given notes; `CAPTIONS` / `MELODIES`: an aligner batch's six rows;
+- `save_tiny_pipeline`: a random `MMGenPipeline` from `pipeline_dummies`, saved; `serve_app`: the Space on a free
+  local port with a `gradio_client` Client, `EXTERNAL` recording any network access that is not local;
+  `t2m_args`: the Space's `/text_to_music` arguments.
 
-Import with `from fixtures import ...` (pytest puts `tests/` on the path).
+Import with `from fixtures import ...` (pytest puts `tests/` on the path). Test modules never import each other or
+`conftest` (whose fixtures, built on these, pytest hands to the tests). Heavy libraries are imported where used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+
+import numpy as np
 
 from mmgen.audio import N_MELS, SAMPLE_RATE
-from mmgen.models.aligner import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG, TriModalAlignerConfig
-from mmgen.models.aligner.configuration_aligner import DEFAULT_TEXT_ENCODER, resolve_text_encoder_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
+EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
+
+# Six captions and melodies: a global aligner batch (the multi-process tests split it over two processes).
+CAPTIONS = ["calm piano", "fast drums", "sad violin", "happy flute", "dark organ", "bright guitar solo"]
+MELODIES = [
+    "<C4>,<114>,<79>|<E4>,<114>,<79>",
+    "<A3>,<90>,<85>",
+    "<D5>,<150>,<79>|<C5>,<150>,<79>|<B4>,<150>,<79>",
+    "<F4>,<60>,<100>|<F4>,<60>,<100>",
+    "<G2>,<300>,<79>",
+    "<E5>,<40>,<79>|<F5>,<40>,<79>|<G5>,<40>,<79>|<A5>,<40>,<79>",
+]
+
+# The Space's tests generate this little: seconds and denoising steps.
+APP_SECONDS = 2.0
+APP_STEPS = 3
+
+
+def sine_notes_waveform(notes, sr=SAMPLE_RATE, amplitude=0.5):
+    """A clean test signal: each note a sine with a short fade, shape (samples,)."""
+    end = max(n.offset for n in notes)
+    wave = np.zeros(int(round((end + 0.25) * sr)), dtype=np.float32)
+    for n in notes:
+        start, stop = int(n.onset * sr), int(n.offset * sr)
+        t = np.arange(stop - start) / sr
+        envelope = np.minimum(1.0, np.minimum(t / 0.01, (n.offset - n.onset - t) / 0.02)).clip(0, 1)
+        wave[start:stop] += amplitude * envelope * np.sin(2 * np.pi * 440.0 * 2 ** ((n.pitch - 69) / 12) * t)
+    return wave
 
 
 def save_tiny_text_encoder(path: str | os.PathLike, seed: int = 0) -> str:
     """A 2-layer, 16-wide random BERT with the packaged MiniLM tokenizer, saved at `path` (safetensors)."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from mmgen.models.aligner.configuration_aligner import DEFAULT_TEXT_ENCODER, resolve_text_encoder_path
 
     path = os.fspath(path)
     tokenizer = AutoTokenizer.from_pretrained(resolve_text_encoder_path(DEFAULT_TEXT_ENCODER))
@@ -44,8 +83,10 @@ def save_tiny_text_encoder(path: str | os.PathLike, seed: int = 0) -> str:
     return path
 
 
-def tiny_aligner_config(text_encoder_path: str, **kwargs) -> TriModalAlignerConfig:
+def tiny_aligner_config(text_encoder_path: str, **kwargs):
     """A tiny `TriModalAlignerConfig` around the text encoder saved by `save_tiny_text_encoder`."""
+    from mmgen.models.aligner import TINY_AUDIO_CONFIG, TINY_MELODY_CONFIG, TriModalAlignerConfig
+
     text_config = {"encoder_name_or_path": os.fspath(text_encoder_path), "max_length": 32}
     text_config.update(kwargs.pop("text_config", {}))
     kwargs.setdefault("projection_dim", 8)
@@ -117,17 +158,28 @@ def save_tiny_musicset(path: str | os.PathLike, rows: dict[str, int] | None = No
     return os.fspath(path)
 
 
-def load_benchmark(name: str):
-    """`benchmarks/<name>.py` as a module (its folder importable while it loads, as when it runs as a script)."""
-    folder = os.path.join(ROOT, "benchmarks")
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", os.path.join(folder, f"{name}.py"))
+def load_script(folder: str, name: str):
+    """`<folder>/<name>.py` of the repository (`benchmarks`, `train`) as a fresh module named `<folder>_<name>`, its
+    folder importable while it loads, as when it runs as a script."""
+    folder = os.path.join(ROOT, folder)
+    module_name = f"{os.path.basename(folder)}_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, os.path.join(folder, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # as an import does: dataclasses look their module up while the class is made
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     finally:
         sys.path.remove(folder)
     return module
+
+
+def load_benchmark(name: str):
+    """`benchmarks/<name>.py` as a module."""
+    return load_script("benchmarks", name)
 
 
 def run_train_script(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -139,3 +191,71 @@ def run_train_script(script: str, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def save_tiny_pipeline(path: str | os.PathLike, **kwargs) -> str:
+    """A random `MMGenPipeline` of `pipeline_dummies.get_dummy_components(**kwargs)` saved at `path`
+    (`melody_sketch=True`: the v2 UNet that takes the frame-aligned melody sketch)."""
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    MMGenPipeline(**get_dummy_components(**kwargs)).save_pretrained(path)
+    return os.fspath(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "", None}
+EXTERNAL: list[tuple[str, object]] = []  # (audit event, address) of every non-loopback network access
+_watching = []
+
+
+def _audit(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in LOOPBACK:
+        EXTERNAL.append((event, args[1]))
+    elif event == "socket.getaddrinfo" and args[0] not in LOOPBACK:
+        host = args[0].decode() if isinstance(args[0], bytes) else args[0]
+        if host not in LOOPBACK:
+            EXTERNAL.append((event, host))
+
+
+def watch_network() -> None:
+    """From now on record in `EXTERNAL` every network access that is not local (and forget the earlier ones)."""
+    if not _watching:
+        sys.addaudithook(_audit)  # audit hooks cannot be removed; this one only records
+        _watching.append(True)
+    EXTERNAL.clear()
+
+
+@contextlib.contextmanager
+def serve_app(model_dir: str) -> Iterator[tuple]:
+    """The Space (`app.py`) on 127.0.0.1 (a free port) with the pipeline at `model_dir`: `(demo, client)`, a
+    `gradio_client.Client` on it; network access from here on is recorded in `EXTERNAL`."""
+    from gradio_client import Client
+
+    import app
+
+    watch_network()
+    demo = app.build_demo(model_dir)
+    demo.queue(max_size=16, default_concurrency_limit=2)
+    args = app.parse_args(["--model", model_dir, "--port", str(free_port())])
+    demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs(args))
+    client = Client(f"http://127.0.0.1:{args.port}/", verbose=False, download_files=True)
+    try:
+        yield demo, client
+    finally:
+        client.close()
+        demo.close()
+
+
+def t2m_args(prompt="a calm folk tune on a flute", melody="", seed=0, recording=None, transpose=0, tempo=1.0,
+             trim=(0, None), fold=False):  # fmt: skip
+    """The Space's `/text_to_music` arguments: prompt, negative prompt, typed melody, seconds, steps, guidance,
+    melody guidance, candidates, seed, scheduler, recording, transpose, tempo, trim start, trim end, fold."""
+    return (prompt, "", melody, APP_SECONDS, APP_STEPS, 3.0, 1.0, 1, seed, "default", recording, transpose, tempo,
+            *trim, fold)  # fmt: skip

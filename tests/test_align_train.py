@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from fixtures import save_tiny_musicset, save_tiny_text_encoder
 from safetensors import safe_open
 
 from mmgen.models.aligner import TriModalAligner
@@ -15,19 +14,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "train", "align.py")
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    base = tmp_path_factory.mktemp("align_train")
-    return {
-        "dataset": save_tiny_musicset(base / "musicset", seconds=1.5),
-        "text": save_tiny_text_encoder(base / "text"),
-    }
-
-
-def run_align(assets, output_dir, *extra, ok=True):
+def run_align(tiny_assets, output_dir, *extra, ok=True):
     command = [
-        sys.executable, SCRIPT, "--dataset_dir", assets["dataset"], "--output_dir", str(output_dir),
-        "--model_config", "tiny", "--text_encoder", assets["text"], "--clip_seconds", "1.0",
+        sys.executable, SCRIPT, "--dataset_dir", tiny_assets["musicset"], "--output_dir", str(output_dir),
+        "--model_config", "tiny", "--text_encoder", tiny_assets["text"], "--clip_seconds", "1.0",
         "--train_batch_size", "4", "--report_to", "none", "--lr_warmup_steps", "0", *extra,
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -37,9 +27,9 @@ def run_align(assets, output_dir, *extra, ok=True):
 
 
 @pytest.mark.slow
-def test_two_steps_write_a_checkpoint_and_a_loadable_model_then_resume(assets, tmp_path):
+def test_two_steps_write_a_checkpoint_and_a_loadable_model_then_resume(tiny_assets, tmp_path):
     log = run_align(
-        assets,
+        tiny_assets,
         tmp_path,
         "--max_train_steps",
         "2",
@@ -68,7 +58,7 @@ def test_two_steps_write_a_checkpoint_and_a_loadable_model_then_resume(assets, t
     assert summary["max_train_steps"] == 2 and set(summary["metrics"]) == {"A2T", "T2A", "A2M", "M2A", "T2M", "M2T"}
     assert "R@1" in (tmp_path / "README.md").read_text()
 
-    log = run_align(assets, tmp_path, "--max_train_steps", "3", "--resume_from_checkpoint", "latest",
+    log = run_align(tiny_assets, tmp_path, "--max_train_steps", "3", "--resume_from_checkpoint", "latest",
                     "--checkpointing_steps", "3", "--validation_steps", "100", "--batch_grouping", "source",
                     "--groups_per_batch", "1", "--audio_pitch_bins", "64")  # fmt: skip
     assert "resumed from" in log and "checkpoint-2 at step 2" in log
@@ -76,13 +66,13 @@ def test_two_steps_write_a_checkpoint_and_a_loadable_model_then_resume(assets, t
     assert json.loads((tmp_path / "train_summary.json").read_text())["max_train_steps"] == 3
 
     # Resuming with flags that build another architecture is refused by name, not with a state-dict traceback.
-    log = run_align(assets, tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", ok=False)
+    log = run_align(tiny_assets, tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", ok=False)
     assert "the aligner in" in log and "has another architecture" in log and "--audio_pitch_bins" in log
 
 
 @pytest.mark.slow
-def test_bimodal_baseline_trains_with_the_same_script(assets, tmp_path):
-    run_align(assets, tmp_path, "--modalities", "audio,text", "--max_train_steps", "1", "--validation_steps", "1",
+def test_bimodal_baseline_trains_with_the_same_script(tiny_assets, tmp_path):
+    run_align(tiny_assets, tmp_path, "--modalities", "audio,text", "--max_train_steps", "1", "--validation_steps", "1",
               "--checkpointing_steps", "100")  # fmt: skip
     model = TriModalAligner.from_pretrained(tmp_path)
     assert model.config.modalities == ["audio", "text"] and model.melody_model is None

@@ -6,22 +6,13 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from fixtures import save_tiny_text_encoder, tiny_aligner_config
+from fixtures import CAPTIONS, MELODIES, save_tiny_text_encoder, tiny_aligner_config
 from safetensors.torch import load_file, save_file
 
 from mmgen.models.aligner import TriModalAligner
 
 WORLD_SIZE = 2
 GLOBAL_BATCH = 6
-CAPTIONS = ["calm piano", "fast drums", "sad violin", "happy flute", "dark organ", "bright guitar solo"]
-MELODIES = [
-    "<C4>,<114>,<79>|<E4>,<114>,<79>",
-    "<A3>,<90>,<85>",
-    "<D5>,<150>,<79>|<C5>,<150>,<79>|<B4>,<150>,<79>",
-    "<F4>,<60>,<100>|<F4>,<60>,<100>",
-    "<G2>,<300>,<79>",
-    "<E5>,<40>,<79>|<F5>,<40>,<79>|<G5>,<40>,<79>|<A5>,<40>,<79>",
-]
 
 
 def global_batch(model):

@@ -1,7 +1,6 @@
 """TriModalAligner with tiny towers: shapes, normalisation, loss, masking, save/load, Auto classes."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -224,28 +223,12 @@ def test_auto_classes_load_the_aligner(model, tmp_path):
     torch.testing.assert_close(loaded.embed_text(CAPTIONS[:2]), model.embed_text(CAPTIONS[:2]), atol=0, rtol=0)
 
 
-def test_push_to_hub_uploads_the_folder_with_our_model_card(model, monkeypatch):
-    import huggingface_hub
-
-    uploaded = {}
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            return type("Repo", (), {"repo_id": repo_id})()
-
-        def upload_folder(self, repo_id, folder_path, **kwargs):
-            uploaded.update(
-                {name: open(os.path.join(folder_path, name), "rb").read() for name in os.listdir(folder_path)}
-            )
-            return f"https://huggingface.co/{repo_id}"
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    assert model.push_to_hub("user/aligner").endswith("user/aligner")
-    assert {"config.json", "model.safetensors", "README.md"} <= set(uploaded)
-    assert b"# TriModalAligner" in uploaded["README.md"]
+def test_push_to_hub_uploads_the_folder_with_our_model_card(model, fake_hub):
+    assert "user/aligner" in str(model.push_to_hub("user/aligner"))
+    [upload] = fake_hub
+    assert upload["repo_id"] == "user/aligner"
+    assert {"config.json", "model.safetensors", "README.md"} <= set(upload["files"])
+    assert b"# TriModalAligner" in upload["files"]["README.md"]
 
 
 # ---- semitone rows beside the log-mel (config.audio_pitch_bins) ---------------------------------------------------

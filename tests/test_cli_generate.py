@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+from fixtures import EXAMPLE_AUDIO, EXAMPLE_MIDI, ROOT
 
 from mmgen.audio import SAMPLE_RATE
 from mmgen.cli import main
 from mmgen.melody.notes import read_midi
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
-EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
 FAST = ["--seconds", "2", "--steps", "3"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from pipeline_dummies import get_dummy_components
-
-    from pipelines.pipeline_mmgen import MMGenPipeline
-
-    path = tmp_path_factory.mktemp("mmgen-tiny-pipeline")
-    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def sketch_model_dir(tmp_path_factory):
-    """A tiny pipeline whose UNet takes the frame-aligned melody sketch (the v2 design): its melody has times, so a
-    continuation's melody starts where the clip ends."""
-    from pipeline_dummies import get_dummy_components
-
-    from pipelines.pipeline_mmgen import MMGenPipeline
-
-    path = tmp_path_factory.mktemp("mmgen-tiny-sketch-pipeline")
-    MMGenPipeline(**get_dummy_components(melody_sketch=True)).save_pretrained(path)
-    return str(path)
 
 
 def scores_text(adherence):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import sine_notes_waveform
+from fixtures import sine_notes_waveform
 
 from mmgen.eval.adherence import (
     ADHERENCE_KEYS,

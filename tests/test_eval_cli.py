@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, sine_notes_waveform
+from fixtures import ROOT, sine_notes_waveform
 
 from mmgen.audio import save_audio
 from mmgen.cli import build_parser, main

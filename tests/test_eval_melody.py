@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import sine_notes_waveform
+from fixtures import sine_notes_waveform
 
 from mmgen.eval.melody import MelodyMetricError, chroma_cosine, melody_note_f1, note_f1, notes_chroma
 from mmgen.melody.notes import Note

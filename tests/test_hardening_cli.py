@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from test_cli_generate import EXAMPLE_AUDIO, model_dir  # noqa: F401 (fixture)
+from fixtures import EXAMPLE_AUDIO
 
 from mmgen.audio import SAMPLE_RATE, save_audio
 from mmgen.cli import main
@@ -48,7 +48,7 @@ def bad_audio(tmp_path_factory):
         (["a tune", "--candidates", "1000"], "candidates must be from 1 to 16"),  # the library's bounds
     ],
 )
-def test_refused_before_generating(model_dir, bad_audio, tmp_path, capsys, args, message):  # noqa: F811
+def test_refused_before_generating(model_dir, bad_audio, tmp_path, capsys, args, message):
     args = [a.format(root=bad_audio) for a in args]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "x.wav")]
@@ -63,7 +63,7 @@ def test_refused_before_generating(model_dir, bad_audio, tmp_path, capsys, args,
     assert not (tmp_path / "x.wav").exists()
 
 
-def test_long_audio_is_bounded_by_duration_not_size(model_dir, bad_audio, tmp_path, capsys):  # noqa: F811
+def test_long_audio_is_bounded_by_duration_not_size(model_dir, bad_audio, tmp_path, capsys):
     """A 25 MB, 290 s recording is within the CLI's 300 s limit (the Space's 20 MB rule used to refuse it)."""
     out = tmp_path / "long.wav"
     assert main(["generate", "--audio", str(bad_audio / "long.wav"), "-o", str(out), "--model", model_dir,

@@ -8,7 +8,6 @@ This file is also the worker: `accelerate launch ... tests/test_multiprocess_equ
 """
 
 import argparse
-import importlib.util
 import os
 import socket
 import subprocess
@@ -16,30 +15,14 @@ import sys
 
 import pytest
 import torch
+from fixtures import CAPTIONS, MELODIES, load_script
 from safetensors.torch import load_file, save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_CONFIG = os.path.join(ROOT, "configs", "accelerate", "cpu_2_processes.yaml")
 WORLD_SIZE, LOCAL_BATCH = 2, 3
-CAPTIONS = ["calm piano", "fast drums", "sad violin", "happy flute", "dark organ", "bright guitar solo"]
-MELODIES = [
-    "<C4>,<114>,<79>|<E4>,<114>,<79>",
-    "<A3>,<90>,<85>",
-    "<D5>,<150>,<79>|<C5>,<150>,<79>|<B4>,<150>,<79>",
-    "<F4>,<60>,<100>|<F4>,<60>,<100>",
-    "<G2>,<300>,<79>",
-    "<E5>,<40>,<79>|<F5>,<40>,<79>|<G5>,<40>,<79>|<A5>,<40>,<79>",
-]
 DIFFUSION_FLAGS = ["--dataset", "d", "--aligner", "a", "--vae", "v", "--output_dir", "o", "--melody_input", "sketch",
                    "--sketch_notes", "mixed", "--melody_dropout", "0.3", "--condition_dropout", "0.3"]  # fmt: skip
-
-
-def load_script(name: str):
-    """`train/<name>.py` as a module (the scripts import only installed packages)."""
-    spec = importlib.util.spec_from_file_location(f"train_{name}", os.path.join(ROOT, "train", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def aligner_batch(model) -> dict:
@@ -109,7 +92,7 @@ def worker(folder: str) -> None:
     part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
     out = {}
 
-    align = load_script("align")
+    align = load_script("train", "align")
     model = TriModalAligner.from_pretrained(os.path.join(folder, "aligner")).eval()  # eval: no dropout draws
     prepared = accelerator.prepare(model)
     batch = {k: v[part] for k, v in aligner_batch(model).items()}
@@ -118,7 +101,7 @@ def worker(folder: str) -> None:
     out["aligner.loss"] = loss.detach().reshape(1)
     out.update({f"aligner.{k}": v for k, v in gradients(model).items()})
 
-    diffusion = load_script("diffusion")
+    diffusion = load_script("train", "diffusion")
     diffusion_args = diffusion.parse_args(DIFFUSION_FLAGS)
     unet, projector = diffusion_models(folder)
     prepared_unet, prepared_projector = accelerator.prepare(unet, projector)
@@ -153,12 +136,12 @@ def test_two_processes_give_the_first_step_of_one_process_on_the_global_batch(tm
     config = tiny_aligner_config(save_tiny_text_encoder(tmp_path / "text"))
     TriModalAligner.from_text_pretrained(config).save_pretrained(tmp_path / "aligner")
     model = TriModalAligner.from_pretrained(tmp_path / "aligner").eval()
-    loss = aligner_loss(load_script("align"), model, aligner_batch(model), "cpu")
+    loss = aligner_loss(load_script("train", "align"), model, aligner_batch(model), "cpu")
     loss.backward()
     reference = {"aligner.loss": loss.detach()} | {f"aligner.{k}": v for k, v in gradients(model).items()}
     assert {k.split(".")[2] for k in reference if k != "aligner.loss"} >= {"audio_model", "melody_model"}
 
-    diffusion = load_script("diffusion")
+    diffusion = load_script("train", "diffusion")
     torch.manual_seed(0)
     unet, projector = diffusion_models(None)
     unet.save_pretrained(tmp_path / "unet")

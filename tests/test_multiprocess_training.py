@@ -16,7 +16,7 @@ import sys
 
 import pytest
 import torch
-from fixtures import save_tiny_musicset, save_tiny_text_encoder, save_tiny_vocoder, tiny_aligner_config
+from fixtures import save_tiny_vocoder, tiny_aligner_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_CONFIG = os.path.join(ROOT, "configs", "accelerate", "cpu_2_processes.yaml")
@@ -64,19 +64,10 @@ def training_state(folder) -> dict:
     return json.loads((folder / "training_state.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    base = tmp_path_factory.mktemp("multiprocess")
-    return {
-        "musicset": save_tiny_musicset(base / "musicset", seconds=1.5),
-        "text": save_tiny_text_encoder(base / "text"),
-    }
-
-
 @pytest.mark.slow
-def test_align_under_two_processes_then_resumed_by_one(data, tmp_path):
-    common = ["--dataset_dir", data["musicset"], "--output_dir", str(tmp_path), "--model_config", "tiny",
-              "--text_encoder", data["text"], "--clip_seconds", "1.0", "--train_batch_size", "2",
+def test_align_under_two_processes_then_resumed_by_one(tiny_assets, tmp_path):
+    common = ["--dataset_dir", tiny_assets["musicset"], "--output_dir", str(tmp_path), "--model_config", "tiny",
+              "--text_encoder", tiny_assets["text"], "--clip_seconds", "1.0", "--train_batch_size", "2",
               "--report_to", "none", "--lr_warmup_steps", "1", "--lr_scheduler", "linear"]  # fmt: skip
     log = launch("align.py", *common, "--max_train_steps", "2", "--checkpointing_steps", "1",
                  "--checkpoints_total_limit", "1", "--validation_steps", "1")  # fmt: skip
@@ -103,22 +94,22 @@ def test_align_under_two_processes_then_resumed_by_one(data, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def frozen_parts(data, tmp_path_factory):
+def frozen_parts(tiny_assets, tmp_path_factory):
     from mmgen.models.aligner import TriModalAligner
     from mmgen.models.vae import build_vae
 
     folder = tmp_path_factory.mktemp("frozen")
     torch.manual_seed(0)
-    TriModalAligner.from_text_pretrained(tiny_aligner_config(data["text"])).save_pretrained(folder / "aligner")
+    TriModalAligner.from_text_pretrained(tiny_aligner_config(tiny_assets["text"])).save_pretrained(folder / "aligner")
     build_vae("tiny").save_pretrained(folder / "vae")
     save_tiny_vocoder(folder / "vocoder")
     return folder
 
 
 @pytest.mark.slow
-def test_diffusion_resumed_by_two_processes_builds_shared_work_once(data, frozen_parts, tmp_path):
+def test_diffusion_resumed_by_two_processes_builds_shared_work_once(tiny_assets, frozen_parts, tmp_path):
     out = tmp_path / "run"
-    common = ["--dataset", data["musicset"], "--aligner", str(frozen_parts / "aligner"), "--vae",
+    common = ["--dataset", tiny_assets["musicset"], "--aligner", str(frozen_parts / "aligner"), "--vae",
               str(frozen_parts / "vae"), "--vocoder", str(frozen_parts / "vocoder"), "--output_dir", str(out),
               "--train_batch_size", "2", "--unet_block_out_channels", "8,16", "--projector_hidden_dim", "32",
               "--condition_dim", "16", "--clip_seconds", "1", "--crops_per_clip", "1", "--num_validation_clips", "1",
@@ -156,9 +147,9 @@ def test_diffusion_resumed_by_two_processes_builds_shared_work_once(data, frozen
 
 
 @pytest.mark.slow
-def test_vae_and_vocoder_gans_under_two_processes(data, frozen_parts, tmp_path):
+def test_vae_and_vocoder_gans_under_two_processes(tiny_assets, frozen_parts, tmp_path):
     vae_out = tmp_path / "vae"
-    log = launch("vae.py", "--dataset", data["musicset"], "--output_dir", str(vae_out), "--vae_preset", "tiny",
+    log = launch("vae.py", "--dataset", tiny_assets["musicset"], "--output_dir", str(vae_out), "--vae_preset", "tiny",
                  "--train_batch_size", "2", "--crop_seconds", "0.5", "--disc_weight", "0.5", "--disc_start_step", "1",
                  "--disc_channels", "8", "--checkpointing_steps", "2", "--validation_steps", "1",
                  "--num_validation_clips", "1", "--num_validation_samples", "1", "--validation_vocoder_method",
@@ -172,7 +163,7 @@ def test_vae_and_vocoder_gans_under_two_processes(data, frozen_parts, tmp_path):
     assert (vae_out / "README.md").is_file() and (vae_out / "discriminator" / "config.json").is_file()
 
     vocoder_out = tmp_path / "vocoder"
-    log = launch("vocoder.py", "--dataset", data["musicset"], "--output_dir", str(vocoder_out),
+    log = launch("vocoder.py", "--dataset", tiny_assets["musicset"], "--output_dir", str(vocoder_out),
                  "--pretrained_vocoder", str(frozen_parts / "vocoder"), "--disc_preset", "tiny",
                  "--train_batch_size", "2", "--segment_seconds", "0.25", "--gan_start_step", "1",
                  "--checkpointing_steps", "2", "--validation_steps", "1", "--validation_seconds", "0.5",

@@ -317,29 +317,12 @@ def test_loads_as_a_diffusers_pipeline_component(tmp_path, retriever):
     assert sub.metadata == retriever.metadata
 
 
-def test_push_to_hub_uploads_the_saved_folder(retriever, monkeypatch):
+def test_push_to_hub_uploads_the_saved_folder(retriever, fake_hub, tmp_path):
     """Only the local half: the folder handed to `HfApi.upload_folder` is complete (no network involved)."""
-    import huggingface_hub
-
-    uploaded = {}
-
-    class RecordingApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            return type("Repo", (), {"repo_id": repo_id})()
-
-        def upload_folder(self, repo_id, folder_path, commit_message, create_pr):
-            uploaded["repo"] = repo_id
-            uploaded["files"] = sorted(os.listdir(folder_path))
-            uploaded["loaded"] = len(MelodyRetriever.from_pretrained(folder_path))
-            return "https://hub.example/commit/1"
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
-    assert retriever.push_to_hub("me/melodies") == "https://hub.example/commit/1"
-    assert uploaded == {
-        "repo": "me/melodies",
-        "files": ["README.md", "config.json", "embeddings.safetensors", "metadata.jsonl.gz"],
-        "loaded": 300,
-    }
+    assert retriever.push_to_hub("me/melodies") == "https://hub.example/me/melodies/commit/1"
+    [upload] = fake_hub
+    assert upload["repo_id"] == "me/melodies" and set(upload["kwargs"]) == {"commit_message", "create_pr"}
+    assert list(upload["files"]) == ["README.md", "config.json", "embeddings.safetensors", "metadata.jsonl.gz"]
+    for name, content in upload["files"].items():
+        (tmp_path / name).write_bytes(content)
+    assert len(MelodyRetriever.from_pretrained(tmp_path)) == 300
