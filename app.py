@@ -30,6 +30,7 @@ import gradio as gr  # noqa: E402
 
 from mmgen import limits  # noqa: E402
 from mmgen.app import continuation, defaults, logic  # noqa: E402
+from mmgen.app.settings import GenerationSettings, UserMelody  # noqa: E402
 
 logger = logging.getLogger("mmgen.app")
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -235,7 +236,7 @@ def _melody_components(panel: dict) -> list:
 
 
 def _control_inputs(c: dict) -> list:
-    """The generation controls in the handlers' argument order."""
+    """The generation controls in the handlers' argument order (`GenerationSettings.from_controls`'s)."""
     return [c["negative"], c["seconds"], c["steps"], c["guidance"], c["melody_guidance"], c["candidates"], c["seed"],
             c["scheduler"]]  # fmt: skip
 
@@ -277,12 +278,12 @@ def text_to_music_tab(space: Space) -> dict:
                       scheduler, recording=None, transpose=0, tempo=1.0, trim_start=0.0, trim_end=None, fold=False,
                       progress=gr.Progress()):  # fmt: skip
         melody, typed, voice = _user_melody(melody_text, recording)
+        settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
+                                                    seed, scheduler)  # fmt: skip
         result = logic.generate_from_text(
-            space.store, prompt, negative_prompt=negative, melody=melody, melody_typed=typed, voice=voice,
-            melody_edits=_melody_edits(transpose, tempo, trim_start, trim_end, fold), seconds=seconds,
-            steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
-            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
-            output_dir=space.output_dir(),
+            space.store, prompt, settings,
+            melody=UserMelody(melody, typed, voice, _melody_edits(transpose, tempo, trim_start, trim_end, fold)),
+            progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
         return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
 
@@ -371,10 +372,10 @@ def music_to_music_tab(space: Space) -> dict:
     @readable_errors
     def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
                        candidates, seed, scheduler, progress=gr.Progress()):  # fmt: skip
+        settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
+                                                    seed, scheduler)  # fmt: skip
         result = logic.generate_from_audio(
-            space.store, audio, steer_text=steer, steer_weight=steer_weight, follow_melody=follow,
-            negative_prompt=negative, seconds=seconds, steps=int(steps), guidance_scale=guidance,
-            melody_guidance_scale=melody_guidance, num_candidates=int(candidates), seed=seed, scheduler=scheduler,
+            space.store, audio, settings, steer_text=steer, steer_weight=steer_weight, follow_melody=follow,
             progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
         query = result.query_melody
@@ -444,11 +445,11 @@ def continuation_tab(space: Space) -> dict:
     @readable_errors
     def continue_a_clip(clip, prompt, melody_text, negative, seconds, steps, guidance, melody_guidance, candidates,
                         seed, scheduler, progress=gr.Progress()):  # fmt: skip
+        settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
+                                                    seed, scheduler)  # fmt: skip
         result = continuation.continue_clip(
-            space.store, clip, prompt=prompt, melody=melody_text, melody_typed=True, negative_prompt=negative,
-            seconds=seconds, steps=int(steps), guidance_scale=guidance, melody_guidance_scale=melody_guidance,
-            num_candidates=int(candidates), seed=seed, scheduler=scheduler, progress=_progress_fn(progress),
-            output_dir=space.output_dir(),
+            space.store, clip, settings, prompt=prompt, melody=UserMelody(melody_text, typed=True),
+            progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
         return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
 

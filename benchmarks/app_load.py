@@ -30,7 +30,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mmgen.app import logic
+from mmgen.app import defaults, logic
 from mmgen.eval.bench import write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,7 +84,7 @@ def stop_app(process) -> None:
 
 def t2m_args(seconds: float, steps: int, seed: int) -> tuple:
     # prompt, negative, melody tokens, seconds, steps, guidance, melody guidance, candidates, seed, scheduler
-    return (PROMPT, "", "", seconds, steps, logic.DEFAULT_GUIDANCE, 1.0, 1, seed, "default")
+    return (PROMPT, "", "", seconds, steps, defaults.DEFAULT_GUIDANCE, 1.0, 1, seed, "default")
 
 
 def request(client, endpoint: str, seconds: float, steps: int, seed: int):
@@ -93,8 +93,8 @@ def request(client, endpoint: str, seconds: float, steps: int, seed: int):
     if endpoint == "text_to_music":
         return client.submit(*t2m_args(seconds, steps, seed), api_name="/text_to_music")
     if endpoint == "music_to_music":
-        args = (handle_file(EXAMPLE_AUDIO), "", 0.3, False, "", seconds, steps, logic.DEFAULT_GUIDANCE, 1.0, 1, seed,
-                "default")  # fmt: skip
+        args = (handle_file(EXAMPLE_AUDIO), "", 0.3, False, "", seconds, steps, defaults.DEFAULT_GUIDANCE, 1.0, 1,
+                seed, "default")  # fmt: skip
         return client.submit(*args, api_name="/music_to_music")
     return client.submit(handle_file(EXAMPLE_AUDIO), "none", api_name="/inspect_melody")
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=logic.DEFAULT_MODEL, help="Pipeline folder (MMGenPipeline).")
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of the timed generations.")
-    parser.add_argument("--steps", type=int, default=logic.DEFAULT_STEPS, help="Denoising steps per generation.")
+    parser.add_argument("--steps", type=int, default=defaults.DEFAULT_STEPS, help="Denoising steps per generation.")
     parser.add_argument(
         "--repeats", type=int, default=5, help=f"Timed runs of the app and of the CLI (<= {MAX_REPEATS})."
     )

@@ -5,7 +5,6 @@ bounds that the pipeline accepts, and no internet access."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,87 +13,18 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from fixtures import APP_SECONDS as SECONDS
+from fixtures import APP_STEPS as STEPS
+from fixtures import EXAMPLE_AUDIO, EXAMPLE_MIDI, EXTERNAL, ROOT, sine_notes_waveform, t2m_args
 
 from mmgen.app import defaults, logic
+from mmgen.app.settings import GenerationSettings, UserMelody
 from mmgen.audio import SAMPLE_RATE, AudioError, save_audio
 from mmgen.melody.notes import Note, read_midi
 from mmgen.melody.sing import sing_notes
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
-EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
-SECONDS = 2.0
-STEPS = 3
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "", None}
-EXTERNAL: list[tuple[str, object]] = []  # (audit event, address) of every non-loopback network access
-
-
-def _audit(event, args):
-    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in LOOPBACK:
-        EXTERNAL.append((event, args[1]))
-    elif event == "socket.getaddrinfo" and args[0] not in LOOPBACK:
-        host = args[0].decode() if isinstance(args[0], bytes) else args[0]
-        if host not in LOOPBACK:
-            EXTERNAL.append((event, host))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; this one only records
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from pipeline_dummies import get_dummy_components
-
-    from pipelines.pipeline_mmgen import MMGenPipeline
-
-    path = tmp_path_factory.mktemp("mmgen-tiny-pipeline")
-    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def sketch_model_dir(tmp_path_factory):
-    """A tiny pipeline whose UNet takes the frame-aligned melody sketch (the v2 design): its melody has times, so a
-    continuation's melody starts where the clip ends."""
-    from pipeline_dummies import get_dummy_components
-
-    from pipelines.pipeline_mmgen import MMGenPipeline
-
-    path = tmp_path_factory.mktemp("mmgen-tiny-sketch-pipeline")
-    MMGenPipeline(**get_dummy_components(melody_sketch=True)).save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def served(model_dir):
-    """The app on 127.0.0.1 (a free port) with a tiny random pipeline, and a gradio_client Client."""
-    from gradio_client import Client
-
-    EXTERNAL.clear()  # the hook sees the whole test session; from here on only this app and its clients count
-    demo = app.build_demo(model_dir)
-    demo.queue(max_size=16, default_concurrency_limit=2)
-    args = app.parse_args(["--model", model_dir, "--port", str(free_port())])
-    demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs(args))
-    client = Client(f"http://127.0.0.1:{args.port}/", verbose=False, download_files=True)
-    yield demo, client
-    client.close()
-    demo.close()
-
-
-def t2m_args(prompt="a calm folk tune on a flute", melody="", seed=0, recording=None, transpose=0, tempo=1.0,
-             trim=(0, None), fold=False):  # fmt: skip
-    # prompt, negative prompt, typed melody, seconds, steps, guidance, melody guidance, candidates, seed, scheduler,
-    # recording, transpose, tempo, trim start, trim end, fold
-    return (prompt, "", melody, SECONDS, STEPS, 3.0, 1.0, 1, seed, "default", recording, transpose, tempo, *trim, fold)
 
 
 def assert_wav(path, seconds=None):
@@ -152,7 +82,8 @@ def test_missing_model_shows_a_notice_and_keeps_inspection(tmp_path):
     assert buttons["Generate music"].interactive is False
     assert buttons["Inspect"].interactive is not False
     with pytest.raises(logic.SpaceError, match="model_index.json"):
-        logic.generate_from_text(logic.PipelineStore(str(tmp_path)), "a tune", seconds=SECONDS, steps=STEPS)
+        store = logic.PipelineStore(str(tmp_path))
+        logic.generate_from_text(store, "a tune", GenerationSettings(seconds=SECONDS, steps=STEPS))
 
 
 def test_argparse_flags():
@@ -217,10 +148,10 @@ def test_pipeline_store_loads_once_across_threads(model_dir, monkeypatch):
 def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
     store = logic.PipelineStore(model_dir)
     seen = []
+    settings = GenerationSettings(seconds=SECONDS, steps=STEPS, seed=3, num_candidates=2, melody_guidance_scale=2.0)
     result = logic.generate_from_text(
-        store, "a tune", seconds=SECONDS, steps=STEPS, seed=3, num_candidates=2, melody_guidance_scale=2.0,
-        progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
-    )  # fmt: skip
+        store, "a tune", settings, progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path)
+    )
     assert [f for f, _ in seen] == [0.0, 1 / 3, 2 / 3, 1.0, 1.0] and seen[-2][1] == "Denoising step 3/3"
     assert seen[-1][1].startswith("Transcribing")  # then the adherence check
     assert_wav(result.audio_path, SECONDS)
@@ -235,14 +166,13 @@ def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
     assert adherence.scores["guide_notes"] == sum(n.onset < SECONDS for n in result.melody.notes) > 0
     assert 0.0 <= adherence.scores["note_f1"] <= 1.0 and 0.0 <= adherence.scores["chroma_cosine"] <= 1.0
     assert adherence.scores["transcribed_notes"] == len(adherence.notes)
-    random = logic.generate_from_text(store, "a tune", seconds=SECONDS, steps=1, seed=-1, adherence=False)
-    assert 0 <= random.seed <= logic.MAX_SEED and random.adherence is None  # adherence=False skips transcription
+    settings = GenerationSettings(seconds=SECONDS, steps=1, seed=-1, adherence=False)
+    random = logic.generate_from_text(store, "a tune", settings)
+    assert 0 <= random.seed <= defaults.MAX_SEED and random.adherence is None  # adherence=False skips transcription
 
 
 @pytest.fixture
 def scale_clip(scale_notes):
-    from conftest import sine_notes_waveform
-
     return sine_notes_waveform(scale_notes)
 
 
@@ -302,10 +232,11 @@ def test_space_adherence_outputs_without_guiding_notes():
     ],
 )
 def test_bad_settings_are_refused_before_loading(kwargs, match, tmp_path):
-    kwargs = {"prompt": "a tune", "seconds": SECONDS, "steps": STEPS, **kwargs}
+    kwargs = {"seconds": SECONDS, "steps": STEPS, **kwargs}
+    prompt = kwargs.pop("prompt", "a tune")
     store = logic.PipelineStore(str(tmp_path))  # no model: the check must come first
     with pytest.raises(logic.SpaceError, match=match):
-        logic.generate_from_text(store, kwargs.pop("prompt"), **kwargs)
+        logic.generate_from_text(store, prompt, GenerationSettings(**kwargs))
 
 
 def test_the_app_bounds_are_ones_the_pipeline_accepts(model_dir):
@@ -331,10 +262,12 @@ def test_the_app_bounds_are_ones_the_pipeline_accepts(model_dir):
                     output_type="np",
                 )  # fmt: skip
         # and the app's own check lets the same extremes through
-        assert logic._check_settings(bounds.min_seconds, *highest, 0, bounds, 0.0) == 0
-        assert logic._check_settings(bounds.max_seconds, *lowest, 0, bounds, 0.0) == 0
+        for seconds, (steps, guidance, candidates) in ((bounds.min_seconds, highest), (bounds.max_seconds, lowest)):
+            settings = GenerationSettings(seconds=seconds, steps=steps, guidance_scale=guidance,
+                                          num_candidates=candidates, bounds=bounds, melody_guidance_scale=0.0)
+            assert settings.checked().seed == 0
         with pytest.raises(logic.SpaceError, match=f"between {bounds.min_seconds:g} and {bounds.max_seconds:g}"):
-            logic._check_settings(bounds.max_seconds + 1, *lowest, 0, bounds)
+            GenerationSettings(seconds=bounds.max_seconds + 1, bounds=bounds).checked()
 
 
 def test_app_defaults_import_nothing_heavy_and_the_old_module_name_is_gone():
@@ -517,7 +450,8 @@ def test_upload_limits_name_the_file_not_its_server_path(tmp_path):
     long = tmp_path / "long.wav"
     t = np.arange(int(61 * SAMPLE_RATE)) / SAMPLE_RATE
     save_audio(long, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
-    for call in (lambda: logic.inspect(str(long)), lambda: logic.generate_from_audio(None, str(long), seconds=2)):
+    settings = GenerationSettings(seconds=2)
+    for call in (lambda: logic.inspect(str(long)), lambda: logic.generate_from_audio(None, str(long), settings)):
         with pytest.raises(AudioError) as info:
             call()
         assert "more than the limit of 60.0 s" in str(info.value) and "long.wav" in str(info.value)
@@ -545,9 +479,11 @@ def test_continuation_holds_the_clip_and_reports_progress_per_window(sketch_mode
     clip = tmp_path / "clip.wav"
     save_audio(clip, (0.3 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32))
     seen = []
+    settings = GenerationSettings(seconds=4.0, steps=2, window_s=4.0, overlap_s=1.0)
+    melody = UserMelody("bpm=120 C4 D4 E4 G4", typed=True)
     result = continuation.continue_clip(
-        logic.PipelineStore(sketch_model_dir), str(clip), melody="bpm=120 C4 D4 E4 G4", melody_typed=True, seconds=4.0,
-        steps=2, window_s=4.0, overlap_s=1.0, progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
+        logic.PipelineStore(sketch_model_dir), str(clip), settings, melody=melody,
+        progress=lambda f, m: seen.append((f, m)), output_dir=str(tmp_path),
     )  # fmt: skip
     held_s = len(result.waveform) / SAMPLE_RATE - 4.0
     assert 0.9 < held_s <= 1.0 and result.settings["mode"] == "continuation"

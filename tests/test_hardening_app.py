@@ -1,24 +1,25 @@
 """Issue 16, the Space's entry point: typed text is never a server path, melodies and settings are bounded, the files
 it writes are bounded and removed when it stops, and its footer states the caps. The served app via gradio_client
-(the `served` fixture of test_app.py: a tiny random pipeline)."""
+(conftest's `served` fixture: a tiny random pipeline)."""
 
 import math
 import os
 import time
 
 import pytest
-from test_app import EXAMPLE_MIDI, model_dir, served, t2m_args  # noqa: F401 (fixtures)
+from fixtures import EXAMPLE_MIDI, t2m_args
 
 import app
 from mmgen import limits
 from mmgen.app import logic
+from mmgen.app.settings import GenerationSettings
 from mmgen.melody.notes import Note
 from mmgen.melody.tokenizer import notes_to_string
 
 
 # --- item 2: the melody box never opens a path -----------------------------------------------------------------
 @pytest.mark.parametrize("typed", ["/etc/passwd", EXAMPLE_MIDI, "/no/such/file.wav", "../../etc/hostname"])
-def test_typed_paths_are_never_opened(served, typed):  # noqa: F811
+def test_typed_paths_are_never_opened(served, typed):
     """An existing path and a missing one give the same answer, so files cannot be probed either."""
     from gradio_client.exceptions import AppError
 
@@ -37,7 +38,7 @@ def test_typed_paths_are_never_opened(served, typed):  # noqa: F811
         ([Note(0.1 * i, 0.1 * i + 0.05, 60, 100) for i in range(limits.MAX_MELODY_NOTES + 1)], "the limit is 5,000"),
     ],
 )
-def test_long_token_melodies_are_refused_quickly(served, notes, match):  # noqa: F811
+def test_long_token_melodies_are_refused_quickly(served, notes, match):
     from gradio_client.exceptions import AppError
 
     _, client = served
@@ -67,15 +68,20 @@ def test_long_token_melodies_are_refused_quickly(served, notes, match):  # noqa:
     ],
 )
 def test_bad_settings_name_the_setting(kwargs, match, tmp_path):
-    kwargs = {"prompt": "a tune", "seconds": 1.0, "steps": 2, **kwargs}
+    settings = GenerationSettings(**{"seconds": 1.0, "steps": 2, **kwargs})
     store = logic.PipelineStore(str(tmp_path))  # no model: the check comes first
     with pytest.raises(logic.SpaceError, match=match):
-        logic.generate_from_text(store, **kwargs)
+        logic.generate_from_text(store, "a tune", settings)
 
 
 def test_whole_float_settings_from_sliders_are_accepted():
-    assert logic._check_settings(10.0, 50.0, 3.0, 2.0, 7.0) == 7
-    assert logic._check_settings(10.0, 50.0, 3.0, 2.0, 7.0, window_s=10.0, overlap_s=5.0) == 7
+    controls = ("", 10.0, 50.0, 3.0, None, 2.0, 7.0, "default")  # the Space's controls, sliders as floats
+    checked = GenerationSettings.from_controls(*controls).checked()
+    assert (checked.seed, checked.steps, checked.num_candidates) == (7, 50, 2)
+    assert isinstance(checked.steps, int) and checked.negative_prompt is None
+    assert GenerationSettings.from_controls(*controls, window_s=10.0, overlap_s=5.0).checked().seed == 7
+    with pytest.raises(TypeError, match="expected the 8 controls"):
+        GenerationSettings.from_controls(10.0, 50.0)
 
 
 # --- item 3: the files the Space writes ---------------------------------------------------------------------------
@@ -94,14 +100,14 @@ def test_output_folders_are_bounded_by_size_and_age(tmp_path):
     assert not any(os.path.isdir(f) for f in old)
 
 
-def test_space_files_are_removed_on_shutdown(model_dir, tmp_path):  # noqa: F811
+def test_space_files_are_removed_on_shutdown(model_dir, tmp_path):
     demo = app.build_demo(model_dir, output_root=str(tmp_path / "out"))
     folder = logic.new_output_dir(demo.mmgen_output_root)
     app.clean_up(demo)
     assert not os.path.exists(folder) and not os.path.exists(demo.mmgen_output_root)
 
 
-def test_footer_states_the_caps(model_dir):  # noqa: F811
+def test_footer_states_the_caps(model_dir):
     text = app.limits_text()
     for figure in ("300 s (5 minutes", "take minutes on a CPU", "200 steps", "4 candidates", "continue 1-300 s",
                    "20 MB", "60 s", "5,000 notes", "600 s", "6 h", "2 GB"):  # fmt: skip

@@ -2,7 +2,7 @@
 
 ```
 load_clip(clip, max_seconds=..., max_upload_mb=...)           -> Clip              (checked before the model loads)
-continue_clip(store, clip, prompt=None, melody=None, seconds=N) -> GenerationResult  (the clip, then N more seconds)
+continue_clip(store, clip, settings, prompt=None, melody=None) -> GenerationResult  (the clip, then N more seconds)
 ```
 
 The pipeline continues a recording of `MIN_PROMPT_SECONDS` to `MAX_PROMPT_SECONDS` (`audio_prompt`: its VAE latents
@@ -22,22 +22,20 @@ import numpy as np
 from .. import limits
 from ..audio import SAMPLE_RATE, load_audio, validate_waveform
 from ..melody.notes import Note
-from .defaults import DEFAULT_GUIDANCE, DEFAULT_OVERLAP_S, DEFAULT_SECONDS, DEFAULT_STEPS, DEFAULT_WINDOW_S, SPACE
+from .defaults import MAX_UPLOAD_MB, SPACE
 from .logic import (
     CLIP_JOIN_S,
-    MAX_UPLOAD_MB,
-    Bounds,
     GenerationResult,
     PipelineStore,
     ProgressFn,
-    SpaceError,
-    _check_settings,
+    _load,
+    _melody_record,
+    _output_folder,
     _run,
     check_upload,
-    load_user_melody,
     named_after_upload,
-    new_output_dir,
 )
+from .settings import GenerationSettings, SpaceError, UserMelody
 
 
 @dataclass
@@ -98,37 +96,24 @@ def load_clip(
 def continue_clip(
     store: PipelineStore,
     clip: str | os.PathLike | Clip,
+    settings: GenerationSettings | None = None,
     *,
     prompt: str | None = None,
-    negative_prompt: str | None = None,
-    melody: str | list[Note] | None = None,
-    seconds: float = DEFAULT_SECONDS,
-    steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
-    melody_guidance_scale: float | None = None,
-    num_candidates: int = 1,
-    seed: int | None = 0,
-    scheduler: str = "default",
+    melody: UserMelody | str | list[Note] | None = None,
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
-    bounds: Bounds = SPACE,
     max_upload_mb: float | None = MAX_UPLOAD_MB,
-    adherence: bool = True,
-    melody_edits: dict | None = None,
-    melody_typed: bool = False,
-    voice: bool = False,
-    window_s: float = DEFAULT_WINDOW_S,
-    overlap_s: float = DEFAULT_OVERLAP_S,
 ) -> GenerationResult:
-    """The clip followed by `seconds` of new music that continues it.
+    """The clip followed by `settings.seconds` of new music that continues it.
 
     Args:
         clip: a path (an upload, the Space's last generated clip) or a `Clip` from `load_clip`; at most
-            `bounds.max_clip_seconds` long.
+            `settings.bounds.max_clip_seconds` long.
+        settings (`GenerationSettings`, *optional*): `seconds` is the new part's length (`bounds.min_seconds` to
+            `bounds.max_seconds`).
         prompt: optional text for what comes next; without it the clip's own audio embedding is the query.
-        melody: the new part's melody (anything `load_melody` reads), starting where the clip ends; without it
-            the query retrieves one.
-        seconds: the new part's length (`bounds.min_seconds` to `bounds.max_seconds`).
+        melody (`UserMelody`, or what it holds, *optional*): the new part's melody, starting where the clip ends;
+            without it the query retrieves one.
         The other arguments are as in `logic.generate_from_text`.
     Returns:
         `GenerationResult` whose audio is the whole clip and then the new part, `settings["mode"] ==
@@ -136,32 +121,20 @@ def continue_clip(
     """
     started = time.perf_counter()
     prompt = (prompt or "").strip() or None
-    negative_prompt = (negative_prompt or "").strip() or None
-    if isinstance(melody, str) and not melody.strip():
-        melody = None
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, bounds, melody_guidance_scale,
-                           window_s, overlap_s)  # fmt: skip
+    user = UserMelody.of(melody)
+    settings = (settings or GenerationSettings()).checked()
     if clip is None:
         raise SpaceError("Please give a clip to continue: generate one first, or upload or record one.")
-    clip = load_clip(clip, max_seconds=bounds.max_clip_seconds, max_upload_mb=max_upload_mb)
-    loaded = None
-    if melody is not None:
-        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
+    clip = load_clip(clip, max_seconds=settings.bounds.max_clip_seconds, max_upload_mb=max_upload_mb)
+    loaded = _load(user)
     head, context = clip.split()
-    settings = {
+    record = {
         "mode": "continuation", "clip": f"'{clip.name}'", "clip_seconds": round(clip.seconds, 3),
-        "context_seconds": round(len(context) / SAMPLE_RATE, 3), "prompt": prompt or "",
-        "negative_prompt": negative_prompt, "seconds": float(seconds), "num_inference_steps": int(steps),
-        "guidance_scale": float(guidance_scale), "melody_guidance_scale": melody_guidance_scale,
-        "num_candidates": int(num_candidates), "seed": seed, "scheduler": scheduler,
-        "user_melody": melody is not None, "window_s": float(window_s), "overlap_s": float(overlap_s),
+        "context_seconds": round(len(context) / SAMPLE_RATE, 3), "prompt": prompt or "", **settings.record(),
+        "user_melody": user.given, **_melody_record(loaded),
     }  # fmt: skip
-    if loaded is not None:
-        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
-    out = output_dir or new_output_dir()
-    os.makedirs(out, exist_ok=True)
+    out = _output_folder(output_dir)
     if progress is not None:
         progress(0.0, f"Encoding the last {len(context) / SAMPLE_RATE:.1f} s of the clip")
-    kwargs = {"prompt": prompt, "negative_prompt": negative_prompt, "audio_prompt": context,
-              "melody": None if loaded is None else loaded.notes}  # fmt: skip
-    return _run(store, kwargs, settings, progress, None, started, out, adherence, head=head)
+    kwargs = {"prompt": prompt, "audio_prompt": context, "melody": None if loaded is None else loaded.notes}
+    return _run(store, kwargs, settings, record, progress, None, started, out, head=head)

@@ -5,9 +5,9 @@ Every function returns plain data (paths of the files it wrote, token strings, s
 those into `gr.Error`s and the CLI prints them.
 
 ```
-generate_from_text(store, prompt, melody=None, ...)  -> GenerationResult  (text-to-music; a melody skips retrieval)
-generate_from_audio(store, audio_path, steer_text, ...) -> GenerationResult (music-to-music)
-continue_clip(store, clip, prompt=None, melody=None, ...) -> GenerationResult (the clip, then N more seconds)
+generate_from_text(store, prompt, settings, melody=None) -> GenerationResult (text-to-music; a melody skips retrieval)
+generate_from_audio(store, audio_path, settings, ...)   -> GenerationResult  (music-to-music)
+continue_clip(store, clip, settings, prompt=None, ...)  -> GenerationResult  (the clip, then N more seconds)
 inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
 melody_adherence_view(waveform, sr, guide_notes, ...)  -> AdherenceView     (did the clip follow its melody?)
 load_user_melody(melody, typed=..., voice=..., edits)  -> LoadedMelody      (any melody input, shaped)
@@ -17,7 +17,8 @@ preview_melody(melody, typed=..., voice=..., edits)    -> MelodyView        (the
 A piece longer than a window (`window_s`, 20 s) is made window by window (`MMGenPipeline`); `progress` then says
 "window 2/7, step 10/50", its fraction over the whole piece. A generation guided by notes also gets an `AdherenceView`
 (`GenerationResult.adherence`): the generated clip's own Basic Pitch transcription drawn over the guiding melody, with
-its note-F1 and chroma cosine against it.
+its note-F1 and chroma cosine against it. The settings the three generations share (length, steps, guidance, seed,
+...) are one `GenerationSettings` (`mmgen.app.settings`), built once from the Space's controls or the CLI's flags.
 """
 
 from __future__ import annotations
@@ -38,29 +39,10 @@ from .. import limits
 from ..audio import SAMPLE_RATE, AudioError, load_audio, save_audio
 from ..melody.notes import MelodyError, Note
 from ..melody.pianoroll import NO_TRANSCRIPTION_MESSAGE, format_scores
-from .defaults import (
-    ADHERENCE_ONSET_TOLERANCE_S,
-    DEFAULT_GUIDANCE,
-    DEFAULT_MODEL,
-    DEFAULT_OVERLAP_S,
-    DEFAULT_SECONDS,
-    DEFAULT_STEPS,
-    DEFAULT_WINDOW_S,
-    MAX_GUIDANCE,
-    MAX_INPUT_SECONDS,
-    MAX_SEED,
-    MAX_UPLOAD_MB,
-    MIN_GUIDANCE,
-    SCHEDULERS,
-    SPACE,
-    Bounds,
-)
+from .defaults import ADHERENCE_ONSET_TOLERANCE_S, DEFAULT_MODEL, MAX_INPUT_SECONDS, MAX_UPLOAD_MB, SCHEDULERS
+from .settings import GenerationSettings, SpaceError, UserMelody
 
 ProgressFn = Callable[[float, str], None]
-
-
-class SpaceError(ValueError):
-    """A user-facing error: its message says what went wrong and what to do."""
 
 
 # ------------------------------------------------------------------------------------------------ the model
@@ -577,78 +559,30 @@ def _guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
 
 
-def _check_settings(seconds, steps, guidance, candidates, seed, bounds: Bounds = SPACE, melody_guidance=None,
-                    window_s=DEFAULT_WINDOW_S, overlap_s=DEFAULT_OVERLAP_S) -> int:  # fmt: skip
-    """`SpaceError` for settings outside the entry point's `bounds` (`mmgen.app.defaults.SPACE` or `CLI`, the
-    pipeline's or stricter) and the window limits of `mmgen.limits`, non-finite or not numbers at all (`True`
-    included); whole floats (Gradio sliders send `50.0`) are whole numbers, `2.5` steps are not. Returns the seed to
-    use (a random one for None or a negative seed)."""
-    low_window, high_window = limits.MIN_WINDOW_S, limits.MAX_WINDOW_S
-    checks = (
-        (seconds, bounds.min_seconds, bounds.max_seconds, False,
-         f"The duration must be between {bounds.min_seconds:g} and {bounds.max_seconds:g} seconds"),
-        (steps, 1, bounds.max_steps, True,
-         f"The number of steps must be a whole number from 1 to {bounds.max_steps}"),
-        (guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
-         f"The guidance scale must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}"),
-        (candidates, 1, bounds.max_candidates, True,
-         f"The number of candidates must be from 1 to {bounds.max_candidates}"),
-        (window_s, low_window, high_window, False,
-         f"The window must be between {low_window:g} and {high_window:g} seconds"),
-    ) + (() if melody_guidance is None else ((melody_guidance, MIN_GUIDANCE, MAX_GUIDANCE, False,
-                                             f"The melody guidance must be between {MIN_GUIDANCE:g} and "
-                                             f"{MAX_GUIDANCE:g}"),))  # fmt: skip
-    for value, low, high, whole, message in checks:
-        try:
-            limits.check_number("setting", value, low=low, high=high)
-            ok = not whole or float(value) == int(value)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise SpaceError(f"{message}, got {value!r}.")
-    try:  # the overlap's upper bound is half of the (now checked) window
-        limits.check_number("overlap", overlap_s, low=limits.MIN_WINDOW_OVERLAP_S, high=float(window_s) / 2)
-    except ValueError:
-        raise SpaceError(
-            f"The window overlap must be between {limits.MIN_WINDOW_OVERLAP_S:g} seconds and half the window "
-            f"({float(window_s) / 2:g} s), got {overlap_s!r}."
-        ) from None
-    if seed is None or (isinstance(seed, float) and np.isnan(seed)):
-        return int(np.random.default_rng().integers(0, MAX_SEED))
-    try:
-        limits.check_number("seed", seed, high=MAX_SEED)
-        ok = float(seed) == int(seed)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise SpaceError(f"The seed must be between 0 and {MAX_SEED} (negative: random), got {seed!r}.")
-    return int(np.random.default_rng().integers(0, MAX_SEED)) if seed < 0 else int(seed)
-
-
 def _run(
     store: PipelineStore,
     call_kwargs: dict,
-    settings: dict,
+    settings: GenerationSettings,
+    record: dict,
     progress: ProgressFn | None,
     query_melody: MelodyView | None,
     started: float,
     out: str,
-    adherence: bool = True,
     head: np.ndarray | None = None,
 ) -> GenerationResult:
-    """Run the pipeline with `call_kwargs` and write the audio, the guiding melody's files and, with `adherence`
-    and guiding notes, the clip's transcription over them (`melody_adherence_view`).
+    """Run the pipeline with `call_kwargs` and the checked `settings`, and write the audio, the guiding melody's
+    files and, with `settings.adherence` and guiding notes, the clip's transcription over them
+    (`melody_adherence_view`). `record` is what the result reports as its settings.
 
-    A continuation (`settings["mode"] == "continuation"`) compares only its new part with the melody; `head` is the
+    A continuation (`record["mode"] == "continuation"`) compares only its new part with the melody; `head` is the
     part of the continued clip before the context the pipeline held, joined in front of the output
     (`join_head`)."""
     import torch
 
     was_loaded = store.loaded
-    pipe = store.pipeline_for_call(settings["scheduler"])
+    pipe = store.pipeline_for_call(settings.scheduler)
     load_s = 0.0 if was_loaded else (store.load_seconds or 0.0)
-    steps = settings["num_inference_steps"]
-    melody_guidance = settings.get("melody_guidance_scale")
+    melody_guidance = settings.melody_guidance_scale
     if melody_guidance is not None and (not pipe.uses_melody or abs(melody_guidance - 1.0) < 1e-6):
         melody_guidance = None  # 1.0 is the plain guidance; a text-only model has no melody to weigh
 
@@ -662,15 +596,16 @@ def _run(
     t0 = time.perf_counter()
     output = pipe(
         **call_kwargs,
-        audio_length_in_s=float(settings["seconds"]),
-        num_inference_steps=int(steps),
-        guidance_scale=float(settings["guidance_scale"]),
+        negative_prompt=settings.negative_prompt,
+        audio_length_in_s=settings.seconds,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
         melody_guidance_scale=melody_guidance,
-        num_candidates=int(settings["num_candidates"]),
-        generator=torch.Generator().manual_seed(settings["seed"]),
+        num_candidates=settings.num_candidates,
+        generator=torch.Generator().manual_seed(settings.seed),
         callback_on_step_end=on_step,
-        window_length_in_s=float(settings["window_s"]),
-        window_overlap_in_s=float(settings["overlap_s"]),
+        window_length_in_s=settings.window_s,
+        window_overlap_in_s=settings.overlap_s,
     )
     generate_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -682,16 +617,16 @@ def _run(
             info = {**info, "notes": shift_notes(info["notes"], (len(waveform) - len(continued)) / SAMPLE_RATE)}
     audio_path = os.path.join(out, "music.wav")
     save_audio(audio_path, waveform, SAMPLE_RATE)
-    if info is not None and info.get("source") == "user" and settings.get("melody_edits") is not None:
-        info = {**info, "kind": settings["melody_kind"], "edits": settings["melody_edits"]}
+    if info is not None and info.get("source") == "user" and record.get("melody_edits") is not None:
+        info = {**info, "kind": record["melody_kind"], "edits": record["melody_edits"]}
     melody = _guiding_melody_view(info, out)
     followed = None
-    if adherence and melody is not None and melody.notes:
+    if settings.adherence and melody is not None and melody.notes:
         if progress is not None:
             progress(1.0, "Transcribing the music to compare it with its melody")
         start_s = 0.0  # a continuation: its new part only (the clip it continues never followed the melody)
-        if settings.get("mode") == "continuation":
-            start_s = max(len(waveform) / SAMPLE_RATE - settings["seconds"], 0.0)
+        if record.get("mode") == "continuation":
+            start_s = max(len(waveform) / SAMPLE_RATE - settings.seconds, 0.0)
         new_part = waveform[int(round(start_s * SAMPLE_RATE)) :]
         guide = shift_notes([n for n in melody.notes if n.onset >= start_s], -start_s)
         followed = melody_adherence_view(new_part, SAMPLE_RATE, guide, out, "music")
@@ -703,7 +638,7 @@ def _run(
         "total_s": round(time.perf_counter() - started, 3),
     }
     return GenerationResult(
-        audio_path, waveform, melody, query_melody, settings["seed"], score, timings, settings, followed
+        audio_path, waveform, melody, query_melody, settings.seed, score, timings, record, followed
     )
 
 
@@ -711,98 +646,66 @@ def _run(
 def generate_from_text(
     store: PipelineStore,
     prompt: str | None,
+    settings: GenerationSettings | None = None,
     *,
-    negative_prompt: str | None = None,
-    melody: str | list[Note] | None = None,
-    seconds: float = DEFAULT_SECONDS,
-    steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
-    melody_guidance_scale: float | None = None,
-    num_candidates: int = 1,
-    seed: int | None = 0,
-    scheduler: str = "default",
+    melody: UserMelody | str | list[Note] | None = None,
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
-    bounds: Bounds = SPACE,
-    adherence: bool = True,
-    melody_edits: dict | None = None,
-    melody_typed: bool = False,
-    voice: bool = False,
-    window_s: float = DEFAULT_WINDOW_S,
-    overlap_s: float = DEFAULT_OVERLAP_S,
 ) -> GenerationResult:
     """Text-to-music: the prompt's aligner embedding retrieves a melody (or `melody` is followed instead).
 
     Args:
         prompt: what the music should sound like; may be empty only when a `melody` is given.
-        melody: anything `load_melody` reads (a MIDI/ABC/audio path, ABC, a note list, a token string, notes);
-            bypasses retrieval. With `melody_typed` a string is typed text and never opened as a file.
-        melody_edits (`dict`, *optional*): shaping edits (`load_user_melody`); recorded in `settings` and shown
-            with the guiding melody. voice (`bool`): the melody is a hummed or sung recording.
-        seed: None or negative for a random seed (reported in the result).
+        settings (`GenerationSettings`, *optional*): length, steps, guidance, seed, ... (default: the defaults).
+        melody (`UserMelody`, or what it holds, *optional*): a melody to follow; bypasses retrieval.
         progress: called as `progress(fraction, message)` after each denoising step (`denoising_progress`).
         output_dir: folder for the files (default: a fresh folder under the temp folder).
-        bounds (`Bounds`): the entry point's bounds (`mmgen.app.defaults.SPACE`, or `CLI` for the library's).
-        window_s, overlap_s: a piece longer than `window_s` is made window by window, each holding its first
-            `overlap_s` to the one before (the pipeline's `window_length_in_s` / `window_overlap_in_s`).
-        adherence: transcribe the generated clip and compare it with the guiding notes (`result.adherence`);
-            False skips that (Basic Pitch takes about a tenth of the clip's length on one CPU core).
     """
     started = time.perf_counter()
     prompt = (prompt or "").strip()
-    negative_prompt = (negative_prompt or "").strip() or None
-    if isinstance(melody, str) and not melody.strip():
-        melody = None
-    if not prompt and melody is None:
+    user = UserMelody.of(melody)
+    if not prompt and not user.given:
         raise SpaceError("Please describe the music to generate (the prompt is empty).")
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, bounds, melody_guidance_scale,
-                           window_s, overlap_s)  # fmt: skip
-    loaded = None
-    if melody is not None:
-        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
-    settings = {
-        "mode": "text-to-music", "prompt": prompt, "negative_prompt": negative_prompt, "seconds": float(seconds),
-        "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
-        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
-        "scheduler": scheduler, "user_melody": melody is not None, "window_s": float(window_s),
-        "overlap_s": float(overlap_s),
-    }  # fmt: skip
-    if loaded is not None:
-        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
+    settings = (settings or GenerationSettings()).checked()
+    loaded = _load(user)
+    record = {"mode": "text-to-music", "prompt": prompt, **settings.record(), "user_melody": user.given,
+              **_melody_record(loaded)}  # fmt: skip
+    out = _output_folder(output_dir)
+    kwargs = {"prompt": prompt or None, "melody": None if loaded is None else loaded.notes}
+    return _run(store, kwargs, settings, record, progress, None, started, out)
+
+
+def _load(user: UserMelody):
+    """The user's melody read and shaped (`load_user_melody`), or None when none was given."""
+    if not user.given:
+        return None
+    return load_user_melody(user.melody, typed=user.typed, voice=user.voice, edits=user.edits)
+
+
+def _melody_record(loaded) -> dict:
+    """The user melody's kind and edits, for the result's settings."""
+    return {} if loaded is None else {"melody_kind": loaded.source_kind, "melody_edits": loaded.edits}
+
+
+def _output_folder(output_dir: str | None) -> str:
     out = output_dir or new_output_dir()
     os.makedirs(out, exist_ok=True)
-    kwargs = {"prompt": prompt or None, "melody": None if loaded is None else loaded.notes,
-              "negative_prompt": negative_prompt}  # fmt: skip
-    return _run(store, kwargs, settings, progress, None, started, out, adherence)
+    return out
 
 
 def generate_from_audio(
     store: PipelineStore,
     audio_path: str,
+    settings: GenerationSettings | None = None,
     *,
     steer_text: str | None = None,
     steer_weight: float = 0.3,
     follow_melody: bool = False,
-    melody: str | list[Note] | None = None,
-    negative_prompt: str | None = None,
-    seconds: float = DEFAULT_SECONDS,
-    steps: int = DEFAULT_STEPS,
-    guidance_scale: float = DEFAULT_GUIDANCE,
-    melody_guidance_scale: float | None = None,
-    num_candidates: int = 1,
-    seed: int | None = 0,
-    scheduler: str = "default",
+    melody: UserMelody | str | list[Note] | None = None,
     progress: ProgressFn | None = None,
     output_dir: str | None = None,
-    bounds: Bounds = SPACE,
     max_input_seconds: float = MAX_INPUT_SECONDS,
     max_upload_mb: float | None = MAX_UPLOAD_MB,
-    adherence: bool = True,
-    melody_edits: dict | None = None,
-    melody_typed: bool = False,
-    voice: bool = False,
-    window_s: float = DEFAULT_WINDOW_S,
-    overlap_s: float = DEFAULT_OVERLAP_S,
 ) -> GenerationResult:
     """Music-to-music: the uploaded audio's aligner embedding is the query.
 
@@ -810,46 +713,39 @@ def generate_from_audio(
         steer_text: optional text; the query becomes the normalised mix `(1 - w) * audio + w * text` of the two
             joint-space embeddings, `w = steer_weight`.
         follow_melody: follow the melody Basic Pitch finds in the upload instead of retrieving one.
-        melody: follow this melody instead (anything `load_melody` reads); overrides `follow_melody`.
+        melody (`UserMelody`, or what it holds, *optional*): follow this melody instead; overrides `follow_melody`.
+            Its `edits` also shape the followed melody of the upload.
         max_upload_mb: the Space's size rule for the upload (None: none; the CLI bounds its duration only).
-        bounds, adherence, melody_edits, melody_typed, voice, window_s, overlap_s: as in `generate_from_text` (the
-            edits also shape the followed melody of the upload).
+        settings, progress, output_dir: as in `generate_from_text`.
     """
     from ..melody.tokenizer import notes_to_string
     from ..melody.transcribe import extract_notes
 
     started = time.perf_counter()
     path = check_upload(audio_path, "a reference recording", max_mb=max_upload_mb)
-    seed = _check_settings(seconds, steps, guidance_scale, num_candidates, seed, bounds, melody_guidance_scale,
-                           window_s, overlap_s)  # fmt: skip
+    settings = (settings or GenerationSettings()).checked()
     if not 0.0 <= float(steer_weight) <= 1.0:
         raise SpaceError(f"The text steering weight must be between 0 and 1, got {steer_weight}.")
     with named_after_upload(path):
         waveform = load_audio(path, SAMPLE_RATE, max_duration_s=max_input_seconds, allow_silent=False,
                               min_duration_s=limits.MIN_INPUT_SECONDS, max_peak=limits.MAX_INPUT_PEAK)  # fmt: skip
     steer_text = (steer_text or "").strip() or None
-    negative_prompt = (negative_prompt or "").strip() or None
-    out = output_dir or new_output_dir()
-    os.makedirs(out, exist_ok=True)
+    out = _output_folder(output_dir)
 
     if progress is not None:
         progress(0.0, "Transcribing the melody of the upload")
     notes = extract_notes(waveform, SAMPLE_RATE, name=os.path.basename(path))
     title = "Melody in your audio (Basic Pitch)" + ("" if notes else ": no notes found")
     query_melody = melody_view(notes, notes_to_string(notes) if notes else None, title, out, "query_melody")
-    if isinstance(melody, str) and not melody.strip():
-        melody = None
-    if follow_melody and melody is None and not notes:
+    user = UserMelody.of(melody)
+    if follow_melody and not user.given and not notes:
         raise SpaceError("No melody was found in the uploaded audio; untick 'follow its melody' to retrieve one.")
 
-    user_melody = melody is not None
-    loaded = None
-    if melody is not None:
-        loaded = load_user_melody(melody, typed=melody_typed, voice=voice, edits=melody_edits)
-    elif follow_melody:
-        loaded = load_user_melody(notes, edits=melody_edits, name="the melody of your audio")
+    loaded = _load(user)
+    if loaded is None and follow_melody:
+        loaded = load_user_melody(notes, edits=user.edits, name="the melody of your audio")
     pipe = store.get()
-    kwargs: dict = {"negative_prompt": negative_prompt, "melody": None if loaded is None else loaded.notes}
+    kwargs: dict = {"melody": None if loaded is None else loaded.notes}
     if steer_text is None:
         kwargs["audio"] = waveform
     else:
@@ -859,17 +755,12 @@ def generate_from_audio(
         text_q = pipe.aligner.embed_text([steer_text]).float()
         w = float(steer_weight)
         kwargs["prompt_embeds"] = torch.nn.functional.normalize((1 - w) * audio_q + w * text_q, dim=-1)
-    settings = {
+    record = {
         "mode": "music-to-music", "reference": os.path.basename(path), "steer_text": steer_text,
-        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody),
-        "user_melody": user_melody, "negative_prompt": negative_prompt,
-        "seconds": float(seconds), "num_inference_steps": int(steps), "guidance_scale": float(guidance_scale),
-        "melody_guidance_scale": melody_guidance_scale, "num_candidates": int(num_candidates), "seed": seed,
-        "scheduler": scheduler, "window_s": float(window_s), "overlap_s": float(overlap_s),
+        "steer_weight": float(steer_weight), "follow_melody": bool(follow_melody), "user_melody": user.given,
+        **settings.record(), **_melody_record(loaded),
     }  # fmt: skip
-    if loaded is not None:
-        settings.update(melody_kind=loaded.source_kind, melody_edits=loaded.edits)
-    return _run(store, kwargs, settings, progress, query_melody, started, out, adherence)
+    return _run(store, kwargs, settings, record, progress, query_melody, started, out)
 
 
 def inspect(

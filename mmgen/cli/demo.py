@@ -82,15 +82,15 @@ def run_generation_demo(output_dir: str, *, model: str, prompt: str, seconds: fl
     import shutil
 
     from ..app import logic
+    from ..app.settings import GenerationSettings
 
     store = logic.PipelineStore(model)
     if not store.available:
         print(f"Text to music skipped: {logic.model_missing_message(model)}")
         return {}
     os.makedirs(output_dir, exist_ok=True)
-    result = logic.generate_from_text(
-        store, prompt, seconds=seconds, steps=steps, seed=seed, output_dir=os.path.join(output_dir, "_work")
-    )
+    settings = GenerationSettings(seconds=seconds, steps=steps, seed=seed)
+    result = logic.generate_from_text(store, prompt, settings, output_dir=os.path.join(output_dir, "_work"))
     paths = {"audio": os.path.join(output_dir, "generated.wav")}
     shutil.copyfile(result.audio_path, paths["audio"])
     if result.melody is not None:

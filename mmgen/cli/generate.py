@@ -118,6 +118,7 @@ def load_continued_clip(path: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..app import continuation, logic
+    from ..app.settings import GenerationSettings, UserMelody
     from ..audio import save_audio
 
     if args.prompt is None and args.audio is None and args.melody is None and args.continue_clip is None:
@@ -166,29 +167,26 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"\r  {message:<52} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
-    common = {
-        "seconds": args.seconds, "steps": args.steps, "guidance_scale": args.guidance,
-        "melody_guidance_scale": args.melody_guidance, "num_candidates": args.candidates, "seed": args.seed,
-        "scheduler": args.scheduler, "negative_prompt": args.negative, "progress": progress, "bounds": CLI,
-        "melody_edits": edits, "voice": args.voice, "window_s": args.window, "overlap_s": args.overlap,
-    }  # fmt: skip
+    settings = GenerationSettings(
+        negative_prompt=args.negative, seconds=args.seconds, steps=args.steps, guidance_scale=args.guidance,
+        melody_guidance_scale=args.melody_guidance, num_candidates=args.candidates, seed=args.seed,
+        scheduler=args.scheduler, window_s=args.window, overlap_s=args.overlap, bounds=CLI,
+        adherence=not args.no_adherence,
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
+        melody = UserMelody(args.melody, voice=args.voice, edits=edits)
+        common = {"melody": melody, "progress": progress, "output_dir": work}
         if clip is not None:
-            result = continuation.continue_clip(
-                store, clip, prompt=args.prompt, melody=args.melody, output_dir=work, max_upload_mb=None,
-                adherence=not args.no_adherence, **common,
-            )  # fmt: skip
+            result = continuation.continue_clip(store, clip, settings, prompt=args.prompt, max_upload_mb=None,
+                                                **common)  # fmt: skip
         elif args.audio is not None:
             result = logic.generate_from_audio(
-                store, args.audio, steer_text=args.prompt, steer_weight=args.steer_weight,
-                follow_melody=args.follow_audio_melody, melody=args.melody, output_dir=work,
-                max_input_seconds=MAX_AUDIO_SECONDS, max_upload_mb=None, adherence=not args.no_adherence,
+                store, args.audio, settings, steer_text=args.prompt, steer_weight=args.steer_weight,
+                follow_melody=args.follow_audio_melody, max_input_seconds=MAX_AUDIO_SECONDS, max_upload_mb=None,
                 **common,
             )  # fmt: skip
         else:
-            result = logic.generate_from_text(
-                store, args.prompt, melody=args.melody, output_dir=work, adherence=not args.no_adherence, **common
-            )
+            result = logic.generate_from_text(store, args.prompt, settings, **common)
         if not args.quiet:
             print(file=sys.stderr)
         os.makedirs(os.path.dirname(os.path.abspath(args.output)) or ".", exist_ok=True)
