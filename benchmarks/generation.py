@@ -46,7 +46,9 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -593,10 +595,61 @@ def _write_results(results: dict, output: Path, args: argparse.Namespace) -> Non
     markdown.write_text(results_markdown(results), encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+@dataclass
+class Run:
+    """What the steps of one benchmark run share: its arguments, the clips, the --pipeline and the judge, the reference
+    clips and their features, the models measured so far and the results (written after every row)."""
+
+    args: argparse.Namespace
+    command: str
+    started: float
+    dataset: Any
+    split: Any
+    rows: list[dict]
+    pipe: Any
+    results: dict
+    previous: dict
+    embedder: Any = None
+    references: list[np.ndarray] = field(default_factory=list)
+    reference_features: Any = None
+    reference_notes: list = field(default_factory=list)
+    models: dict = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(r["id"]) for r in self.rows]
+
+    @property
+    def captions(self) -> list[str]:
+        return [str(r["caption"]) for r in self.rows]
+
+    @property
+    def wanted(self) -> set[str]:
+        return set(self.args.rows)
+
+    def finish(self, name: str, row: dict) -> None:
+        """Store a measured row and write the results so far."""
+        # Every measured row names the command that measured it (with --update, rows come from several runs).
+        tagged = "missing" in row or name == "condition_sensitivity"
+        self.results[name] = row if tagged else row | {"command": self.command}
+        self.results["settings"]["wall_seconds"] = time.perf_counter() - self.started
+        write_results(self.results, self.args)
+        print(f"{name}: done ({time.perf_counter() - self.started:.0f} s)", file=sys.stderr)
+
+    def score(self, waves, captions, notes, **kwargs) -> dict:
+        """`score_row` of generated clips against the references, judged by the --pipeline's aligner."""
+        features = extract_features(waves, SAMPLE_RATE, self.embedder)
+        return score_row(waves, captions, notes, features, kwargs.pop("reference_features", self.reference_features),
+                         self.pipe.aligner, paired=True, **kwargs)  # fmt: skip
+
+    def save_clips(self, name: str, ids, waves, melodies) -> None:
+        if self.args.save_audio:
+            write_clips(self.args.save_audio, name, ids, waves, melodies)
+
+
+def start_run(args: argparse.Namespace, argv: Sequence[str] | None) -> Run:
+    """Load the clips (less those `--exclude_indexed_by` indexes), the --pipeline and the embedder, and embed the
+    reference clips."""
     started = time.perf_counter()
     command = " ".join(["benchmarks/generation.py", *(sys.argv[1:] if argv is None else argv)])
     dataset = load_musicset(args.dataset)
@@ -609,19 +662,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"{len(split)} {args.split} clips left after excluding those {args.exclude_indexed_by} indexes",
               file=sys.stderr)  # fmt: skip
     rows = select_rows(split, args.num_clips)
-    ids, captions = [str(r["id"]) for r in rows], [str(r["caption"]) for r in rows]
     print(f"{len(rows)} clips of {args.dataset}/{args.split}", file=sys.stderr)
-    wanted = set(args.rows)
 
     pipe = load_pipeline(args.pipeline)
-    aligner = pipe.aligner
     settings = {
         "command": command,
         "dataset": args.dataset,
         "split": args.split,
         "excluded_clips_indexed_by": args.exclude_indexed_by,
         "num_clips": len(rows),
-        "clip_ids": ids,
+        "clip_ids": [str(r["id"]) for r in rows],
         "seconds": args.seconds,
         "steps": args.steps,
         "guidance_scale": args.guidance_scale,
@@ -636,161 +686,179 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "platform": platform.platform(),
         "torch": torch.__version__,
     }
-    output = Path(args.output)
-    previous = previous_results(output, settings) if args.update else {}  # checked here, merged when writing
+    previous = previous_results(Path(args.output), settings) if args.update else {}  # checked here, merged later
     results = {"settings": settings | {"embedder": "musicnn",
                                        "fad_floor": previous.get("settings", {}).get("fad_floor")}}  # fmt: skip
+    run = Run(args, command, started, dataset, split, rows, pipe, results, previous, models={"melody_guided": pipe})
+    run.embedder = default_embedder()
+    results["settings"]["embedder"] = f"musicnn ({type(run.embedder).__name__})"
+    run.references = reference_clips(rows, args.seconds)
+    run.reference_features = extract_features(run.references, SAMPLE_RATE, run.embedder)
+    run.reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
+    return run
 
-    def finish(name: str, row: dict) -> None:
-        # Every measured row names the command that measured it (with --update, rows come from several runs).
-        tagged = "missing" in row or name == "condition_sensitivity"
-        results[name] = row if tagged else row | {"command": command}
-        results["settings"]["wall_seconds"] = time.perf_counter() - started
-        write_results(results, args)
-        print(f"{name}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
-    embedder = default_embedder()
-    results["settings"]["embedder"] = f"musicnn ({type(embedder).__name__})"
-    references = reference_clips(rows, args.seconds)
-    reference_features = extract_features(references, SAMPLE_RATE, embedder)
-    reference_notes = [crop_notes(parse_notes(r.get("melody")), args.seconds) for r in rows]
-    models = {"melody_guided": pipe}
+def melody_guided_row(run: Run) -> list | None:
+    """1. The melody-guided model. Returns the melodies that guided it (None when the row is not asked for)."""
+    if "melody_guided" not in run.wanted:
+        return None
+    args, pipe = run.args, run.pipe
+    guided_waves, guided_info, guided_seconds = generate(pipe, run.captions, args)
+    guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
+    row = run.score(guided_waves, run.captions, guided_notes)
+    row.update(
+        pipeline=args.pipeline,
+        uses_melody=bool(pipe.uses_melody),
+        melody_target="the melody that guided each clip (pipeline output `melodies`)",
+        generation_seconds_per_clip=guided_seconds / len(run.rows),
+        guiding_melodies=[describe_melody(info) for info in guided_info],
+    )
+    run.finish("melody_guided", row)
+    run.save_clips("melody_guided", run.ids, guided_waves, guided_info)
+    return guided_info
 
-    # 1. The melody-guided model
-    guided_info = None
-    if "melody_guided" in wanted:
-        guided_waves, guided_info, guided_seconds = generate(pipe, captions, args)
-        guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
-        row = score_row(guided_waves, captions, guided_notes, extract_features(guided_waves, SAMPLE_RATE, embedder),
-                        reference_features, aligner, paired=True)  # fmt: skip
-        row.update(
-            pipeline=args.pipeline,
-            uses_melody=bool(pipe.uses_melody),
-            melody_target="the melody that guided each clip (pipeline output `melodies`)",
-            generation_seconds_per_clip=guided_seconds / len(rows),
-            guiding_melodies=[describe_melody(info) for info in guided_info],
-        )
-        finish("melody_guided", row)
-        if args.save_audio:
-            write_clips(args.save_audio, "melody_guided", ids, guided_waves, guided_info)
 
-    # 1b. The same model given each test clip's own melody (its Basic Pitch `melody`, cut to the clip length) as a user
-    # melody: scored against those notes and, as MusicGen's evaluation does, against the clip's audio.
-    if "own_melody" in wanted and not pipe.uses_melody:
-        finish("own_melody", {"missing": "the --pipeline is text-only"})
-    elif "own_melody" in wanted:
-        own = [sketchable(notes) for notes in reference_notes]
-        keep = [i for i, notes in enumerate(own) if notes]
-        own_waves, own_info, own_seconds = generate(pipe, [captions[i] for i in keep], args,
-                                                    user_melodies=[own[i] for i in keep],
-                                                    seeds=[args.seed + i for i in keep])  # fmt: skip
-        row = score_row(own_waves, [captions[i] for i in keep], [melody_notes(info) for info in own_info],
-                        extract_features(own_waves, SAMPLE_RATE, embedder), [reference_features[i] for i in keep],
-                        aligner, paired=True, reference_audio=[references[i] for i in keep])  # fmt: skip
-        row.update(
-            pipeline=args.pipeline,
-            melody_target="the test clip's own transcribed melody, given as `melody=` (notes outside the sketch's "
-            "range dropped); `*_vs_audio` against the clip's audio",
-            clips_without_melody=len(rows) - len(keep),
-            generation_seconds_per_clip=own_seconds / max(1, len(keep)),
-        )
-        finish("own_melody", row)
-        if args.save_audio:
-            write_clips(args.save_audio, "own_melody", [ids[i] for i in keep], own_waves, own_info)
+def own_melody_row(run: Run) -> None:
+    """1b. The same model given each test clip's own melody (its Basic Pitch `melody`, cut to the clip length) as a
+    user melody: scored against those notes and, as MusicGen's evaluation does, against the clip's audio."""
+    if "own_melody" not in run.wanted:
+        return
+    if not run.pipe.uses_melody:
+        run.finish("own_melody", {"missing": "the --pipeline is text-only"})
+        return
+    args, captions = run.args, run.captions
+    own = [sketchable(notes) for notes in run.reference_notes]
+    keep = [i for i, notes in enumerate(own) if notes]
+    own_waves, own_info, own_seconds = generate(run.pipe, [captions[i] for i in keep], args,
+                                                user_melodies=[own[i] for i in keep],
+                                                seeds=[args.seed + i for i in keep])  # fmt: skip
+    row = run.score(own_waves, [captions[i] for i in keep], [melody_notes(info) for info in own_info],
+                    reference_features=[run.reference_features[i] for i in keep],
+                    reference_audio=[run.references[i] for i in keep])  # fmt: skip
+    row.update(
+        pipeline=args.pipeline,
+        melody_target="the test clip's own transcribed melody, given as `melody=` (notes outside the sketch's "
+        "range dropped); `*_vs_audio` against the clip's audio",
+        clips_without_melody=len(run.rows) - len(keep),
+        generation_seconds_per_clip=own_seconds / max(1, len(keep)),
+    )
+    run.finish("own_melody", row)
+    run.save_clips("own_melody", [run.ids[i] for i in keep], own_waves, own_info)
 
-    # 2. The ablations and the previous default (same captions, seeds, steps, guidance)
+
+def ablation_rows(run: Run, guided_info: list | None) -> None:
+    """2. The ablations and the previous default (same captions, seeds, steps, guidance)."""
+    args, wanted, captions = run.args, run.wanted, run.captions
     if "global_only" in wanted and args.global_only_pipeline:
-        models["global_only"], row = retrieval_guided_row(
-            args.global_only_pipeline, captions, args, embedder, reference_features, aligner,
+        run.models["global_only"], row = retrieval_guided_row(
+            args.global_only_pipeline, captions, args, run.embedder, run.reference_features, run.pipe.aligner,
             "the melody that guided each clip (retrieved; reaches the UNet only through c)",
         )  # fmt: skip
-        finish("global_only", row)
+        run.finish("global_only", row)
     elif "global_only" in wanted:
-        finish("global_only", {
+        run.finish("global_only", {
             "missing": "no --global_only_pipeline given: train it with `train/diffusion.py --melody_input none` at "
             "the same budget"
         })  # fmt: skip
     if "previous" in wanted and args.previous_pipeline:
-        models["previous"], row = retrieval_guided_row(
-            args.previous_pipeline, captions, args, embedder, reference_features, aligner,
+        run.models["previous"], row = retrieval_guided_row(
+            args.previous_pipeline, captions, args, run.embedder, run.reference_features, run.pipe.aligner,
             "the melody that guided each clip (that model's own output `melodies`)",
         )  # fmt: skip
-        finish("previous", row)
+        run.finish("previous", row)
     if "text_only" in wanted and args.text_only_pipeline:
         # Scored against the melody the melody-guided model retrieves for the same caption (none guided this model).
         if guided_info is None:
-            guided_info = [retrieved_melody(pipe, caption, args.seconds) for caption in captions]
+            guided_info = [retrieved_melody(run.pipe, caption, args.seconds) for caption in captions]
         guided_notes = [crop_notes(melody_notes(info), args.seconds) for info in guided_info]
-        models["text_only"] = ablation = load_pipeline(args.text_only_pipeline)
+        run.models["text_only"] = ablation = load_pipeline(args.text_only_pipeline)
         text_waves, _, text_seconds = generate(ablation, captions, args)
-        row = score_row(text_waves, captions, guided_notes, extract_features(text_waves, SAMPLE_RATE, embedder),
-                        reference_features, aligner, paired=True)  # fmt: skip
+        row = run.score(text_waves, captions, guided_notes)
         row.update(
             pipeline=args.text_only_pipeline,
             uses_melody=bool(ablation.uses_melody),
             melody_target="the melody the melody-guided model retrieved for the same caption (none guided this model)",
-            generation_seconds_per_clip=text_seconds / len(rows),
+            generation_seconds_per_clip=text_seconds / len(run.rows),
         )
-        finish("text_only", row)
-        if args.save_audio:
-            write_clips(args.save_audio, "text_only", ids, text_waves, [None] * len(ids))
+        run.finish("text_only", row)
+        run.save_clips("text_only", run.ids, text_waves, [None] * len(run.rows))
     elif "text_only" in wanted:
-        finish("text_only", {
+        run.finish("text_only", {
             "missing": "no --text_only_pipeline given: train the ablation with `train/diffusion.py --condition "
             "text_only` at the same budget and rerun with --text_only_pipeline"
         })  # fmt: skip
 
-    # 3. The references: FAD against another split (real-vs-real floor), melodies from their own columns
-    if "reference" in wanted:
+
+def reference_rows(run: Run) -> None:
+    """3. The references: FAD against another split (real-vs-real floor), melodies from their own columns; 3b. the
+    decoder round trip: each reference through the VAE and the vocoder (the ceiling of any generation)."""
+    args, rows, captions = run.args, run.rows, run.captions
+    if "reference" in run.wanted:
         floor_features, fad_floor = None, "nothing (no --fad_floor_split)"
-        if args.fad_floor_split and args.fad_floor_split in dataset and len(dataset[args.fad_floor_split]):
-            floor_rows = select_rows(dataset[args.fad_floor_split], len(rows))
-            floor_features = extract_features(reference_clips(floor_rows, args.seconds), SAMPLE_RATE, embedder)
+        if args.fad_floor_split and args.fad_floor_split in run.dataset and len(run.dataset[args.fad_floor_split]):
+            floor_rows = select_rows(run.dataset[args.fad_floor_split], len(rows))
+            floor_features = extract_features(reference_clips(floor_rows, args.seconds), SAMPLE_RATE, run.embedder)
             fad_floor = f"{len(floor_rows)} clips of the {args.fad_floor_split} split"
         elif args.fad_floor_split:
             fad_floor = f"nothing (the dataset has no non-empty {args.fad_floor_split!r} split)"
-        results["settings"]["fad_floor"] = fad_floor
-        row = score_row(references, captions, reference_notes, reference_features, floor_features, aligner,
-                        paired=False)  # fmt: skip
+        run.results["settings"]["fad_floor"] = fad_floor
+        row = score_row(run.references, captions, run.reference_notes, run.reference_features, floor_features,
+                        run.pipe.aligner, paired=False)  # fmt: skip
         row.update(
             fad_against=fad_floor,
             kl_note="KL(reference || reference) is 0 by definition; not reported",
             melody_target="each clip's own `melody` column (Basic Pitch transcription)",
         )
-        if "melody_gt" in split.column_names:
+        if "melody_gt" in run.split.column_names:
             gt_notes = [crop_notes(parse_notes(r.get("melody_gt")), args.seconds) for r in rows]
-            row.update(melody_adherence(references, gt_notes, prefix="melody_gt_"))
-        finish("reference", row)
-        if args.save_audio:
-            write_clips(args.save_audio, "reference", ids, references, [r.get("melody") for r in rows])
-
-    # 3b. The decoder round trip: each reference through the VAE and the vocoder (the ceiling of any generation)
-    if "round_trip" in wanted:
-        round_trip = [decoder_round_trip(pipe, wave) for wave in references]
-        row = score_row(round_trip, captions, reference_notes, extract_features(round_trip, SAMPLE_RATE, embedder),
-                        reference_features, aligner, paired=True, reference_audio=references)  # fmt: skip
+            row.update(melody_adherence(run.references, gt_notes, prefix="melody_gt_"))
+        run.finish("reference", row)
+        run.save_clips("reference", run.ids, run.references, [r.get("melody") for r in rows])
+    if "round_trip" in run.wanted:
+        round_trip = [decoder_round_trip(run.pipe, wave) for wave in run.references]
+        row = run.score(round_trip, captions, run.reference_notes, reference_audio=run.references)
         row.update(melody_target="each clip's own `melody` column; `*_vs_audio` against the clip")
-        finish("round_trip", row)
-        if args.save_audio:
-            write_clips(args.save_audio, "round_trip", ids, round_trip, [r.get("melody") for r in rows])
+        run.finish("round_trip", row)
+        run.save_clips("round_trip", run.ids, round_trip, [r.get("melody") for r in rows])
 
-    # 3c. Condition sensitivity of every model measured in this run: does the condition or the seed decide the output?
-    if "sensitivity" in wanted and args.sensitivity_clips:
-        sensitivity = previous.get("condition_sensitivity") or {}
+
+def sensitivity_row(run: Run) -> None:
+    """3c. Condition sensitivity of every model measured in this run: does the condition or the seed decide the
+    output?"""
+    if "sensitivity" in run.wanted and run.args.sensitivity_clips:
+        sensitivity = run.previous.get("condition_sensitivity") or {}
         for name in ("melody_guided", "global_only", "text_only", "previous"):
-            if name in models and (name in wanted or name == "melody_guided"):  # the --pipeline's always
-                sensitivity[name] = condition_sensitivity(models[name], captions, args) | {"command": command}
-        finish("condition_sensitivity", sensitivity)
+            if name in run.models and (name in run.wanted or name == "melody_guided"):  # the --pipeline's always
+                measured = condition_sensitivity(run.models[name], run.captions, run.args)
+                sensitivity[name] = measured | {"command": run.command}
+        run.finish("condition_sensitivity", sensitivity)
 
-    # 4. Latency of the melody-guided model, by stage
-    if "latency" in wanted:
+
+def latency_row(run: Run) -> None:
+    """4. Latency of the melody-guided model, by stage."""
+    if "latency" in run.wanted:
+        args = run.args
         device = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+        per_steps = measure_latency(run.pipe, run.captions[0], args) if args.latency_steps else {}
         latency = {"device": device, "pipeline": args.pipeline, "audio_seconds": args.latency_seconds,
                    "repeats": args.latency_repeats, "statistic": "median over repeats, scaled to 10 s of audio",
-                   "per_steps": measure_latency(pipe, captions[0], args) if args.latency_steps else {}}  # fmt: skip
-        finish("latency", latency)
-    print(f"wrote {output}", file=sys.stderr)
-    return results
+                   "per_steps": per_steps}  # fmt: skip
+        run.finish("latency", latency)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = start_run(args, argv)
+    guided_info = melody_guided_row(run)
+    own_melody_row(run)
+    ablation_rows(run, guided_info)
+    reference_rows(run)
+    sensitivity_row(run)
+    latency_row(run)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return run.results
 
 
 def retrieved_melody(pipe, caption: str, seconds: float) -> dict | None:
