@@ -173,3 +173,34 @@ def test_pipeline_refuses_vocos_method_without_a_vocos():
     assert MMGenPipeline(**components).config.vocoder_method == "hybrid"  # a HiFi-GAN keeps the hybrid
     with pytest.raises(VocoderError, match="vocoder_method 'vocos' needs a VocosVocoder"):
         MMGenPipeline(**components, vocoder_method="vocos")
+
+
+def test_priors_are_what_an_untrained_head_gives():
+    """With the head's output at zero, the spectrogram is the priors: the mel's least-squares magnitude and the
+    steady-partial phase advance (the STFT's own advance for a tone at a bin's centre)."""
+    from mmgen.griffin_lim import mel_to_linear_magnitude
+    from mmgen.models.vocos import steady_phase
+
+    vocos = tiny_vocos()
+    with torch.no_grad():
+        vocos.head.weight.zero_()
+        vocos.head.bias.zero_()
+    mel = log_mel_spectrogram(torch.sin(torch.arange(16 * HOP_LENGTH) * 0.3)[None])
+    spectrogram = vocos.spectrogram(mel)
+    expected = mel_to_linear_magnitude(mel, n_iter=vocos.config.prior_iters).clamp(min=1e-5)
+    assert torch.allclose(spectrogram.abs(), expected, rtol=1e-4)
+    phase = torch.angle(spectrogram[0]) % (2 * torch.pi)
+    assert torch.allclose(phase, steady_phase(513, 16) % (2 * torch.pi), atol=1e-4)
+
+    k = 41
+    tone = torch.cos(2 * torch.pi * k / 1024 * torch.arange(30 * HOP_LENGTH, dtype=torch.float64))[None]
+    advance = torch.diff(torch.angle(stft(tone)[0, k]))[2:-3]  # the edges see the reflect padding
+    expected_advance = torch.diff(steady_phase(513, 30)[k].double())[2:-3]
+    assert torch.allclose(torch.remainder(advance - expected_advance + torch.pi, 2 * torch.pi) - torch.pi,
+                          torch.zeros_like(advance), atol=1e-6)  # fmt: skip
+
+    plain = VocosVocoder(**TINY, magnitude_prior=False, phase_prior=False)
+    with torch.no_grad():
+        plain.head.weight.zero_()
+        plain.head.bias.zero_()
+    assert torch.allclose(plain.spectrogram(mel).abs(), torch.ones(1, 513, 16))  # exp(0), zero phase

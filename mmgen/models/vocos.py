@@ -6,6 +6,16 @@ audio. Here that STFT is the front end's own (`mmgen.audio`: n_fft 1024, hop 256
 samples, no centering), inverted by `mmgen.griffin_lim.istft`, so `T` mel frames give `T * 256` samples, aligned
 with the analysis that produced the mel (re-analysing the output gives frames on the same grid).
 
+Two fixed priors make it learn in the few thousand CPU steps it gets here (the network predicts corrections to
+them, not the whole spectrogram; both can be switched off in the config):
+
+- `magnitude_prior`: the head's log-magnitude is added to the log of the mel's non-negative least-squares
+  inverse (`mmgen.griffin_lim.mel_to_linear_magnitude`, `prior_iters` updates), so the filterbank need not be
+  learned and the first steps already have the mel's magnitude below 8 kHz;
+- `phase_prior`: the head's phase is added to the phase advance of a steady partial at each bin's centre frequency
+  (`pi * k * t / 2` for bin `k`, frame `t`, since hop / n_fft = 1/4), instead of starting from zero phase (a click
+  train at the frame rate).
+
     from mmgen.models.vocos import VocosVocoder
     vocoder = VocosVocoder.from_pretrained("checkpoints/mmgen-default/vocoder")
     waveform = vocoder.decode(log_mel)  # (batch, 80, frames) -> (batch, frames * 256)
@@ -20,10 +30,18 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from ..audio import HOP_LENGTH, N_FFT, N_MELS
-from ..griffin_lim import istft
+from ..audio import HOP_LENGTH, LOG_CLAMP, N_FFT, N_MELS
+from ..griffin_lim import istft, mel_to_linear_magnitude
 
 MAX_LOG_MAGNITUDE = 10.0  # exp(10) ~ 22,000, above any full-scale frame of the front end's unnormalised STFT
+
+
+def steady_phase(num_bins: int, frames: int, device=None) -> torch.Tensor:
+    """`(num_bins, frames)` phase of a steady partial at each bin's centre frequency, `2 pi k t hop / n_fft` with
+    hop / n_fft = 1/4: `k t` quarter turns, reduced modulo 4 in integers so that long inputs lose no precision."""
+    k = torch.arange(num_bins, device=device)[:, None]
+    t = torch.arange(frames, device=device)[None, :]
+    return ((k * t) % 4).float() * (torch.pi / 2)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -57,6 +75,9 @@ class VocosVocoder(ModelMixin, ConfigMixin):
         kernel_size (`int`): depthwise kernel (frames), odd.
         n_fft (`int`), hop_length (`int`): the STFT the head predicts; only the front end's (1024, 256) is supported,
             since `mmgen.griffin_lim.istft` inverts exactly that one.
+        magnitude_prior (`bool`), prior_iters (`int`): predict the log-magnitude relative to the mel's
+            least-squares inverse (with this many multiplicative updates).
+        phase_prior (`bool`): predict the phase relative to the steady-partial phase advance.
     """
 
     @register_to_config
@@ -69,6 +90,9 @@ class VocosVocoder(ModelMixin, ConfigMixin):
         kernel_size: int = 7,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
+        magnitude_prior: bool = True,
+        prior_iters: int = 8,
+        phase_prior: bool = True,
     ):
         super().__init__()
         if (n_fft, hop_length) != (N_FFT, HOP_LENGTH):
@@ -114,6 +138,12 @@ class VocosVocoder(ModelMixin, ConfigMixin):
         for block in self.blocks:
             x = block(x)
         log_magnitude, phase = self.head(self.final_norm(x.transpose(1, 2))).float().transpose(1, 2).chunk(2, dim=1)
+        if self.config.magnitude_prior:
+            with torch.no_grad():
+                prior = mel_to_linear_magnitude(log_mel.float(), n_iter=self.config.prior_iters)
+            log_magnitude = log_magnitude + torch.log(prior.clamp(min=LOG_CLAMP))
+        if self.config.phase_prior:
+            phase = phase + steady_phase(phase.shape[1], phase.shape[2], phase.device)
         magnitude = torch.exp(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE))
         # cos/sin of an unbounded phase, as in Vocos: no wrapping discontinuity for the gradient
         return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
