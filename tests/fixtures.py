@@ -6,9 +6,9 @@
 - `run_train_script`: a script of `train/` in a subprocess, offline;
 - `load_script`, `load_benchmark`: a script of `train/` or `benchmarks/` as a module;
 - `sine_notes_waveform`: a clean signal of given notes; `CAPTIONS` / `MELODIES`: an aligner batch's six rows;
-- `save_tiny_pipeline`: a random `MMGenPipeline` from `pipeline_dummies`, saved; `serve_app`: the Space on a free
-  local port with a `gradio_client` Client, `EXTERNAL` recording any network access that is not local;
-  `t2m_args`: the Space's `/text_to_music` arguments.
+- `save_tiny_pipeline`: a random `MMGenPipeline` from `pipeline_dummies`, saved; `launch_app`: the Space on a free
+  local port; `serve_app`: that with a `gradio_client` Client, `EXTERNAL` recording any network access that is not
+  local; `t2m_args`: the Space's `/text_to_music` arguments.
 
 Import with `from fixtures import ...` (pytest puts `tests/` on the path). Test modules never import each other or
 `conftest` (whose fixtures, built on these, pytest hands to the tests). Heavy libraries are imported where used.
@@ -232,20 +232,27 @@ def watch_network() -> None:
     EXTERNAL.clear()
 
 
-@contextlib.contextmanager
-def serve_app(model_dir: str) -> Iterator[tuple]:
-    """The Space (`app.py`) on 127.0.0.1 (a free port) with the pipeline at `model_dir`: `(demo, client)`, a
-    `gradio_client.Client` on it; network access from here on is recorded in `EXTERNAL`."""
-    from gradio_client import Client
-
+def launch_app(model_dir: str) -> tuple:
+    """The Space (`app.py`) launched on 127.0.0.1 (a free port) with the pipeline at `model_dir`, as `app.py`'s
+    flags set it up: `(demo, url)`; the caller closes the demo."""
     import app
 
-    watch_network()
     demo = app.build_demo(model_dir)
     demo.queue(max_size=16, default_concurrency_limit=2)
     args = app.parse_args(["--model", model_dir, "--port", str(free_port())])
     demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs(args))
-    client = Client(f"http://127.0.0.1:{args.port}/", verbose=False, download_files=True)
+    return demo, f"http://127.0.0.1:{args.port}/"
+
+
+@contextlib.contextmanager
+def serve_app(model_dir: str) -> Iterator[tuple]:
+    """`launch_app` and a `gradio_client.Client` on it: `(demo, client)`; network access from here on is recorded
+    in `EXTERNAL`."""
+    from gradio_client import Client
+
+    watch_network()
+    demo, url = launch_app(model_dir)
+    client = Client(url, verbose=False, download_files=True)
     try:
         yield demo, client
     finally:

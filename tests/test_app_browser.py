@@ -13,9 +13,9 @@ import json
 import os
 import re
 import shutil
-import socket
 
 import pytest
+from fixtures import EXAMPLE_AUDIO, EXAMPLE_MIDI, ROOT, launch_app
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +27,7 @@ if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:  # pragma:
 
 import app  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
-EXAMPLE_AUDIO = os.path.join(ROOT, "examples", "example_melody.flac")
-EXAMPLE_MIDI = os.path.join(ROOT, "examples", "example_melody.mid")
 HUMMED_AUDIO = os.path.join(ROOT, "examples", "hummed_melody.flac")
 HUMMED_NOTES = os.path.join(ROOT, "examples", "hummed_melody_notes.json")
 FAKE_MICROPHONE_SR = 48_000  # Chromium's fake capture device reads 16-bit PCM WAV
@@ -44,30 +41,6 @@ ABC_PITCHES_UP_A_TONE = [67 + 2, 69 + 2, 71 + 2, 72 + 2, 74 + 2, 76 + 2]
 LOCAL_PREFIXES = ("http://127.0.0.1", "data:", "blob:", "about:")
 TIMEOUT_MS = 90_000
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(model: str):
-    demo = app.build_demo(model)
-    demo.queue(max_size=16, default_concurrency_limit=2)
-    args = app.parse_args(["--model", model, "--port", str(free_port())])
-    demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs(args))
-    return demo, f"http://127.0.0.1:{args.port}/"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from pipeline_dummies import get_dummy_components
-
-    from pipelines.pipeline_mmgen import MMGenPipeline
-
-    path = tmp_path_factory.mktemp("mmgen-tiny-pipeline")
-    MMGenPipeline(**get_dummy_components()).save_pretrained(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +111,7 @@ def wait_image(page, elem_id):
 
 
 def test_three_tabs_in_chromium(model_dir, open_page):
-    demo, url = serve(model_dir)
+    demo, url = launch_app(model_dir)
     try:
         page, external = open_page(url)
         page.wait_for_function("() => document.title.length > 0")  # Gradio sets the title from its config, late
@@ -224,7 +197,7 @@ def test_your_melody_hummed_typed_transposed_in_chromium(model_dir, open_page, t
     generate from it and download the guiding melody's MIDI."""
     with open(HUMMED_NOTES, encoding="utf-8") as f:
         sung = {pitch for _, _, pitch in json.load(f)["notes"]}
-    demo, url = serve(model_dir)
+    demo, url = launch_app(model_dir)
     try:
         page, external = open_page(url)
         page.get_by_text("Your melody (optional)").first.click()
@@ -272,7 +245,7 @@ def test_your_melody_hummed_typed_transposed_in_chromium(model_dir, open_page, t
 
 
 def test_missing_model_notice_and_working_inspection(tmp_path, open_page):
-    demo, url = serve(str(tmp_path / "no-model"))
+    demo, url = launch_app(str(tmp_path / "no-model"))
     try:
         page, external = open_page(url)
         notice = page.locator(".mmgen-notice").first
