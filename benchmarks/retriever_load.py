@@ -7,12 +7,17 @@ top-`--k` results are compared with another folder's (e.g. the old format with i
 `--queries` of the set's own melody embeddings as queries: how many queries get the same best melody and the same
 ordered top-k.
 
-Each run is stored under `--label` in the results file, beside the runs of other labels (the old format measured
-with the code of its day, the new format with today's):
+Each run is stored under `--label` in the results file, beside the runs of other labels, with the folder of the
+`mmgen` code that ran (the old format is measured with the code of its day, put first on PYTHONPATH):
 
-    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/retriever_load.py \
-        --folder checkpoints/mmgen-default/retriever --label new_format
-    -> benchmarks/results/retriever_load.json
+    OLD=/tmp/old; mkdir -p $OLD && git archive 709a34d mmgen checkpoints/mmgen-default/retriever | tar -x -C $OLD
+    PYTHONPATH=$OLD python benchmarks/retriever_load.py --folder $OLD/checkpoints/mmgen-default/retriever \
+        --label first_format_first_code --repeats 9
+    python benchmarks/retriever_load.py --folder $OLD/checkpoints/mmgen-default/retriever \
+        --label first_format_today --repeats 9
+    python benchmarks/retriever_load.py --folder checkpoints/mmgen-default/retriever --label new_format \
+        --repeats 9 --reference $OLD/checkpoints/mmgen-default/retriever
+    -> benchmarks/results/retriever_load.json (run each with nice -n 10 env OMP_NUM_THREADS=1)
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 
 import numpy as np
 
+import mmgen
 from mmgen.eval.bench import machine, write_json
 from mmgen.retrieval import MelodyRetriever
 
@@ -82,7 +88,7 @@ def agreement(folder: str, reference: str, queries: int, k: int) -> dict:
     query = ours.embeddings if not queries else ours.embeddings[:queries]
     a, b = ours.search(query, k=k), theirs.search(query, k=k)
     return {
-        "reference": os.path.relpath(reference, ROOT),
+        "reference": os.path.abspath(reference),
         "queries": len(query),
         "k": k,
         "same_top1": float((a.ids[:, 0] == b.ids[:, 0]).float().mean()),
@@ -96,8 +102,9 @@ def main(argv=None):
     files = {name: os.path.getsize(os.path.join(args.folder, name)) for name in sorted(os.listdir(args.folder))}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     run = {
-        "folder": os.path.relpath(os.path.abspath(args.folder), ROOT),
+        "folder": os.path.abspath(args.folder),
         "commit": commit.stdout.strip() or None,
+        "mmgen_code": os.path.dirname(os.path.abspath(mmgen.__file__)),
         "files_bytes": files,
         "total_bytes": sum(files.values()),
         "repeats": args.repeats,
