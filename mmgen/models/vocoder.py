@@ -5,8 +5,8 @@ rate and an inverse-STFT head), and the "universal" HiFi-GAN V1 shipped inside t
 converted once into transformers' `SpeechT5HifiGan` (same layers; `ups.i` renamed `upsampler.i`, weight norm folded
 into the weights, identity `mean`/`scale` buffers, input `(batch, frames, 80)`). `mel_to_audio` offers these methods:
 
-- `"vocos"`: the `VocosVocoder` (optionally refined by a few Griffin-Lim iterations, as `"hybrid"` refines
-  HiFi-GAN's output);
+- `"vocos"`: the `VocosVocoder`, optionally refined by a few fast Griffin-Lim iterations towards its own predicted
+  magnitude, started from its predicted phase (they make the predicted spectrogram consistent);
 - `"hifigan"`: the HiFi-GAN generator alone;
 - `"griffinlim"`: fast Griffin-Lim on the linear magnitude recovered from the mel (nothing above 8 kHz);
 - `"hybrid"` (default): HiFi-GAN's output refined by fast Griffin-Lim started from its phase, with HiFi-GAN's
@@ -160,7 +160,7 @@ def refine_with_griffin_lim(waveform: torch.Tensor, log_mel: torch.Tensor, n_ite
     holds nothing, `waveform`'s own STFT is kept unchanged.
 
     Args:
-        waveform (`torch.Tensor` of shape `(batch, frames * 256)`): the HiFi-GAN (or Vocos) output for `log_mel`.
+        waveform (`torch.Tensor` of shape `(batch, frames * 256)`): the HiFi-GAN output for `log_mel`.
         log_mel (`torch.Tensor` of shape `(batch, 80, frames)`).
     Returns:
         `torch.Tensor` of shape `(batch, frames * 256)`.
@@ -199,7 +199,8 @@ def mel_to_audio(
         method (`str`, *optional*): `"vocos"`, `"hybrid"`, `"hifigan"` or `"griffinlim"` (see the module
             docstring); None: `default_method(vocoder)`.
         griffin_lim_iters (`int`, *optional*): fast Griffin-Lim iterations: of `"griffinlim"`, or refining the output
-            of `"hybrid"` / `"vocos"` (`refine_with_griffin_lim`); None: `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
+            of `"hybrid"` (`refine_with_griffin_lim`) or `"vocos"` (towards its own magnitude); None:
+            `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
         generator (`torch.Generator`, *optional*): the random initial phase of `"griffinlim"`.
     Returns:
         the input's array type (a tensor on the input's device), float32, of shape `(frames * 256,)` or
@@ -221,13 +222,19 @@ def mel_to_audio(
     if method == "griffinlim":
         magnitude = mel_to_linear_magnitude(mel)
         waveform = istft(fast_griffin_lim(magnitude, iters, generator=generator))
+    elif method == "vocos":
+        parameter = next(vocoder.parameters())
+        spectrogram = vocoder.spectrogram(mel.to(device=parameter.device)).to(mel.device)
+        if iters > 0:  # make the predicted spectrogram consistent: its own magnitude, its phase to start from
+            spectrogram = fast_griffin_lim(spectrogram.abs(), iters, init=spectrogram)
+        waveform = istft(spectrogram)
     else:
         if method != "vocos" and not isinstance(vocoder, SpeechT5HifiGan):
             vocoder = load_vocoder()
         parameter = next(vocoder.parameters())
-        features = mel if method == "vocos" else mel.transpose(1, 2)  # HiFi-GAN takes (batch, frames, 80)
-        waveform = vocoder(features.to(device=parameter.device, dtype=parameter.dtype)).float().to(mel.device)
-        if method in ("hybrid", "vocos") and iters > 0:
+        spectrogram = mel.transpose(1, 2).to(device=parameter.device, dtype=parameter.dtype)
+        waveform = vocoder(spectrogram).float().to(mel.device)
+        if method == "hybrid" and iters > 0:
             waveform = refine_with_griffin_lim(waveform, mel, iters)
 
     if log_mel.ndim == 2:
