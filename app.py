@@ -187,7 +187,7 @@ def _generation_controls(prefix: str, seconds_label: str = "Duration (s)") -> di
 
 def piano_roll_image(label: str, elem_id: str, wide: bool = False) -> gr.Image:
     """A piano-roll PNG output (the figure carries its own title, so the label is only for screen readers); `wide`:
-    shown at its own width, scrolling sideways (a long piece's melody, `logic.save_wide`)."""
+    shown at its own width, scrolling sideways (a long piece's melody, `views.save_wide`)."""
     return gr.Image(
         label=label, type="filepath", interactive=False, elem_id=elem_id,
         elem_classes=["mmgen-roll", "mmgen-wide"] if wide else "mmgen-roll", buttons=["download", "fullscreen"],

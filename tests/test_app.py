@@ -17,7 +17,7 @@ from fixtures import APP_SECONDS as SECONDS
 from fixtures import APP_STEPS as STEPS
 from fixtures import EXAMPLE_AUDIO, EXAMPLE_MIDI, EXTERNAL, ROOT, sine_notes_waveform, t2m_args
 
-from mmgen.app import defaults, logic
+from mmgen.app import defaults, logic, views
 from mmgen.app.settings import GenerationSettings, UserMelody
 from mmgen.audio import SAMPLE_RATE, AudioError, save_audio
 from mmgen.melody.notes import Note, read_midi
@@ -178,7 +178,7 @@ def scale_clip(scale_notes):
 
 def test_adherence_view_of_a_clip_that_follows_its_melody(scale_notes, scale_clip, tmp_path):
     late = [Note(12.0, 12.5, 60)]  # starts after the 4.35 s clip: not compared
-    view = logic.melody_adherence_view(scale_clip, SAMPLE_RATE, scale_notes + late, str(tmp_path), "clip")
+    view = views.melody_adherence_view(scale_clip, SAMPLE_RATE, scale_notes + late, str(tmp_path), "clip")
     scores = view.scores
     assert scores["note_f1"] >= 0.9 and scores["chroma_cosine"] >= 0.9
     assert scores["guide_notes"] == len(scale_notes) and scores["onset_tolerance_s"] == 0.05
@@ -193,7 +193,7 @@ def test_adherence_view_of_a_clip_that_follows_its_melody(scale_notes, scale_cli
 
 def test_adherence_view_of_a_clip_that_does_not_follow(scale_notes, scale_clip, tmp_path):
     transposed = [Note(n.onset, n.offset, n.pitch + 3) for n in scale_notes]  # the clip is a minor third off
-    view = logic.melody_adherence_view(scale_clip, SAMPLE_RATE, transposed, str(tmp_path), "clip")
+    view = views.melody_adherence_view(scale_clip, SAMPLE_RATE, transposed, str(tmp_path), "clip")
     assert len(view.notes) >= 6  # Basic Pitch hears the notes, but they are not the guiding ones
     assert view.scores["note_f1"] <= 0.2 and view.scores["chroma_cosine"] <= 0.3
 
@@ -201,7 +201,7 @@ def test_adherence_view_of_a_clip_that_does_not_follow(scale_notes, scale_clip, 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # Basic Pitch on silence
 def test_adherence_view_of_a_clip_without_notes(scale_notes, tmp_path):
     silent = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
-    view = logic.melody_adherence_view(silent, SAMPLE_RATE, scale_notes, str(tmp_path), "quiet")
+    view = views.melody_adherence_view(silent, SAMPLE_RATE, scale_notes, str(tmp_path), "quiet")
     assert view.notes == [] and view.tokens == "" and view.midi_path is None and view.tokens_path is None
     assert view.scores["note_f1"] == view.scores["note_recall"] == view.scores["chroma_cosine"] == 0.0
     assert view.scores["guide_notes"] == 6  # the scale's notes that start inside the 3 s clip
@@ -525,8 +525,8 @@ def test_a_long_clip_is_continued_from_its_last_minute(tmp_path):
 
 def test_a_long_melody_gets_a_wide_piano_roll(tmp_path):
     notes = [Note(2.0 * i, 2.0 * i + 1.0, 60 + i % 12, 100) for i in range(60)]  # two minutes
-    short = logic.melody_view(notes[:5], None, "short", str(tmp_path), "short")
-    long = logic.melody_view(notes, None, "long", str(tmp_path), "long")
+    short = views.melody_view(notes[:5], None, "short", str(tmp_path), "short")
+    long = views.melody_view(notes, None, "long", str(tmp_path), "long")
 
     def width(path):
         with open(path, "rb") as f:

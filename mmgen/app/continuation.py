@@ -25,7 +25,6 @@ from ..melody.notes import Note
 from .defaults import MAX_UPLOAD_MB, SPACE
 from .logic import (
     CLIP_JOIN_S,
-    GenerationResult,
     PipelineStore,
     ProgressFn,
     _load,
@@ -36,6 +35,7 @@ from .logic import (
     named_after_upload,
 )
 from .settings import GenerationSettings, SpaceError, UserMelody
+from .views import GenerationResult
 
 
 @dataclass
