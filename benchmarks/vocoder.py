@@ -31,8 +31,9 @@ comparison that decides whether the tuned vocoder becomes the default.
 
 With `--vocos FOLDER` (a `VocosVocoder`, `train/vocoder.py --architecture vocos`; default: the shipped
 `checkpoints/mmgen-default/vocoder` when it is one), `vocos` is run alone and refined by each of
-`--vocos_griffin_lim_iters` fast Griffin-Lim iterations started from its phase (`vocos+glN`); more folders can
-follow `--vocos` (labelled `vocos@<folder name>`). `--methods` keeps a subset of the labels (for a quick look;
+`--vocos_griffin_lim_iters` fast Griffin-Lim iterations started from its phase, towards its own magnitude
+(`vocos+glN`) or, as the hybrid, towards the mel's (`vocos-hybridN`); more folders can follow `--vocos` (labelled
+`...@<folder name>`). `--methods` keeps a subset of the labels (for a quick look;
 the recorded file has them all).
 
 `--mel_source vae` passes every mel through the VAE (`--vae`) and back before vocoding, as the pipeline's mels are
@@ -224,7 +225,7 @@ def main():
     load_cpu_s = time.process_time() - start
     # (label, method, generator, Griffin-Lim iterations): the packaged generator's methods, the tuned generator's,
     # the Vocos alone and refined
-    variants = [(method, method, vocoder, args.griffin_lim_iters) for method in METHODS if method != "vocos"]
+    variants = [(method, method, vocoder, args.griffin_lim_iters) for method in METHODS if "vocos" not in method]
     if args.vocoder:
         tuned = load_vocoder(args.vocoder)
         variants += [(f"{method}@tuned", method, tuned, args.griffin_lim_iters) for method in ("hifigan", "hybrid")]
@@ -239,6 +240,7 @@ def main():
         tag = "" if i == 0 else f"@{os.path.basename(os.path.normpath(folder))}"
         variants += [(f"vocos+gl{n}{tag}" if n else f"vocos{tag}", "vocos", vocos, n)
                      for n in [0, *args.vocos_griffin_lim_iters]]  # fmt: skip
+        variants += [(f"vocos-hybrid{n}{tag}", "vocos-hybrid", vocos, n) for n in args.vocos_griffin_lim_iters if n]
     if args.methods:
         unknown = set(args.methods) - {label for label, *_ in variants}
         if unknown:

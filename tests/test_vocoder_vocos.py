@@ -204,3 +204,15 @@ def test_priors_are_what_an_untrained_head_gives():
         plain.head.weight.zero_()
         plain.head.bias.zero_()
     assert torch.allclose(plain.spectrogram(mel).abs(), torch.ones(1, 513, 16))  # exp(0), zero phase
+
+
+def test_vocos_hybrid_refines_towards_the_mel(vocos):
+    mel = log_mel_spectrogram(torch.sin(torch.arange(24 * HOP_LENGTH) * 0.05)[None])
+    plain = mel_to_audio(mel, vocoder=vocos, method="vocos")
+    hybrid = mel_to_audio(mel, vocoder=vocos, method="vocos-hybrid", griffin_lim_iters=8)
+    assert hybrid.shape == plain.shape == (1, 24 * HOP_LENGTH)
+    error = {name: (log_mel_spectrogram(w) - mel).abs().mean().item() for name, w in (("plain", plain),
+             ("hybrid", hybrid))}  # fmt: skip
+    assert error["hybrid"] < error["plain"]
+    with pytest.raises(VocoderError, match="'vocos-hybrid' needs a VocosVocoder"):
+        mel_to_audio(mel, method="vocos-hybrid")

@@ -7,6 +7,8 @@ into the weights, identity `mean`/`scale` buffers, input `(batch, frames, 80)`).
 
 - `"vocos"`: the `VocosVocoder`, optionally refined by a few fast Griffin-Lim iterations towards its own predicted
   magnitude, started from its predicted phase (they make the predicted spectrogram consistent);
+- `"vocos-hybrid"`: the `"hybrid"` refinement (the mel's own magnitude below 8 kHz) started from the Vocos output
+  instead of HiFi-GAN's;
 - `"hifigan"`: the HiFi-GAN generator alone;
 - `"griffinlim"`: fast Griffin-Lim on the linear magnitude recovered from the mel (nothing above 8 kHz);
 - `"hybrid"` (default): HiFi-GAN's output refined by fast Griffin-Lim started from its phase, with HiFi-GAN's
@@ -32,9 +34,9 @@ from ..audio import N_MELS, SAMPLE_RATE
 from ..griffin_lim import fast_griffin_lim, istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
 
 VARIANTS = ("universal", "LJSpeech")
-METHODS = ("vocos", "hybrid", "hifigan", "griffinlim")
+METHODS = ("vocos", "vocos-hybrid", "hybrid", "hifigan", "griffinlim")
 # Griffin-Lim iterations when `mel_to_audio` is not told: the hybrid's 32; none on top of the Vocos
-DEFAULT_GRIFFIN_LIM_ITERS = {"vocos": 0, "hybrid": 32, "hifigan": 0, "griffinlim": 32}
+DEFAULT_GRIFFIN_LIM_ITERS = {"vocos": 0, "vocos-hybrid": 16, "hybrid": 32, "hifigan": 0, "griffinlim": 32}
 MIN_FRAMES = 2  # the front end's reflect padding (384 samples) needs more than one frame of audio
 
 
@@ -193,14 +195,15 @@ def mel_to_audio(
 
     Args:
         log_mel (`np.ndarray` or `torch.Tensor` of shape `(80, frames)` or `(batch, 80, frames)`): natural-log mels.
-        vocoder (`VocosVocoder` or `SpeechT5HifiGan`, *optional*): the generator. `"vocos"` needs a `VocosVocoder`;
-            `"hybrid"` and `"hifigan"` use a given `SpeechT5HifiGan`, else the packaged one (`load_vocoder()`), so
-            that a pipeline whose vocoder is the Vocos can still select them; `"griffinlim"` uses none.
-        method (`str`, *optional*): `"vocos"`, `"hybrid"`, `"hifigan"` or `"griffinlim"` (see the module
-            docstring); None: `default_method(vocoder)`.
+        vocoder (`VocosVocoder` or `SpeechT5HifiGan`, *optional*): the generator. `"vocos"` and `"vocos-hybrid"`
+            need a `VocosVocoder`; `"hybrid"` and `"hifigan"` use a given `SpeechT5HifiGan`, else the packaged one
+            (`load_vocoder()`), so that a pipeline whose vocoder is the Vocos can still select them; `"griffinlim"`
+            uses none.
+        method (`str`, *optional*): `"vocos"`, `"vocos-hybrid"`, `"hybrid"`, `"hifigan"` or `"griffinlim"` (see
+            the module docstring); None: `default_method(vocoder)`.
         griffin_lim_iters (`int`, *optional*): fast Griffin-Lim iterations: of `"griffinlim"`, or refining the output
-            of `"hybrid"` (`refine_with_griffin_lim`) or `"vocos"` (towards its own magnitude); None:
-            `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
+            of `"hybrid"` / `"vocos-hybrid"` (`refine_with_griffin_lim`) or of `"vocos"` (towards its own
+            magnitude); None: `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
         generator (`torch.Generator`, *optional*): the random initial phase of `"griffinlim"`.
     Returns:
         the input's array type (a tensor on the input's device), float32, of shape `(frames * 256,)` or
@@ -214,20 +217,22 @@ def mel_to_audio(
     iters = DEFAULT_GRIFFIN_LIM_ITERS[method] if griffin_lim_iters is None else griffin_lim_iters
     if iters < 0:
         raise VocoderError(f"griffin_lim_iters must be >= 0, got {iters}")
-    if method == "vocos" and not isinstance(vocoder, VocosVocoder):
-        raise VocoderError(f"method 'vocos' needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}")
+    if method.startswith("vocos") and not isinstance(vocoder, VocosVocoder):
+        raise VocoderError(f"method {method!r} needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}")
     mel = _as_mel_batch(log_mel)
     device = log_mel.device if isinstance(log_mel, torch.Tensor) else torch.device("cpu")
 
     if method == "griffinlim":
         magnitude = mel_to_linear_magnitude(mel)
         waveform = istft(fast_griffin_lim(magnitude, iters, generator=generator))
-    elif method == "vocos":
+    elif method.startswith("vocos"):
         parameter = next(vocoder.parameters())
         spectrogram = vocoder.spectrogram(mel.to(device=parameter.device)).to(mel.device)
-        if iters > 0:  # make the predicted spectrogram consistent: its own magnitude, its phase to start from
+        if method == "vocos" and iters > 0:  # make the predicted spectrogram consistent, from its own phase
             spectrogram = fast_griffin_lim(spectrogram.abs(), iters, init=spectrogram)
         waveform = istft(spectrogram)
+        if method == "vocos-hybrid" and iters > 0:
+            waveform = refine_with_griffin_lim(waveform, mel, iters)
     else:
         if method != "vocos" and not isinstance(vocoder, SpeechT5HifiGan):
             vocoder = load_vocoder()
