@@ -4,8 +4,9 @@ Start-up time matters to the Space and the CLI (issue 15). For one retriever fol
 `from_pretrained` (median of `--repeats` loads in this process, imports done), the first search after a fresh load
 (which builds the FAISS index when the folder ships none) and the two together. With `--reference`, the folder's
 top-`--k` results are compared with another folder's (e.g. the old format with its saved `index.faiss`) for
-`--queries` of the set's own melody embeddings as queries: how many queries get the same best melody and the same
-ordered top-k.
+`--queries` of the set's own melody embeddings as queries and, with `--aligner`, the text embeddings of the first
+`--caption-queries` captions of the set (what generation asks): how many queries get the same best melody and the same
+ordered top-k, and each index's recall@1 against exact search.
 
 Each run is stored under `--label` in the results file, beside the runs of other labels, with the folder of the
 `mmgen` code that ran (the old format is measured with the code of its day, put first on PYTHONPATH):
@@ -16,7 +17,7 @@ Each run is stored under `--label` in the results file, beside the runs of other
     python benchmarks/retriever_load.py --folder $OLD/checkpoints/mmgen-default/retriever \
         --label first_format_today --repeats 9
     python benchmarks/retriever_load.py --folder checkpoints/mmgen-default/retriever --label new_format \
-        --repeats 9 --reference $OLD/checkpoints/mmgen-default/retriever
+        --repeats 9 --reference $OLD/checkpoints/mmgen-default/retriever --aligner checkpoints/mmgen-default/aligner
     -> benchmarks/results/retriever_load.json (run each with nice -n 10 env OMP_NUM_THREADS=1)
 """
 
@@ -46,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--reference", default=None, help="another retriever folder to compare top-k results with")
     parser.add_argument("--queries", type=int, default=0, help="melodies used as queries (default 0: all)")
     parser.add_argument("--k", type=int, default=10, help="results per query compared (default 10)")
+    parser.add_argument("--aligner", default=None, help="TriModalAligner folder: also compare caption queries")
+    parser.add_argument("--caption-queries", type=int, default=3000, help="captions embedded with --aligner")
     parser.add_argument("--output", default="benchmarks/results/retriever_load.json", help="JSON file to update")
     args = parser.parse_args(argv)
     if not 1 <= args.repeats <= 50:
@@ -80,21 +83,37 @@ def measure_load(folder: str, repeats: int) -> dict:
     }
 
 
-def agreement(folder: str, reference: str, queries: int, k: int) -> dict:
-    """Top-k of `folder` vs `reference` for the set's own melodies as queries."""
-    ours, theirs = MelodyRetriever.from_pretrained(folder), MelodyRetriever.from_pretrained(reference)
-    if not np.array_equal(ours.embeddings.numpy(), theirs.embeddings.numpy()):
-        raise SystemExit(f"{folder} and {reference} hold different embeddings: nothing to compare")
-    query = ours.embeddings if not queries else ours.embeddings[:queries]
-    a, b = ours.search(query, k=k), theirs.search(query, k=k)
+def compare(ours, theirs, exact, query, k: int) -> dict:
+    a, b, e = ours.search(query, k=k), theirs.search(query, k=k), exact.search(query, k=1)
     return {
-        "reference": os.path.abspath(reference),
         "queries": len(query),
-        "k": k,
         "same_top1": float((a.ids[:, 0] == b.ids[:, 0]).float().mean()),
         "same_ordered_topk": float((a.ids == b.ids).all(dim=1).float().mean()),
         "max_score_difference": float((a.scores - b.scores).abs().max()),
+        "recall_at_1": float((a.ids[:, 0] == e.ids[:, 0]).float().mean()),
+        "reference_recall_at_1": float((b.ids[:, 0] == e.ids[:, 0]).float().mean()),
     }
+
+
+def agreement(folder: str, reference: str, queries: int, k: int, aligner: str | None, captions: int) -> dict:
+    """Top-k of `folder` vs `reference`: the set's own melodies as queries, and captions embedded by `aligner`."""
+    ours, theirs = MelodyRetriever.from_pretrained(folder), MelodyRetriever.from_pretrained(reference)
+    if not np.array_equal(ours.embeddings.numpy(), theirs.embeddings.numpy()):
+        raise SystemExit(f"{folder} and {reference} hold different embeddings: nothing to compare")
+    exact = MelodyRetriever.from_embeddings(ours.embeddings, ours.metadata, index_type="flat")
+    result = {"reference": os.path.abspath(reference), "k": k}
+    result["melody_queries"] = compare(ours, theirs, exact, ours.embeddings[: queries or None], k)
+    if aligner:
+        import torch
+
+        from mmgen.models.aligner import TriModalAligner
+
+        model = TriModalAligner.from_pretrained(aligner).eval()
+        texts = [str(row["caption"]) for row in ours.metadata[:captions]]
+        with torch.no_grad():
+            query = torch.cat([model.embed_text(texts[i : i + 128]).float() for i in range(0, len(texts), 128)])
+        result["caption_queries"] = compare(ours, theirs, exact, query, k) | {"aligner": aligner}
+    return result
 
 
 def main(argv=None):
@@ -113,7 +132,8 @@ def main(argv=None):
         **measure_load(args.folder, args.repeats),
     }
     if args.reference:
-        run["agreement"] = agreement(args.folder, args.reference, args.queries, args.k)
+        run["agreement"] = agreement(args.folder, args.reference, args.queries, args.k, args.aligner,
+                                     args.caption_queries)
     results = {}
     if os.path.isfile(args.output):
         with open(args.output, encoding="utf-8") as handle:
