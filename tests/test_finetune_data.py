@@ -16,8 +16,9 @@ def _tune(pitches, note_s=0.4):
 
 
 def test_plain_caption_names_the_folder_and_the_file():
-    assert plain_caption("my_tunes/Sunday Waltz.wav", "/music") == "my tunes music, sunday waltz"
-    assert plain_caption("SundayWaltz-02.flac", "/x/chip_tunes") == "chip tunes music, sunday waltz 02"
+    assert plain_caption("jazz_trio/Sunday Waltz.wav", "/music") == "jazz trio music, sunday waltz"
+    assert plain_caption("SundayWaltz-02.flac", "/x/chip_tunes") == "chip tunes, sunday waltz 02"
+    assert plain_caption("a.wav", "/home/me/My-Music/") == "my music, a"
 
 
 def test_build_without_captions(tmp_path, capsys):

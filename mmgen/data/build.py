@@ -150,13 +150,14 @@ def _humanize(text: str) -> str:
 def plain_caption(relative_path: str, audio_dir: str) -> str:
     """The caption of a file that has none: its folder's name as the style, its file name as the title.
 
-    ``my_tunes/Sunday Waltz.wav`` under ``/music`` -> ``"my tunes music, sunday waltz"`` (`audio_dir`'s own name
-    when the file sits directly in it).
+    ``jazz_trio/Sunday Waltz.wav`` under ``/music`` -> ``"jazz trio music, sunday waltz"``, ``my_songs/a.wav`` ->
+    ``"my songs, a"`` (`audio_dir`'s own name when the file sits directly in it).
     """
     folder = os.path.dirname(relative_path) or os.path.basename(os.path.normpath(os.path.abspath(audio_dir)))
     title = _humanize(os.path.splitext(os.path.basename(relative_path))[0])
     style = _humanize(folder.replace(os.sep, " ")) or "my"
-    return f"{style} music, {title}" if title else f"{style} music"
+    style = style if style.endswith(("music", "songs", "tunes")) else f"{style} music"  # not "my music music"
+    return f"{style}, {title}" if title else style
 
 
 def audio_files(audio_dir: str) -> list[str]:
