@@ -14,13 +14,16 @@ from .. import limits
 
 DEFAULT_MODEL = "checkpoints/mmgen-default"
 DEFAULT_SECONDS = 10.0
-DEFAULT_STEPS = 50
+# The shipped pipeline's sampler is DPM-Solver++ 2M with Karras sigmas: these steps hold DDIM-50's quality
+# (benchmarks/results/latency.json, the steps sweep). DDIM needs about 50.
+DEFAULT_STEPS = 12
 DEFAULT_GUIDANCE = 3.0
 # label -> diffusers scheduler class name ("default": the scheduler saved with the pipeline)
 SCHEDULERS = {
     "default": None,
-    "ddim": "DDIMScheduler",
     "dpm-solver++": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "ddim": "DDIMScheduler",
     "euler": "EulerDiscreteScheduler",
 }
 

@@ -116,6 +116,28 @@ def load_continued_clip(path: str):
         raise ValueError(f"--continue: {err}") from err
 
 
+def physical_cores() -> int:
+    """The physical CPU cores this process may run on (hyperthreads share a core's units: more threads than cores
+    only contend), from the kernel's topology; the usable CPU count where that is unknown."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/core_cpus_list", encoding="utf-8") as f:
+                cores.add(f.read().strip())
+        except OSError:
+            return len(cpus)
+    return max(1, len(cores))
+
+
+def set_threads() -> None:
+    """torch's intra-op threads: one per physical core, unless OMP_NUM_THREADS says otherwise."""
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(physical_cores())
+
+
 def run(args: argparse.Namespace) -> int:
     from ..app import continuation, logic
     from ..app.settings import GenerationSettings, UserMelody
@@ -159,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
+    set_threads()
     store = logic.PipelineStore(args.model)
     if not store.available:
         raise FileNotFoundError(logic.model_missing_message(args.model))
@@ -287,8 +310,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS,
-        help=f"Denoising steps per window, 1-{CLI.max_steps} (default {DEFAULT_STEPS}; DPM-Solver++ needs fewer "
-        "than DDIM).",
+        help=f"Denoising steps per window, 1-{CLI.max_steps} (default {DEFAULT_STEPS}, for the model's DPM-Solver++; "
+        "--scheduler ddim needs about 50).",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=int, default=0, help="Random seed; the same seed gives the same audio (-1: random)."
@@ -312,7 +335,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--scheduler", choices=list(SCHEDULERS), default="default",
-        help="Sampler: the one saved with the model (default), ddim, dpm-solver++ or euler.",
+        help="Sampler: the one saved with the model (default; the shipped model's is DPM-Solver++ 2M with Karras "
+        "sigmas), dpm-solver++, unipc, ddim or euler.",
     )  # fmt: skip
     parser.add_argument("--negative", default=None, help="Negative prompt: what the music should not sound like.")
     parser.add_argument("--png", default=None, help="Also write the piano roll of the melody that guided it.")

@@ -1,0 +1,73 @@
+"""benchmarks/latency.py: its helpers, and the whole script on a tiny random pipeline and a fabricated MusicSet."""
+
+import json
+
+import pytest
+import torch
+from fixtures import load_benchmark, save_tiny_musicset
+from pipeline_dummies import get_dummy_components
+
+from pipelines.pipeline_mmgen import MMGenPipeline, sampler_scheduler
+
+STAGES = ("aligner", "retrieval", "unet_loop", "vae", "vocoder", "other", "total")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("latency")
+
+
+def tiny_pipe(sampler="dpm++"):
+    components = get_dummy_components(melody_sketch=True)
+    components["scheduler"] = sampler_scheduler(sampler, components["scheduler"])
+    return MMGenPipeline(**components)
+
+
+def test_points_and_variants(bench):
+    assert bench.parse_point("dpm++:12") == ("dpm++", 12)
+    with pytest.raises(SystemExit, match="sampler:steps"):
+        bench.parse_point("dpm++")
+    pipe = tiny_pipe()
+    assert bench.sampler_name(pipe.scheduler) == "dpm++"
+    today = bench.with_settings(pipe, "ddim", "griffinlim")
+    assert bench.sampler_name(today.scheduler) == "ddim" and today.config.vocoder_method == "griffinlim"
+    assert today.unet is pipe.unet and today.scheduler is not pipe.scheduler  # shared weights, own sampler
+
+
+@pytest.mark.slow  # several processes, each loading a pipeline
+def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
+    tiny_pipe().save_pretrained(tmp_path / "pipe")
+    data = save_tiny_musicset(tmp_path / "data", {"train": 1, "validation": 1, "test": 3}, seconds=2.0)
+    output, clips = tmp_path / "latency.json", tmp_path / "clips"
+    args = ["--pipeline", str(tmp_path / "pipe"), "--dataset", data, "--num_clips", "2", "--seconds", "2",
+            "--sweep", "dpm++:2", "dpm++:3", "ddim:3", "--sweep_vocoder", "griffinlim", "--baseline", "ddim:3",
+            "--baseline_vocoder", "griffinlim", "--default_steps", "2", "--threads", "1", "--repeats", "1",
+            "--process_repeats", "1", "--long_seconds", "3", "--clips_dir", str(clips),
+            "--output", str(output)]  # fmt: skip
+    torch.manual_seed(0)
+    bench.main(args)
+    results = json.loads(output.read_text())
+    assert results["default"]["sampler"] == "dpm++" and results["default"]["steps"] == 2
+    sweep = results["sweep"]
+    assert [(p["sampler"], p["steps"]) for p in sweep["points"]] == [("dpm++", 2), ("dpm++", 3), ("ddim", 3)]
+    for point in sweep["points"]:
+        assert point["num_clips"] == 2 and point["clips_generated_now"] == 2 and point["chroma_cosine"] is not None
+    quality = sweep["quality"]
+    assert quality["baseline"] == sweep["points"][2]  # found in the sweep, not generated again
+    assert (quality["default"]["sampler"], quality["default"]["steps"]) == ("dpm++", 2)
+    assert quality["default"]["vocoder_method"] == "hybrid"  # the tiny pipeline's own vocoder, re-vocoded
+    assert set(quality["default_vs_baseline"]) == set(bench.QUALITY_KEYS)
+    for name in ("baseline", "default"):
+        (timing,) = results["stages"][name]["timings"]
+        assert timing["threads"] == 1 and set(timing["wall_s_per_10s"]) == set(STAGES)
+        assert timing["wall_s_per_10s"]["total"] > 0 and timing["cpu_s_per_10s"] > 0
+    assert results["stages"]["app_call"][0]["median_s"] > 0
+    process = results["process"]
+    assert process["wall_s"] > 0 and process["peak_rss_gb"] > 0.1 and process["peak_rss_gb_3s"] > 0.1
+    assert process["import_pipeline_s"] > 0 and process["from_pretrained_s"] > 0
+    assert output.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    # a rerun scores the cached clips without denoising them again
+    bench.main([*args, "--stages", "sweep"])
+    again = json.loads(output.read_text())["sweep"]
+    assert all(p["clips_generated_now"] == 0 for p in again["points"])
+    assert again["points"][0]["chroma_cosine"] == sweep["points"][0]["chroma_cosine"]
