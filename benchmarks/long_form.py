@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mmgen.app.defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
 from mmgen.eval.bench import json_safe, machine
 from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window, split_held
@@ -62,8 +63,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overlap", type=float, default=2.0, help="window_overlap_in_s")
     parser.add_argument("--crossfade", type=float, default=None,
                         help="window_crossfade_in_s (default: the pipeline's, half the overlap)")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=50, help="Denoising steps (the app's and CLI's default).")
-    parser.add_argument("--guidance", type=float, default=3.0, help="guidance_scale (the app's and CLI's default).")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Denoising steps (the app's and CLI's).")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance_scale (the app's, CLI's).")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "long_form.json"))
