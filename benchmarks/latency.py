@@ -91,6 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", nargs="*", default=["sweep", "stages", "process"],
                         choices=["sweep", "stages", "process"], help="What to measure.")  # fmt: skip
     parser.add_argument("--output", default="benchmarks/results/latency.json", help="JSON to write (+ .png beside).")
+    parser.add_argument("--update", action="store_true",
+                        help="Keep the --output's other stages, replacing only those measured now.")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -303,8 +305,8 @@ def measure_process(pipe_path: str, args) -> dict:
         long_wall, long_rss, _ = run_process(cli_command(pipe_path, args.long_seconds, 0,
                                                          os.path.join(work, "long.wav")))  # fmt: skip
     out.update({
-        "command": " ".join(["python", *cli_command(pipe_path, args.seconds, 0, "out.wav")[1:]]),
-        "threads": "torch's default (the CLI sets none)",
+        "cli_command": " ".join(["python", *cli_command(pipe_path, args.seconds, 0, "out.wav")[1:]]),
+        "threads": "the CLI's: one per physical core (mmgen.cli.generate.set_threads)",
         "wall_s": round(statistics.median(r[0] for r in runs), 3), "runs_wall_s": [round(r[0], 3) for r in runs],
         "cpu_s": round(statistics.median(r[2] for r in runs), 3), "peak_rss_gb": round(max(r[1] for r in runs), 3),
         "wall_s_no_adherence": round(statistics.median(r[0] for r in bare), 3),
@@ -380,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     default = (sampler_name(pipe.scheduler), default_steps)
     shipped_vocoder = pipe.config.vocoder_method
     output = Path(args.output)
+    previous = json.loads(output.read_text()) if args.update and output.exists() else {}
     results = {
         "benchmark": "latency",
         "command": " ".join(["python benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -392,10 +395,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {"seconds": args.seconds, "guidance_scale": args.guidance_scale, "seed": args.seed,
                      "repeats": args.repeats, "prompt": PROMPT},
     }  # fmt: skip
+    for stage in ("sweep", "stages", "process"):  # kept from the run that measured them (each names its command)
+        if stage not in args.stages and stage in previous:
+            results[stage] = previous[stage]
     if "sweep" in args.stages:
         torch.set_num_threads(1)
         results["sweep"] = run_sweep(pipe, args, default, shipped_vocoder)
-        results["sweep"]["clips_dir"] = args.clips_dir
+        results["sweep"].update(clips_dir=args.clips_dir, command=results["command"])
         write_json(output, results)
     if "stages" in args.stages:
         baseline = with_settings(pipe, parse_point(args.baseline)[0], args.baseline_vocoder)
@@ -406,10 +412,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "default": {"steps": default_steps, "timings": [time_stages(pipe, default_steps, t, args)
                                                             for t in args.threads]},
             "app_call": [time_app_call(args.pipeline, t, args) for t in args.threads],
+            "command": results["command"],
         }  # fmt: skip
         write_json(output, results)
     if "process" in args.stages:
-        results["process"] = measure_process(args.pipeline, args)
+        results["process"] = measure_process(args.pipeline, args) | {"command": results["command"]}
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_json(output, results)
     plot(results, output.with_suffix(".png"))
