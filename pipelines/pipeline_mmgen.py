@@ -185,10 +185,10 @@ class MMGenPipeline(DiffusionPipeline):
             The frame-aligned melody as a learned projection of its piano roll (the measured alternative to the
             melody sketch). None (the default): a UNet with extra input channels takes the VAE-encoded sketch.
         vocoder_method (`str`, *optional*):
-            `mmgen.models.vocoder.mel_to_audio` method: `"vocos"` (needs a `VocosVocoder`), `"hybrid"` (HiFi-GAN +
-            Griffin-Lim), `"hifigan"` or `"griffinlim"`; `"hybrid"` and `"hifigan"` take the packaged HiFi-GAN when
-            `vocoder` is not one (`benchmarks/results/vocoder.json` compares them). None: `"vocos"` for a
-            `VocosVocoder`, else `"hybrid"`.
+            `mmgen.models.vocoder.mel_to_audio` method: `"vocos"` or `"vocos-hybrid"` (Vocos + Griffin-Lim; both
+            need a `VocosVocoder`), `"hybrid"` (HiFi-GAN + Griffin-Lim), `"hifigan"` or `"griffinlim"`; `"hybrid"` and
+            `"hifigan"` take the packaged HiFi-GAN when `vocoder` is not one (`benchmarks/results/vocoder.json`
+            compares them all). None: `"vocos"` for a `VocosVocoder`, else `"hybrid"`.
 
     Precision: `from_pretrained` loads float32 unless `dtype` says otherwise (a `torch.dtype`, or a dict per component
     name with an optional `"default"`). The retriever always keeps its embeddings in float32, on purpose: they are the
@@ -227,9 +227,9 @@ class MMGenPipeline(DiffusionPipeline):
             melody_encoder=melody_encoder,
         )
         vocoder_method = default_method(vocoder) if vocoder_method is None else vocoder_method
-        if vocoder_method == "vocos" and not isinstance(vocoder, VocosVocoder):
+        if vocoder_method.startswith("vocos") and not isinstance(vocoder, VocosVocoder):
             raise VocoderError(
-                f"vocoder_method 'vocos' needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}"
+                f"vocoder_method {vocoder_method!r} needs a VocosVocoder as `vocoder`, got {type(vocoder).__name__}"
             )
         self.register_to_config(vocoder_method=vocoder_method)
 
