@@ -80,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep_vocoder", default="hybrid", help="vocoder_method of the sweep points.")
     parser.add_argument("--baseline", default="ddim:50", help="Today's `sampler:steps` (with --baseline_vocoder).")
     parser.add_argument("--baseline_vocoder", default="hybrid", help="vocoder_method of the baseline.")
+    parser.add_argument(
+        "--baseline_quality", default=None,
+        help="A benchmarks/generation.py JSON whose melody_guided row is the baseline's quality (it must have been "
+        "measured with the baseline's sampler, steps and vocoder on the same clips, seed and guidance) instead of "
+        "generating the baseline's clips again.",
+    )  # fmt: skip
     parser.add_argument("--default_steps", type=int, default=None,
                         help="Steps of the default (the app's when not given: defaults.DEFAULT_STEPS).")  # fmt: skip
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="torch threads of the stage timing.")
@@ -194,12 +200,31 @@ def sweep_point(pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: 
     return point
 
 
+def generation_row(path: str, baseline: tuple[str, int], ctx: dict, args) -> dict:
+    """The melody-guided row of a `benchmarks/generation.py` result as the baseline's quality, after checking that it
+    measured the same thing: sampler, steps, vocoder, clips, seed, guidance and length."""
+    results = json.loads(Path(path).read_text())
+    settings, row = results["settings"], results["melody_guided"]
+    expected = {"scheduler": type(sampler_scheduler(baseline[0])).__name__, "steps": baseline[1],
+                "vocoder_method": args.baseline_vocoder, "clip_ids": ctx["clip_ids"], "seed": args.seed,
+                "guidance_scale": args.guidance_scale, "seconds": args.seconds, "num_candidates": 1}  # fmt: skip
+    wrong = {k: settings.get(k) for k, v in expected.items() if settings.get(k) != v}
+    if wrong or row.get("pipeline") != args.pipeline:
+        what = wrong or {"pipeline": row.get("pipeline")}
+        raise SystemExit(f"{path} did not measure the baseline {baseline} on these clips: {what}")
+    return {"sampler": baseline[0], "steps": baseline[1], "scheduler": settings["scheduler"],
+            "vocoder_method": args.baseline_vocoder, **{k: row.get(k) for k in QUALITY_KEYS},
+            "note_precision": row.get("note_precision"), "note_recall": row.get("note_recall"),
+            "num_clips": row["num_clips"], "from": f"{path} (melody_guided: {row.get('command')})"}  # fmt: skip
+
+
 def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dict:
     dataset = load_musicset(args.dataset)
     rows = select_rows(dataset[args.split], args.num_clips)
     references = reference_clips(rows, args.seconds)
     embedder = default_embedder()
     ctx = {"embedder": embedder, "captions": [str(r["caption"]) for r in rows], "aligner": pipe.aligner,
+           "clip_ids": [str(r["id"]) for r in rows],
            "reference_features": extract_features(references, SAMPLE_RATE, embedder)}  # fmt: skip
     points = [parse_point(p) for p in args.sweep]
     sweep = []
@@ -210,6 +235,8 @@ def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dic
     baseline = parse_point(args.baseline)
     quality = {"baseline": next((p for p in sweep if (p["sampler"], p["steps"]) == baseline
                                  and p["vocoder_method"] == args.baseline_vocoder), None)}  # fmt: skip
+    if quality["baseline"] is None and args.baseline_quality:
+        quality["baseline"] = generation_row(args.baseline_quality, baseline, ctx, args)
     if quality["baseline"] is None:
         quality["baseline"] = sweep_point(pipe, *baseline, args.baseline_vocoder, rows, ctx, args)
     match = next((p for p in sweep if (p["sampler"], p["steps"]) == default

@@ -34,6 +34,22 @@ def test_points_and_variants(bench):
     assert today.unet is pipe.unet and today.scheduler is not pipe.scheduler  # shared weights, own sampler
 
 
+def test_the_baseline_quality_is_taken_only_from_a_run_that_measured_it(bench, tmp_path):
+    settings = {"scheduler": "DDIMScheduler", "steps": 50, "vocoder_method": "hybrid", "clip_ids": ["a", "b"],
+                "seed": 0, "guidance_scale": 3.0, "seconds": 10.0, "num_candidates": 1}  # fmt: skip
+    row = {"pipeline": "pipe", "fad_musicnn": 38.0, "chroma_cosine": 0.68, "num_clips": 2, "command": "generation.py"}
+    path = tmp_path / "generation.json"
+    path.write_text(json.dumps({"settings": settings, "melody_guided": row}))
+    args = bench.parse_args(["--pipeline", "pipe", "--baseline_vocoder", "hybrid"])
+    ctx = {"clip_ids": ["a", "b"]}
+    baseline = bench.generation_row(str(path), ("ddim", 50), ctx, args)
+    assert baseline["fad_musicnn"] == 38.0 and baseline["steps"] == 50 and "generation.json" in baseline["from"]
+    with pytest.raises(SystemExit, match="'steps': 50"):
+        bench.generation_row(str(path), ("ddim", 12), ctx, args)
+    with pytest.raises(SystemExit, match="clip_ids"):
+        bench.generation_row(str(path), ("ddim", 50), {"clip_ids": ["a"]}, args)
+
+
 @pytest.mark.slow  # several processes, each loading a pipeline
 def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
     tiny_pipe().save_pretrained(tmp_path / "pipe")
