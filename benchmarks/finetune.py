@@ -72,7 +72,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def stage_data(args) -> dict:
-    started = time.process_time()
     folders = write_style_folders(args.work_dir, args.train_tracks, args.heldout_tracks, args.track_seconds,
                                   seed=args.seed)  # fmt: skip
     info = {}
@@ -81,10 +80,14 @@ def stage_data(args) -> dict:
         if not os.path.isfile(os.path.join(out, "dataset_dict.json")) or os.path.isdir(os.path.join(out, "_work")):
             build_musicset_from_audio(out, folders[name], os.path.join(args.work_dir, f"{name}_captions.csv"),
                                       seed=args.seed, progress=False)  # fmt: skip
-        info[name] = {split: len(rows) for split, rows in load_musicset(out).items()}
-    info["cpu_seconds"] = time.process_time() - started
+        with open(os.path.join(out, "build_info.json"), encoding="utf-8") as f:
+            built = json.load(f)
+        info[name] = {split: len(rows) for split, rows in load_musicset(out).items()} | {
+            "files": built["report"]["files"],
+            "skipped": len(built["report"]["skipped"]),
+            "build_wall_seconds_shared_cpu": built["build_seconds"],
+        }
     return info
-
 
 
 # ----------------------------------------------------------------------------------------------------- 2. fine-tune
@@ -199,6 +202,8 @@ def text_retrieval(args, folder: str, added_ids: set[str], queries: dict[str, li
             "top1_added": float(np.mean([hits[0] in added_ids for hits in ids])),
             "top10_added": float(np.mean([any(h in added_ids for h in hits) for hits in ids])),
             "chance_top1": len(added_ids) / len(retriever),
+            # a random top 10 of the database holds an added melody this often
+            "chance_top10": 1.0 - float(np.prod([1 - len(added_ids) / (len(retriever) - i) for i in range(10)])),
         }
     return out
 
