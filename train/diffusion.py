@@ -508,6 +508,7 @@ class TrainingClock:
 
     def __init__(self, accelerator):
         self.previous, self.started = 0.0, None
+        self.accelerator = accelerator
         accelerator.register_save_state_pre_hook(self._save)
         accelerator.register_load_state_pre_hook(self._load)
 
@@ -517,8 +518,18 @@ class TrainingClock:
     def seconds(self) -> float:
         return self.previous + (time.process_time() - self.started if self.started is not None else 0.0)
 
+    def spent(self, budget: float | None) -> bool:
+        """Whether `budget` CPU seconds are spent, decided alike by every process (any one's clock past it)."""
+        if budget is None:
+            return False
+        past = torch.tensor([float(self.seconds() >= budget)], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            past = self.accelerator.reduce(past, reduction="sum")
+        return bool(past.item() > 0)
+
     def _save(self, models, weights, output_dir) -> None:
-        write_json(os.path.join(output_dir, self.FILE), {"train_cpu_seconds": self.seconds()})
+        if self.accelerator.is_main_process:  # the main process's clock stands for the run
+            write_json(os.path.join(output_dir, self.FILE), {"train_cpu_seconds": self.seconds()})
 
     def _load(self, models, input_dir) -> None:
         path = os.path.join(input_dir, self.FILE)
@@ -705,8 +716,7 @@ def main(argv: list[str] | None = None) -> None:
     _, skip_batches = resume_position(global_step, steps_per_epoch, args.gradient_accumulation_steps)
     validation, first_batch = {}, True
     clock.start()
-    out_of_time = args.max_train_cpu_seconds is not None and clock.seconds() >= args.max_train_cpu_seconds
-    finished = global_step >= args.max_train_steps or out_of_time
+    finished = global_step >= args.max_train_steps or clock.spent(args.max_train_cpu_seconds)
     while not finished:
         epoch_loader = skip_consumed_batches(accelerator, loader, skip_batches)  # a resumed epoch goes on
         skip_batches = 0
@@ -748,7 +758,7 @@ def main(argv: list[str] | None = None) -> None:
                     validation = run_validation(args, accelerator, pipeline, validation_prompts, global_step)
                 for model in trained.values():
                     model.train()
-            if args.max_train_cpu_seconds is not None and clock.seconds() >= args.max_train_cpu_seconds:
+            if clock.spent(args.max_train_cpu_seconds):
                 logger.info(f"CPU-time budget spent ({clock.seconds():.0f} s) at step {global_step}")
                 if global_step % args.checkpointing_steps:  # a resumed run then knows the budget is spent
                     save_checkpoint(accelerator, args, global_step)
