@@ -113,6 +113,15 @@ def save_and_fuse_lora(unet, adapter_dir: str | None = None):
     return unet
 
 
+def empty_like(retriever):
+    """A retriever with no melodies and the same index type, search settings and aligner as `retriever`."""
+    config = retriever.config
+    return type(retriever)(
+        embedding_dim=config.embedding_dim, index_type=config.index_type, index_params=dict(config.index_params),
+        aligner_name_or_path=config.aligner_name_or_path,
+    )  # fmt: skip
+
+
 @torch.no_grad()
 def add_melodies(retriever, aligner, split, batch_size: int = 64) -> int:
     """Embed every melody of a MusicSet split with the pipeline's aligner and add it to the retriever.

@@ -102,6 +102,21 @@ def test_finetune_saves_a_pipeline_that_retrieves_the_new_melodies(own_music, tm
     assert out_audio.audios.shape[0] == 1 and np.isfinite(out_audio.audios).all()
 
 
+def test_retrieve_from_own_keeps_only_the_new_melodies(own_music, tmp_path):
+    out = tmp_path / "own"
+    finetune(own_music, out, "--finetune", "lora", "--max_train_steps", "1", "--retrieve_from", "own")
+    pipe = MMGenPipeline.from_pretrained(out)
+    train_ids = set(load_musicset(own_music / "musicset")["train"]["id"])
+    assert {row["id"] for row in pipe.retriever.metadata} == train_ids
+    pretrained = MMGenPipeline.from_pretrained(own_music / "pretrained").retriever
+    assert pipe.retriever.config.index_type == pretrained.config.index_type
+    # any text prompt now retrieves one of the user's melodies
+    pipe.set_progress_bar_config(disable=True)
+    out_audio = pipe("a bright march", audio_length_in_s=1.0, num_inference_steps=2,
+                     generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert out_audio.melodies[0]["id"] in train_ids
+
+
 def test_cpu_budget_stops_and_resumes_spent(own_music, tmp_path):
     out = tmp_path / "budget"
     finetune(own_music, out, "--finetune", "lora", "--max_train_steps", "1000", "--max_train_cpu_seconds", "0.01",

@@ -83,6 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--add_melodies", action=argparse.BooleanOptionalAction, default=None,
                         help="Add the train split's melodies to the saved pipeline's retriever (default: on with "
                              "--pretrained_pipeline), so text prompts can retrieve them.")
+    parser.add_argument("--retrieve_from", choices=["all", "own"], default="all",
+                        help="With --add_melodies: the saved retriever holds the pipeline's melodies and the "
+                             "dataset's ('all'), or the dataset's alone ('own': every text prompt then retrieves one "
+                             "of your melodies; the aligner matches words to melodies, not to timbre, so style words "
+                             "alone rarely reach them in 'all', benchmarks/results/finetune.json).")
     parser.add_argument("--max_train_cpu_seconds", type=float, default=None,
                         help="Stop after this much process CPU time in the training loop (summed over resumes; "
                              "saved in each checkpoint), or at --max_train_steps, whichever comes first.")
@@ -171,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.add_melodies = bool(args.pretrained_pipeline)
     if args.add_melodies and args.condition != "melody":
         parser.error("--add_melodies needs a melody-conditioned pipeline (its retriever)")
+    if args.retrieve_from == "own" and not args.add_melodies:
+        parser.error("--retrieve_from own needs --add_melodies (the saved retriever holds the dataset's melodies)")
     if args.max_train_cpu_seconds is not None and args.max_train_cpu_seconds <= 0:
         parser.error("--max_train_cpu_seconds must be positive")
     if args.condition == "text_only" and args.melody_dropout:
@@ -625,7 +632,7 @@ def main(argv: list[str] | None = None) -> None:
     from diffusers.training_utils import EMAModel
 
     from mmgen.data import load_musicset
-    from mmgen.finetune import add_melodies, add_unet_lora, save_and_fuse_lora
+    from mmgen.finetune import add_melodies, add_unet_lora, empty_like, save_and_fuse_lora
 
     args = parse_args(argv)
     # Imported now, not when the final pipeline is saved: a run lasts hours, and a pipeline module edited meanwhile
@@ -780,6 +787,8 @@ def main(argv: list[str] | None = None) -> None:
         final.setdefault("melody_encoder", melody_encoder)
         added = 0
         if args.add_melodies and retriever is not None:
+            if args.retrieve_from == "own":
+                retriever = empty_like(retriever)
             added = add_melodies(retriever, aligner, dataset["train"])
             logger.info(f"added {added} melodies of {args.dataset} to the retriever ({len(retriever)} in all)")
         pipeline = build_pipeline(args, vae, vocoder, final["unet"], final["projector"], aligner, retriever,
