@@ -88,6 +88,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--default_steps", type=int, default=None,
                         help="Steps of the default (the app's when not given: defaults.DEFAULT_STEPS).")  # fmt: skip
+    parser.add_argument("--other_steps", type=int, nargs="*", default=[],
+                        help="Also time the default sampler at these steps (stage timing only).")  # fmt: skip
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="torch threads of the stage timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed calls per setting (after one warm-up call).")
     parser.add_argument("--process_repeats", type=int, default=3, help="Whole CLI processes timed at 10 s.")
@@ -438,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                      for t in args.threads]},
             "default": {"steps": default_steps, "timings": [time_stages(pipe, default_steps, t, args)
                                                             for t in args.threads]},
+            "default_at_other_steps": {str(n): [time_stages(pipe, n, t, args) for t in args.threads]
+                                       for n in args.other_steps},
             "app_call": [time_app_call(args.pipeline, t, args) for t in args.threads],
             "command": results["command"],
         }  # fmt: skip
