@@ -90,6 +90,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="Steps of the default (the app's when not given: defaults.DEFAULT_STEPS).")  # fmt: skip
     parser.add_argument("--other_steps", type=int, nargs="*", default=[],
                         help="Also time the default sampler at these steps (stage timing only).")  # fmt: skip
+    parser.add_argument("--default_quality_vocoder", default=None,
+                        help="Vocoder of the default's quality row (default: the shipped one).")  # fmt: skip
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="torch threads of the stage timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed calls per setting (after one warm-up call).")
     parser.add_argument("--process_repeats", type=int, default=3, help="Whole CLI processes timed at 10 s.")
@@ -188,7 +190,8 @@ def sweep_point(pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: 
         notes.append(crop_notes(clip_notes, args.seconds))
         print(f"  {sampler}:{steps} {vocoder_method} clip {i + 1}/{len(rows)}", file=sys.stderr, flush=True)
     features = extract_features(waves, SAMPLE_RATE, ctx["embedder"])
-    row = score_row(waves, ctx["captions"], notes, features, ctx["reference_features"], ctx["aligner"], paired=True)
+    row = score_row(waves, ctx["captions"], notes, features, reference_features(ctx, rows, args), ctx["aligner"],
+                    paired=True)  # fmt: skip
     point = {
         "sampler": sampler, "steps": steps, "scheduler": type(variant.scheduler).__name__,
         "vocoder_method": vocoder_method, **{k: row.get(k) for k in QUALITY_KEYS},
@@ -220,14 +223,18 @@ def generation_row(path: str, baseline: tuple[str, int], ctx: dict, args) -> dic
             "num_clips": row["num_clips"], "from": f"{path} (melody_guided: {row.get('command')})"}  # fmt: skip
 
 
+def reference_features(ctx: dict, rows, args):
+    """The test clips' musicnn features (computed once, when a point is scored rather than read from its cache)."""
+    if "reference_features" not in ctx:
+        ctx["reference_features"] = extract_features(reference_clips(rows, args.seconds), SAMPLE_RATE, ctx["embedder"])
+    return ctx["reference_features"]
+
+
 def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dict:
     dataset = load_musicset(args.dataset)
     rows = select_rows(dataset[args.split], args.num_clips)
-    references = reference_clips(rows, args.seconds)
-    embedder = default_embedder()
-    ctx = {"embedder": embedder, "captions": [str(r["caption"]) for r in rows], "aligner": pipe.aligner,
-           "clip_ids": [str(r["id"]) for r in rows],
-           "reference_features": extract_features(references, SAMPLE_RATE, embedder)}  # fmt: skip
+    ctx = {"embedder": default_embedder(), "captions": [str(r["caption"]) for r in rows], "aligner": pipe.aligner,
+           "clip_ids": [str(r["id"]) for r in rows]}  # fmt: skip
     points = [parse_point(p) for p in args.sweep]
     sweep = []
     for sampler, steps in points:
@@ -241,9 +248,13 @@ def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dic
         quality["baseline"] = generation_row(args.baseline_quality, baseline, ctx, args)
     if quality["baseline"] is None:
         quality["baseline"] = sweep_point(pipe, *baseline, args.baseline_vocoder, rows, ctx, args)
-    match = next((p for p in sweep if (p["sampler"], p["steps"]) == default
-                  and p["vocoder_method"] == shipped_vocoder), None)  # fmt: skip
-    quality["default"] = match or sweep_point(pipe, *default, shipped_vocoder, rows, ctx, args)
+    vocoder = args.default_quality_vocoder or shipped_vocoder
+    match = next((p for p in sweep if (p["sampler"], p["steps"]) == default and p["vocoder_method"] == vocoder),
+                 None)  # fmt: skip
+    quality["default"] = match or sweep_point(pipe, *default, vocoder, rows, ctx, args)
+    if vocoder != shipped_vocoder:
+        quality["default"] = {**quality["default"], "note": f"vocoded with {vocoder}, not the shipped "
+                              f"{shipped_vocoder} (--default_quality_vocoder)"}  # fmt: skip
     base = quality["baseline"]
     quality["default_vs_baseline"] = {
         k: (quality["default"][k] - base[k]) / abs(base[k]) if base.get(k) else None for k in QUALITY_KEYS
