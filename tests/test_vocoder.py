@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from fixtures import sine_notes_waveform
 
 from mmgen.audio import HOP_LENGTH, N_MELS, SAMPLE_RATE, log_mel_spectrogram, mel_filters
 from mmgen.griffin_lim import istft, mel_to_linear_magnitude, num_mel_frequency_bins, stft
@@ -20,7 +21,6 @@ from mmgen.models.vocoder import (
     packaged_hifigan_config,
     packaged_hifigan_dir,
 )
-from tests.conftest import sine_notes_waveform
 
 HIFIGAN_METHODS = ("hybrid", "hifigan", "griffinlim")  # the Vocos has its own tests (test_vocoder_vocos.py)
 
