@@ -39,6 +39,7 @@ from mmgen.audio import (
 from mmgen.limits import (
     DEFAULT_WINDOW_S,
     MAX_AUDIO_LENGTH_S,
+    MAX_CHAINED_MELODIES,
     MAX_GENERATIONS_PER_CALL,
     MAX_INFERENCE_STEPS,
     MAX_INPUT_CHANNELS,
@@ -56,6 +57,7 @@ from mmgen.limits import (
     check_number,
 )
 from mmgen.long_form import crossfade_into, plan_windows, scale_window, split_held
+from mmgen.melody.chain import chain_melodies
 from mmgen.melody.load import LoadedMelody, load_melody
 from mmgen.melody.notes import MelodyError, Note
 from mmgen.melody.sketch import check_sketch_pitches, fit_to_length, notes_in_span, piano_roll, sketch_log_mel
@@ -139,6 +141,8 @@ class MMGenPipelineOutput(BaseOutput):
     scores: np.ndarray | None = None
 
 
+MELODY_EXTENSIONS = ("repeat", "retrieve")
+
 # A user melody -> `(tokens, notes)`: the project's one melody loader (MIDI, audio, ABC, note lists, tokens, notes).
 melody_to_tokens = load_melody
 
@@ -146,6 +150,14 @@ melody_to_tokens = load_melody
 def _melody_info(source: str, tokens: str | None = None, notes: list[Note] | None = None) -> dict:
     """An output's melody entry for a melody that is not a database entry (`MMGenPipelineOutput.melodies`)."""
     return {"id": None, "caption": None, "source": source, "tokens": tokens, "notes": notes, "score": None}
+
+
+def _parse_notes(tokens: str | None) -> list[Note] | None:
+    """A database entry's notes (`None` for an entry without a readable melody)."""
+    try:
+        return string_to_notes(tokens) if tokens else None
+    except MelodyError:
+        return None
 
 
 class MMGenPipeline(DiffusionPipeline):
@@ -336,6 +348,7 @@ class MMGenPipeline(DiffusionPipeline):
         window_length_in_s=DEFAULT_WINDOW_S,
         window_overlap_in_s=2.0,
         window_crossfade_in_s=None,
+        melody_extension="repeat",
     ):
         has_melody = melody is not None or melody_embeds is not None or melody_from_audio
         if prompt is None and audio is None and prompt_embeds is None and not has_melody and audio_prompt is None:
@@ -372,6 +385,8 @@ class MMGenPipeline(DiffusionPipeline):
         check_number("window_length_in_s", window_length_in_s, low=MIN_WINDOW_S, high=MAX_WINDOW_S)
         check_number("window_overlap_in_s", window_overlap_in_s, low=MIN_WINDOW_OVERLAP_S,
                      high=float(window_length_in_s) / 2)  # fmt: skip
+        if melody_extension not in MELODY_EXTENSIONS:
+            raise ValueError(f"`melody_extension` must be one of {MELODY_EXTENSIONS}, got {melody_extension!r}.")
         if window_crossfade_in_s is not None:
             check_number("window_crossfade_in_s", window_crossfade_in_s, low=0.0, high=float(window_overlap_in_s) / 2)
         if audio_prompt is not None:
@@ -542,6 +557,7 @@ class MMGenPipeline(DiffusionPipeline):
         separate_melody_guidance: bool = False,
         audio_length_in_s: float | None = None,
         melody_offset_s: float = 0.0,
+        melody_extension: str = "repeat",
     ) -> tuple[torch.Tensor, list[dict | None], torch.Tensor]:
         r"""
         Everything the denoising loop needs from the inputs: the condition `c = MLP([q, r])`, stacked for guidance,
@@ -565,6 +581,7 @@ class MMGenPipeline(DiffusionPipeline):
                 melody is then fitted to it (`fit_melodies`), so that the returned notes are the ones the sketch
                 renders.
             melody_offset_s (`float`): where the fitted melody starts in the output (a continuation's prompt length).
+            melody_extension (`str`): how a retrieved melody shorter than the output goes on (see `__call__`).
 
         Returns:
             `(condition_embeds, melodies, query_embeds)`: `condition_embeds` of shape `(k * batch_size * n,
@@ -575,7 +592,8 @@ class MMGenPipeline(DiffusionPipeline):
         """
         device = device or self._execution_device
         query = self.encode_query(prompt, audio, device, prompt_embeds)
-        r, melodies = self.encode_melody(melody, query, device, melody_embeds)
+        extra = MAX_CHAINED_MELODIES if melody_extension == "retrieve" and self.uses_melody_sketch else 0
+        r, melodies = self.encode_melody(melody, query, device, melody_embeds, num_following=extra)
         if query is None:  # a melody alone: its own joint-space embedding is the query
             query = r
         if query is None:
@@ -650,10 +668,13 @@ class MMGenPipeline(DiffusionPipeline):
         query: torch.Tensor | None,
         device: torch.device,
         melody_embeds: torch.Tensor | None = None,
+        num_following: int = 0,
     ) -> tuple[torch.Tensor | None, list[dict | None]]:
         r"""
         The melody embedding `r` and what it is: `melody_embeds`, a user melody (no retrieval), the best match of
-        `query` in the retriever's database, or, with no retriever, the null melody.
+        `query` in the retriever's database, or, with no retriever, the null melody. With `num_following`, a
+        retrieved melody's dict also holds the notes of the next `num_following` matches (`following`: a list of
+        `(id, notes)`) to play after it in a long piece (`fit_melodies`).
 
         Returns:
             `(r, info)`: `r` of shape `(batch_size, melody_dim)`, or `None` for a text-only model and for the null
@@ -678,18 +699,17 @@ class MMGenPipeline(DiffusionPipeline):
             return r.to(device=device, dtype=torch.float32), info
         if self.retriever is None:
             return None, [_melody_info("null") for _ in range(query.shape[0])]
-        result = self.retriever.search(query.detach().float().cpu(), k=1)
+        result = self.retriever.search(query.detach().float().cpu(), k=min(1 + num_following, len(self.retriever)))
         r = torch.as_tensor(result.embeddings)[:, 0].to(device=device, dtype=torch.float32)
         info = []
         for i, hits in enumerate(result.metadata):
             meta = dict(hits[0])
-            tokens = meta.get("melody")
-            try:
-                notes = string_to_notes(tokens) if tokens else None
-            except MelodyError:
-                notes = None
+            tokens, score = meta.get("melody"), float(result.scores[i][0])
             info.append({"id": meta.get("id"), "caption": meta.get("caption"), "source": meta.get("source"),
-                         "tokens": tokens, "notes": notes, "score": float(result.scores[i][0])})  # fmt: skip
+                         "tokens": tokens, "notes": _parse_notes(tokens), "score": score})  # fmt: skip
+            if num_following:
+                following = [(hit.get("id"), _parse_notes(hit.get("melody"))) for hit in hits[1:]]
+                info[-1]["following"] = [(id_, notes) for id_, notes in following if notes]
         return r, info
 
     def _project(self, query: torch.Tensor, melody: torch.Tensor | None, drop_melody: bool = False) -> torch.Tensor:
@@ -785,8 +805,14 @@ class MMGenPipeline(DiffusionPipeline):
             notes = info["notes"]
             if info["source"] == "user":
                 check_sketch_pitches(notes, name=name)
+            following = info.get("following")
+            info = {k: v for k, v in info.items() if k != "following"}
             try:
-                notes = fit_to_length(notes, audio_length_in_s)
+                if following:  # a retrieved melody goes on with the next matches, in its key and tempo
+                    notes, used = chain_melodies(notes, [f for _, f in following], audio_length_in_s)
+                    info = {**info, "followed_by": [id_ for id_, _ in following[:used]]}
+                else:
+                    notes = fit_to_length(notes, audio_length_in_s)
             except MelodyError as error:
                 raise MelodyError(f"{name}: {error}") from None
             if offset_s:
@@ -1082,6 +1108,7 @@ class MMGenPipeline(DiffusionPipeline):
         window_length_in_s: float = DEFAULT_WINDOW_S,
         window_overlap_in_s: float = 2.0,
         window_crossfade_in_s: float | None = None,
+        melody_extension: str = "repeat",
         output_type: str = "np",
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
@@ -1163,6 +1190,11 @@ class MMGenPipeline(DiffusionPipeline):
                 and cross-faded from the old frames to the new ones (in latent space) rather than held; 0 holds all
                 of them; at most half the overlap. A free end joins more smoothly than held frames
                 (`benchmarks/results/long_form.json`).
+            melody_extension (`str`, *optional*, defaults to `"repeat"`):
+                How a retrieved melody shorter than the output goes on: `"repeat"` plays it again end to end;
+                `"retrieve"` plays the next matches of the query after it (up to `MAX_CHAINED_MELODIES`, then the
+                chain again), each moved into the first one's key and tempo (`mmgen.melody.chain`); their ids are in
+                `melodies[i]["followed_by"]`. A user melody is always repeated.
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` or `"pt"` waveforms, `"mel"` log-mels, or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -1199,6 +1231,7 @@ class MMGenPipeline(DiffusionPipeline):
             output_type, callback_on_step_end_tensor_inputs, negative_prompt_embeds=negative_prompt_embeds,
             melody_from_audio=melody_from_audio, audio_prompt=audio_prompt, window_length_in_s=window_length_in_s,
             window_overlap_in_s=window_overlap_in_s, window_crossfade_in_s=window_crossfade_in_s,
+            melody_extension=melody_extension,
         )  # fmt: skip
         # checked above; numpy / torch scalars become plain numbers
         audio_length_in_s, guidance_scale = float(audio_length_in_s), float(guidance_scale)
@@ -1228,7 +1261,7 @@ class MMGenPipeline(DiffusionPipeline):
             prompt, audio, melody, device, num_waveforms_per_prompt * num_candidates, self.do_classifier_free_guidance,
             negative_prompt, prompt_embeds, melody_embeds, negative_prompt_embeds,
             separate_melody_guidance=self.melody_guidance_scale is not None, audio_length_in_s=audio_length_in_s,
-            melody_offset_s=prompt_s,
+            melody_offset_s=prompt_s, melody_extension=melody_extension,
         )  # fmt: skip
 
         # 3. Timesteps (each window runs all of them)
