@@ -23,6 +23,9 @@ from pipelines.pipeline_mmgen import MMGenPipeline, MMGenPipelineOutput
 
 LENGTH_S = 1.0
 STEPS = 3
+# The same computation with the UNet batch split differently (one prompt vs two, CFG pairs vs a reference loop):
+# channels-last convolutions on CPU sum in a batch-dependent order, about 3e-5 apart after a few steps.
+BATCH_TOL = {"atol": 1e-4, "rtol": 1e-4}
 MELODY = [Note(0.1 + 0.2 * i, 0.25 + 0.2 * i, p, 100) for i, p in enumerate([60, 64, 67, 72])]
 LOW_MELODY = [Note(n.onset, n.offset, n.pitch - 12, 100) for n in MELODY]
 COMPONENT_NAMES = ("aligner", "condition_projector", "unet", "vae", "vocoder")
@@ -82,7 +85,7 @@ def test_call_signature_has_diffusers_arguments_and_unchanged_defaults():
         assert name in params, name
     defaults = {
         "audio_length_in_s": 10.0,
-        "num_inference_steps": 100,
+        "num_inference_steps": 20,  # DPM-Solver++ 2M: the shipped sampler's steps sweep (issue 15; DDIM took 100)
         "guidance_scale": 3.0,
         "num_candidates": 1,
         "num_waveforms_per_prompt": 1,
@@ -110,9 +113,9 @@ def test_negative_prompt_embeds_equal_negative_prompt(pipe):
     negative = pipe.aligner.embed_text(["noise"])
     by_text = run(pipe, prompt=prompts, negative_prompt="noise")
     by_embeds = run(pipe, prompt=prompts, negative_prompt_embeds=negative)  # one row for every prompt
-    torch.testing.assert_close(by_embeds, by_text, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(by_embeds, by_text, **BATCH_TOL)
     per_prompt = run(pipe, prompt=prompts, negative_prompt_embeds=negative.expand(2, -1))
-    torch.testing.assert_close(per_prompt, by_text, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(per_prompt, by_text, **BATCH_TOL)
     assert not torch.allclose(by_text, run(pipe, prompt=prompts))
     # without guidance there is no unconditional branch: the negative prompt has nothing to replace
     torch.testing.assert_close(run(pipe, prompt=prompts, negative_prompt_embeds=negative, guidance_scale=0.0),
@@ -210,10 +213,9 @@ def test_callback_changing_guidance_at_step_k_equals_that_guidance_schedule(pipe
     changed = run(pipe, prompt="a tune", callback_on_step_end=to_seven)
     unchanged = run(pipe, prompt="a tune")
     assert not torch.allclose(changed, unchanged)
-    torch.testing.assert_close(unchanged, paper_guidance_reference(pipe, "a tune", 0, [3.0] * STEPS),
-                               atol=1e-5, rtol=1e-5)  # fmt: skip
+    torch.testing.assert_close(unchanged, paper_guidance_reference(pipe, "a tune", 0, [3.0] * STEPS), **BATCH_TOL)
     torch.testing.assert_close(changed, paper_guidance_reference(pipe, "a tune", 0, [3.0] * k + [7.0] * (STEPS - k)),
-                               atol=1e-5, rtol=1e-5)  # fmt: skip
+                               **BATCH_TOL)  # fmt: skip
 
 
 def test_callback_turning_guidance_off_may_drop_the_unconditional_pass(pipe):
@@ -239,7 +241,7 @@ def test_callback_turning_guidance_off_may_drop_the_unconditional_pass(pipe):
     assert batches == [2] + [1] * (STEPS - 1)
     torch.testing.assert_close(dropped, kept, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(kept, paper_guidance_reference(pipe, "a tune", 0, [3.0] + [0.0] * (STEPS - 1)),
-                               atol=1e-5, rtol=1e-5)  # fmt: skip
+                               **BATCH_TOL)  # fmt: skip
 
 
 def test_guidance_cannot_be_turned_on_in_an_unguided_run(pipe):
