@@ -22,6 +22,7 @@ MAX_GENERATIONS_PER_CALL = 64  # prompts x waveforms per prompt x candidates in 
 # 20 s windows spend a tenth of their frames on the 2 s overlap; benchmarks/long_form.py measures the joins.
 DEFAULT_WINDOW_S = 20.0
 MIN_WINDOW_S, MAX_WINDOW_S = 4.0, 30.0
+MELODY_EXTENSIONS = ("repeat", "retrieve")  # how a retrieved melody shorter than the piece goes on
 MAX_CHAINED_MELODIES = 8  # retrieved melodies played after the first one in a long piece (then the chain repeats)
 MIN_WINDOW_OVERLAP_S = 0.5  # frames a window holds to what came before (at most half a window)
 MIN_PROMPT_SECONDS, MAX_PROMPT_SECONDS = 1.0, 60.0  # the audio prompt of a continuation

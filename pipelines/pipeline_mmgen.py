@@ -49,6 +49,7 @@ from mmgen.limits import (
     MAX_PROMPT_SECONDS,
     MAX_WAVEFORMS_PER_PROMPT,
     MAX_WINDOW_S,
+    MELODY_EXTENSIONS,
     MIN_AUDIO_LENGTH_S,
     MIN_INPUT_SECONDS,
     MIN_PROMPT_SECONDS,
@@ -140,8 +141,6 @@ class MMGenPipelineOutput(BaseOutput):
     melodies: list[dict | None]
     scores: np.ndarray | None = None
 
-
-MELODY_EXTENSIONS = ("repeat", "retrieve")
 
 # A user melody -> `(tokens, notes)`: the project's one melody loader (MIDI, audio, ABC, note lists, tokens, notes).
 melody_to_tokens = load_melody

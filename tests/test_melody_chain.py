@@ -74,3 +74,16 @@ def test_pipeline_continues_a_retrieved_melody_with_the_next_matches(pipe):
     assert estimate_key(melody["notes"])[0] == estimate_key(repeated["notes"])[0]
     with pytest.raises(ValueError, match="melody_extension"):
         pipe("tune 1", melody_extension="shuffle", **kwargs)
+
+
+def test_the_app_and_cli_pass_the_choice_and_refuse_a_bad_one(capsys):
+    from mmgen.app.settings import GenerationSettings, SpaceError
+    from mmgen.cli import main
+
+    settings = GenerationSettings(melody_extension="retrieve").checked()
+    assert settings.melody_extension == "retrieve" and settings.record()["melody_extension"] == "retrieve"
+    with pytest.raises(SpaceError, match="melody extension"):
+        GenerationSettings(melody_extension="shuffle").checked()
+    with pytest.raises(SystemExit):
+        main(["generate", "a waltz", "--melody-extension", "shuffle"])
+    assert "--melody-extension" in capsys.readouterr().err

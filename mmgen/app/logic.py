@@ -339,6 +339,7 @@ def _run(
         callback_on_step_end=on_step,
         window_length_in_s=settings.window_s,
         window_overlap_in_s=settings.overlap_s,
+        melody_extension=settings.melody_extension,
     )
     generate_s = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -59,6 +59,8 @@ class GenerationSettings:
         scheduler (`str`): one of `defaults.SCHEDULERS`.
         window_s, overlap_s (`float`): a piece longer than `window_s` is made window by window, each holding its
             first `overlap_s` to the one before (the pipeline's `window_length_in_s` / `window_overlap_in_s`).
+        melody_extension (`str`): how a retrieved melody shorter than the piece goes on: `"repeat"` or `"retrieve"`
+            (the next matches in its key and tempo; the pipeline's `melody_extension`).
         bounds (`Bounds`): the entry point's bounds (`defaults.SPACE`, or `defaults.CLI` for the library's).
         adherence (`bool`): transcribe the clip and compare it with the guiding notes (Basic Pitch takes about a
             tenth of the clip's length on one CPU core); False skips that.
@@ -74,6 +76,7 @@ class GenerationSettings:
     scheduler: str = "default"
     window_s: float = DEFAULT_WINDOW_S
     overlap_s: float = DEFAULT_OVERLAP_S
+    melody_extension: str = "repeat"
     bounds: Bounds = SPACE
     adherence: bool = True
 
@@ -112,6 +115,10 @@ class GenerationSettings:
         ) + (() if self.melody_guidance_scale is None else (
             (self.melody_guidance_scale, MIN_GUIDANCE, MAX_GUIDANCE, False,
              f"The melody guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}"),))  # fmt: skip
+        if self.melody_extension not in limits.MELODY_EXTENSIONS:
+            raise SpaceError(
+                f"The melody extension must be one of {limits.MELODY_EXTENSIONS}, got {self.melody_extension!r}."
+            )
         for value, low, high, whole, message in checks:
             try:
                 limits.check_number("setting", value, low=low, high=high)
@@ -145,7 +152,7 @@ class GenerationSettings:
             "negative_prompt": self.negative_prompt, "seconds": self.seconds, "num_inference_steps": self.steps,
             "guidance_scale": self.guidance_scale, "melody_guidance_scale": self.melody_guidance_scale,
             "num_candidates": self.num_candidates, "seed": self.seed, "scheduler": self.scheduler,
-            "window_s": self.window_s, "overlap_s": self.overlap_s,
+            "window_s": self.window_s, "overlap_s": self.overlap_s, "melody_extension": self.melody_extension,
         }  # fmt: skip
 
 

@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
     settings = GenerationSettings(
         negative_prompt=args.negative, seconds=args.seconds, steps=args.steps, guidance_scale=args.guidance,
         melody_guidance_scale=args.melody_guidance, num_candidates=args.candidates, seed=args.seed,
-        scheduler=args.scheduler, window_s=args.window, overlap_s=args.overlap, bounds=CLI,
+        scheduler=args.scheduler, window_s=args.window, overlap_s=args.overlap,
+        melody_extension=args.melody_extension, bounds=CLI,
         adherence=not args.no_adherence,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
@@ -302,6 +303,11 @@ def register(subparsers) -> None:
         "--window", type=float, default=DEFAULT_WINDOW_S,
         help=f"A piece longer than this is made window by window ({limits.MIN_WINDOW_S:g}-{limits.MAX_WINDOW_S:g} "
         f"s, default {DEFAULT_WINDOW_S:g}).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--melody-extension", choices=limits.MELODY_EXTENSIONS, default="repeat",
+        help="A retrieved melody shorter than the piece is played again ('repeat', default) or followed by the "
+        "next retrieved melodies in its key and tempo ('retrieve').",
     )  # fmt: skip
     parser.add_argument(
         "--overlap", type=float, default=DEFAULT_OVERLAP_S,
