@@ -261,7 +261,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results = {"settings": {k: v for k, v in vars(args).items() if k not in ("one", "output")},
                "machine": machine(torch=torch.__version__), "pieces": [], "held_all": [], "baselines": []}  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    passthrough = list(argv if argv is not None else sys.argv[1:])
+    # each child parses these again: pass the resolved values, so that a default changed meanwhile cannot split a run
+    passthrough = [*(argv if argv is not None else sys.argv[1:]), "--steps", str(args.steps), "--guidance",
+                   str(args.guidance)]  # fmt: skip
     for job in jobs:
         print(f"--- {job}", flush=True)
         done = subprocess.run([sys.executable, __file__, *passthrough, "--one", job], env=env, check=True,
