@@ -58,7 +58,7 @@ from mmgen.data import decode_audio, load_musicset
 from mmgen.eval.adherence import crop_notes, melody_adherence, melody_notes, parse_notes
 from mmgen.eval.alignment import alignment_score
 from mmgen.eval.audio_metrics import default_embedder, extract_features, set_metrics
-from mmgen.eval.bench import cpu_name, json_safe
+from mmgen.eval.bench import cpu_name, json_safe, save_figure
 from mmgen.eval.distributions import MetricInputError
 from mmgen.eval.generation import markdown_table
 from mmgen.melody.notes import Note
@@ -425,10 +425,7 @@ def plot_sensitivity(sensitivity: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     ax.set_title("Who decides the output: the condition or the seed?", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def measure_latency(pipe, prompt: str, args: argparse.Namespace) -> dict:

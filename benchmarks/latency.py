@@ -52,7 +52,7 @@ from mmgen.audio import SAMPLE_RATE
 from mmgen.data import load_musicset
 from mmgen.eval.adherence import crop_notes
 from mmgen.eval.audio_metrics import default_embedder, extract_features
-from mmgen.eval.bench import cpu_name, machine, write_json
+from mmgen.eval.bench import cpu_name, machine, save_figure, write_json
 from mmgen.melody.notes import Note
 from pipelines.pipeline_mmgen import MMGenPipeline, limit_peak, sampler_scheduler
 
@@ -405,10 +405,7 @@ def plot(results: dict, path: Path) -> None:
         ax_time.set_ylabel("wall seconds per 10 s of audio")
         ax_time.legend(fontsize=6)
         ax_time.set_title("Where the time goes (model loaded)", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -61,3 +61,15 @@ def write_json(path: str | os.PathLike, results: dict, *, echo: bool = False, so
     if echo:
         print(text)
     return path
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Lay out a matplotlib figure, write it to `path` (its folder made) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
