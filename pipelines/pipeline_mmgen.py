@@ -698,7 +698,8 @@ class MMGenPipeline(DiffusionPipeline):
             return r.to(device=device, dtype=torch.float32), info
         if self.retriever is None:
             return None, [_melody_info("null") for _ in range(query.shape[0])]
-        result = self.retriever.search(query.detach().float().cpu(), k=min(1 + num_following, len(self.retriever)))
+        num_following = min(num_following, max(len(self.retriever) - 1, 0))  # k = 1 as ever without followers
+        result = self.retriever.search(query.detach().float().cpu(), k=1 + num_following)
         r = torch.as_tensor(result.embeddings)[:, 0].to(device=device, dtype=torch.float32)
         info = []
         for i, hits in enumerate(result.metadata):
