@@ -4,7 +4,8 @@ Clicks through the tabs, checks that audio and piano rolls appear, that errors s
 'Generate from this melody' carries a melody into text-to-music, that a missing model leaves inspection working, and
 that the page fetches nothing outside 127.0.0.1. A user's own melody (issue 18): hummed into a fake microphone
 (Chromium plays the repo's hummed example as its capture device), typed as ABC, transposed, generated from, and its
-MIDI downloaded. Screenshots go to test-artifacts/ (git-ignored).
+MIDI downloaded. A clip continued (issue 17), then continued again, and refused when too short or silent.
+Screenshots go to test-artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -239,6 +240,75 @@ def test_your_melody_hummed_typed_transposed_in_chromium(model_dir, open_page, t
         downloaded = download(page, "t2m-melody-view-midi", tmp_path / "guiding_melody.mid")
         assert midi_pitches(downloaded) == ABC_PITCHES_UP_A_TONE
         shot(page, "app_11_generated_from_typed_abc")
+        assert external == [], external
+    finally:
+        demo.close()
+
+
+def write_wav(path, seconds: float, amplitude: float) -> str:
+    """A 440 Hz tone of `seconds` at `amplitude` (0: silence), as a 16-bit WAV an upload would bring."""
+    import numpy as np
+
+    from mmgen.audio import SAMPLE_RATE, save_audio
+
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    save_audio(path, (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SAMPLE_RATE)
+    return str(path)
+
+
+def audio_seconds(path) -> float:
+    import soundfile
+
+    info = soundfile.info(str(path))
+    return info.frames / info.samplerate
+
+
+def test_continue_a_clip_in_chromium(model_dir, open_page, tmp_path):
+    """Issue 17 in the browser: 'Continue this clip' under a generated clip brings it to the 'Continue a clip' tab,
+    which continues it (the clip and the new seconds in one file, the new part's melody drawn) and can continue the
+    result again; a clip too short or silent to continue is refused with a readable toast."""
+    demo, url = launch_app(model_dir)
+    try:
+        page, external = open_page(url)
+        page.locator("#t2m-prompt textarea").fill("a folk tune on a fiddle")
+        set_number(page, "t2m-seconds", 3)
+        set_number(page, "t2m-steps", 4)
+        page.locator("#t2m-generate").click()
+        wait_audio(page, "t2m-audio", "music.wav")
+
+        # 'Continue this clip' carries the generated clip over and selects the tab.
+        page.locator("#t2m-continue").click()
+        expect(page.get_by_role("tab", name="Continue a clip")).to_have_attribute("aria-selected", "true")
+        page.locator("#cont-clip audio, #cont-clip a[download]").first.wait_for()
+        set_number(page, "cont-seconds", 2)
+        set_number(page, "cont-steps", 4)
+        page.locator("#cont-generate").click()
+        wait_audio(page, "cont-audio", "music.wav")
+        timing = page.locator("#cont-audio ~ .mmgen-timing, .mmgen-timing").filter(has_text="Continued").first
+        expect(timing).to_contain_text("by 2.0 s: 5.0 s in all", timeout=TIMEOUT_MS)
+        wait_image(page, "cont-melody-view-pianoroll")
+        assert audio_seconds(download(page, "cont-audio", tmp_path / "continued.wav")) == pytest.approx(5.0, abs=0.05)
+        shot(page, "app_12_continued_clip")
+
+        # The continuation can itself be continued: it becomes the clip, and two more seconds follow.
+        page.locator("#cont-continue").click()
+        page.locator("#cont-generate").click()
+        expect(page.locator(".mmgen-timing").filter(has_text="Continued").first).to_contain_text(
+            "by 2.0 s: 7.0 s in all", timeout=TIMEOUT_MS
+        )
+        assert audio_seconds(download(page, "cont-audio", tmp_path / "again.wav")) == pytest.approx(7.0, abs=0.05)
+
+        # What cannot be continued is named in a toast: a clip shorter than a second, and a silent one.
+        for name, seconds, amplitude, message in (("short.wav", 0.5, 0.3, "at least 1 s is needed"),
+                                                  ("quiet.wav", 3.0, 0.0, "the audio is silent")):  # fmt: skip
+            page.locator("#cont-clip button[aria-label='Clear']").first.click()
+            page.locator("#cont-clip input[type=file]").set_input_files(write_wav(tmp_path / name, seconds, amplitude))
+            page.locator("#cont-clip audio, #cont-clip a[download]").first.wait_for()
+            page.locator("#cont-generate").click()
+            toast = page.get_by_text(message)
+            toast.first.wait_for()
+            assert name in toast.first.inner_text()
+            shot(page, f"app_13_continue_refused_{name[:-4]}")
         assert external == [], external
     finally:
         demo.close()
