@@ -112,8 +112,9 @@ def convert_hifigan(variant: str = "universal") -> SpeechT5HifiGan:
                   for key, value in state_dict.items()}  # fmt: skip
     state_dict["mean"] = torch.zeros(config.model_in_dim)
     state_dict["scale"] = torch.ones(config.model_in_dim)
-    model = SpeechT5HifiGan(config)
-    model.load_state_dict(state_dict, strict=True)
+    with torch.device("meta"):  # no random initialisation of weights that are all replaced next
+        model = SpeechT5HifiGan(config)
+    model.load_state_dict(state_dict, strict=True, assign=True)
     return model.eval()
 
 

@@ -236,8 +236,17 @@ class TriModalAligner(TriModalAlignerPreTrainedModel):
         if self.text_model is None:
             return
         source = AutoModel.from_pretrained(resolve_text_encoder_path(self.config.text_config.encoder_name_or_path))
-        state = {k: v for k, v in source.state_dict().items() if only is None or f"text_model.{k}" in only}
-        missing, _ = self.text_model.load_state_dict(state, strict=False)
+        own = self.text_model.state_dict()
+        # The source's tensors replace the tower's (on the tower's device and in its dtypes, as a copy would give)
+        # instead of being copied into them: the tower's random values are discarded either way, and the copy took a
+        # third of the aligner's load on a busy 2-core machine (`load_state_dict(..., assign=True)` keeps
+        # `requires_grad`).
+        state = {
+            k: v.to(device=own[k].device, dtype=own[k].dtype)
+            for k, v in source.state_dict().items()
+            if k in own and (only is None or f"text_model.{k}" in only)
+        }
+        missing, _ = self.text_model.load_state_dict(state, strict=False, assign=True)
         wanted = {k[len("text_model.") :] for k in only} if only is not None else None
         lost = [
             k for k in missing if (wanted is None or k in wanted) and k in dict(self.text_model.named_parameters())
