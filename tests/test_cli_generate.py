@@ -63,6 +63,25 @@ def test_text_to_music_writes_audio_piano_roll_midi_and_summary(model_dir, tmp_p
     assert "Melody adherence" not in capsys.readouterr().err
 
 
+def test_without_png_or_midi_the_guiding_melody_is_neither_drawn_nor_synthesized(model_dir, tmp_path, monkeypatch):
+    """Its piano roll and preview (about a second of a busy CPU) are made for --png / --midi only; the summary, the
+    melody's tokens and the adherence check are as before."""
+    from mmgen.melody import pianoroll, synth
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the guiding melody was drawn or synthesized without --png / --midi")
+
+    monkeypatch.setattr(pianoroll, "plot_piano_roll", refuse)
+    monkeypatch.setattr(synth, "render_notes", refuse)
+    wav, summary_path = tmp_path / "plain.wav", tmp_path / "plain.json"
+    argv = ["generate", "a calm folk tune", "-o", str(wav), "--model", model_dir, "--json", str(summary_path), *FAST]
+    assert main(argv) == 0
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert summary["melody"]["source"] == "dummy" and summary["melody"]["tokens"].count("|") == 5
+    assert summary["adherence"]["guide_notes"] > 0
+    assert (tmp_path / "plain_adherence.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
 def test_user_melody_bypasses_retrieval(model_dir, tmp_path):
     _, notes, summary = generate(model_dir, tmp_path, "a jazz piano trio", "--melody", EXAMPLE_MIDI)
     assert summary["melody"]["source"] == "user" and summary["melody"]["score"] is None

@@ -353,7 +353,7 @@ def _run(
     save_audio(audio_path, waveform, SAMPLE_RATE)
     if info is not None and info.get("source") == "user" and record.get("melody_edits") is not None:
         info = {**info, "kind": record["melody_kind"], "edits": record["melody_edits"]}
-    melody = guiding_melody_view(info, out)
+    melody = guiding_melody_view(info, out, files=settings.melody_files)
     followed = None
     if settings.adherence and melody is not None and melody.notes:
         if progress is not None:

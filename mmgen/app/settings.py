@@ -64,6 +64,8 @@ class GenerationSettings:
         bounds (`Bounds`): the entry point's bounds (`defaults.SPACE`, or `defaults.CLI` for the library's).
         adherence (`bool`): transcribe the clip and compare it with the guiding notes (Basic Pitch takes about a
             tenth of the clip's length on one CPU core); False skips that.
+        melody_files (`bool`): write the guiding melody's piano roll, preview and MIDI (`GenerationResult.melody`'s
+            paths); False leaves those paths None (the CLI without `--png` / `--midi`).
     """
 
     negative_prompt: str | None = None
@@ -79,6 +81,7 @@ class GenerationSettings:
     melody_extension: str = "repeat"
     bounds: Bounds = SPACE
     adherence: bool = True
+    melody_files: bool = True
 
     @classmethod
     def from_controls(cls, *values, **extra) -> GenerationSettings:

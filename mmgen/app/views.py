@@ -26,13 +26,14 @@ from .defaults import ADHERENCE_ONSET_TOLERANCE_S
 class MelodyView:
     """A melody ready to show: what it is, its piano roll, tokens, a synthesized preview and a MIDI file.
 
-    `preview_path` and `midi_path` are None when the melody has no notes (`png_path` then says so).
+    `preview_path` and `midi_path` are None when the melody has no notes (`png_path` then says so); all three are
+    None when its files were not asked for (`melody_view(..., files=False)`).
     """
 
     title: str
     tokens: str | None
     notes: list[Note]
-    png_path: str
+    png_path: str | None
     preview_path: str | None
     midi_path: str | None
     info: dict = field(default_factory=dict)
@@ -186,8 +187,13 @@ def save_wide(figure, path: str, seconds: float) -> str:
     return path
 
 
-def melody_view(notes: list[Note], tokens: str | None, title: str, out_dir: str, stem: str, info=None):
-    """Write the piano roll PNG, the preview WAV and the MIDI file of `notes` into `out_dir`."""
+def melody_view(
+    notes: list[Note], tokens: str | None, title: str, out_dir: str, stem: str, info=None, *, files: bool = True
+) -> MelodyView:
+    """Write the piano roll PNG, the preview WAV and the MIDI file of `notes` into `out_dir`; with `files=False`
+    none of them (drawing and synthesizing take about a second on a busy CPU: the CLI makes them only when asked)."""
+    if not files:
+        return MelodyView(title, tokens, list(notes), None, None, None, dict(info or {}))
     from ..melody.notes import write_midi
     from ..melody.pianoroll import plot_piano_roll
     from ..melody.synth import render_notes
@@ -268,9 +274,9 @@ def melody_adherence_view(
     return view
 
 
-def guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
+def guiding_melody_view(info: dict | None, out_dir: str, *, files: bool = True) -> MelodyView | None:
     """The view of the melody that guided a generation (the pipeline's `melodies[0]`), titled by where it came from;
-    None for none."""
+    None for none. `files`: as in `melody_view`."""
     if info is None:
         return None
     notes = info.get("notes") or []
@@ -281,7 +287,7 @@ def guiding_melody_view(info: dict | None, out_dir: str) -> MelodyView | None:
     else:
         title = f"Retrieved melody: {info.get('caption') or info.get('id') or 'database entry'}"
     shown = {k: info.get(k) for k in ("id", "caption", "source", "score", "kind", "edits") if k in info}
-    return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown)
+    return melody_view(notes, info.get("tokens"), title, out_dir, "melody", shown, files=files)
 
 
 def edits_text(edits: dict) -> str:

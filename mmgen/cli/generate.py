@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         melody_guidance_scale=args.melody_guidance, num_candidates=args.candidates, seed=args.seed,
         scheduler=args.scheduler, window_s=args.window, overlap_s=args.overlap,
         melody_extension=args.melody_extension, bounds=CLI,
-        adherence=not args.no_adherence,
+        adherence=not args.no_adherence, melody_files=args.png is not None or args.midi is not None,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mmgen-generate-") as work:
         melody = UserMelody(args.melody, voice=args.voice, edits=edits)
