@@ -14,7 +14,11 @@ import pytest
 import mmgen.cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEAVY = ("torch", "transformers", "diffusers", "faiss", "matplotlib", "basic_pitch")
+HEAVY = ("torch", "transformers", "diffusers", "faiss", "matplotlib", "basic_pitch", "librosa", "onnxruntime",
+         "gradio", "scipy", "pretty_midi", "peft", "accelerate")  # fmt: skip
+# What a generation loads only once it needs it (the retriever's index, the adherence check, the app): never on
+# `import pipelines`, which already costs seconds of torch and diffusers.
+AFTER_GENERATION = ("faiss", "matplotlib", "basic_pitch", "librosa", "onnxruntime", "gradio", "pretty_midi")
 COMMANDS = sorted(m.name for m in pkgutil.iter_modules(mmgen.cli.__path__) if not m.name.startswith("_"))
 # Nested sub-commands, checked in-process (their parsers are built by the same `build_parser` call).
 SUBCOMMANDS = [
@@ -43,6 +47,14 @@ def test_building_the_parser_imports_no_heavy_module():
         "import sys; from mmgen.cli import build_parser; build_parser(); "
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; print(heavy)"
     )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch, diffusers and transformers: 5-15 s
+def test_importing_the_pipeline_leaves_the_post_generation_libraries_unloaded():
+    code = f"import sys; import pipelines; print([m for m in {AFTER_GENERATION!r} if m in sys.modules])"
     result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
