@@ -10,6 +10,10 @@ Stages (`--stages`, all by default; one run writes `--output` and `<output stem>
   clips, alignment, and, against the melody that guided each clip, chroma cosine, note-F1, audiocraft chroma and
   melody accuracy). The `quality` rows are the `--baseline` (today's settings) and the shipped default (its
   sampler, the app's default steps and the shipped vocoder).
+  `--melody_guidance_scales` adds points at the default's sampler and steps with a separate melody guidance (issue
+  20: how far it trades the text and FAD for the melody). Run on a text-only ablation (`--pipeline` its folder,
+  `--default_sampler dpm++`, its own `--clips_dir`) the same points give issue 20's FAD comparison at the shipped
+  sampler.
   Each clip's log-mel (`output_type="mel"`) and guiding notes are cached under `--clips_dir`, and its waveform per
   vocoder, so that a rerun re-scores without denoising again and a new vocoder only re-vocodes.
 - `stages`: seconds per 10 s by stage (aligner, retrieval, UNet loop, VAE, vocoder, other; the `StageTimer` of
@@ -78,6 +82,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Sweep points `sampler:steps` (samplers: dpm++, unipc, ddim).",
     )  # fmt: skip
     parser.add_argument("--sweep_vocoder", default="hybrid", help="vocoder_method of the sweep points.")
+    parser.add_argument("--melody_guidance_scales", type=float, nargs="*", default=[],
+                        help="Also sweep `melody_guidance_scale` (one more UNet pass per step) at the default's "
+                        "sampler and steps, vocoded with --sweep_vocoder.")  # fmt: skip
     parser.add_argument("--baseline", default="ddim:50", help="Today's `sampler:steps` (with --baseline_vocoder).")
     parser.add_argument("--baseline_vocoder", default="hybrid", help="vocoder_method of the baseline.")
     parser.add_argument(
@@ -86,6 +93,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "measured with the baseline's sampler, steps and vocoder on the same clips, seed and guidance) instead of "
         "generating the baseline's clips again.",
     )  # fmt: skip
+    parser.add_argument("--default_sampler", default=None,
+                        help="Sampler of the default (the pipeline folder's scheduler when not given; e.g. `dpm++` to "
+                        "score a text-only ablation saved with DDIM at the shipped default's settings).")  # fmt: skip
     parser.add_argument("--default_steps", type=int, default=None,
                         help="Steps of the default (the app's when not given: defaults.DEFAULT_STEPS).")  # fmt: skip
     parser.add_argument("--other_steps", type=int, nargs="*", default=[],
@@ -145,12 +155,15 @@ def vocode(pipe, mel: torch.Tensor, num_samples: int) -> np.ndarray:
     return limit_peak(pipe.mel_to_waveform(mel, num_samples))[0].numpy()
 
 
-def sweep_point(pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: dict, args) -> dict:
-    """Generate (or read from the cache) and score one sampler:steps point with one vocoder. The scores are cached
-    too (`score-<vocoder>.json`, for these clips and this pipeline): scoring is deterministic, and on a shared
-    2-core machine a point's scoring costs minutes."""
+def sweep_point(
+    pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: dict, args, melody_guidance_scale=None
+) -> dict:
+    """Generate (or read from the cache) and score one sampler:steps point with one vocoder (and, when given, one
+    `melody_guidance_scale`). The scores are cached too (`score-<vocoder>.json`, for these clips and this pipeline):
+    scoring is deterministic, and on a shared 2-core machine a point's scoring costs minutes."""
     variant = with_settings(pipe, sampler, vocoder_method)
-    folder = Path(args.clips_dir) / f"{sampler}-{steps}"
+    beta = "" if melody_guidance_scale is None else f"-mg{melody_guidance_scale:g}"
+    folder = Path(args.clips_dir) / f"{sampler}-{steps}{beta}"
     wave_folder = folder / f"wav-{vocoder_method}"
     wave_folder.mkdir(parents=True, exist_ok=True)
     score_path = folder / f"score-{vocoder_method}.json"
@@ -170,8 +183,8 @@ def sweep_point(pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: 
         else:
             start = time.process_time()
             out = variant(prompt=str(row["caption"]), audio_length_in_s=args.seconds, num_inference_steps=steps,
-                          guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed + i),
-                          output_type="mel")  # fmt: skip
+                          guidance_scale=args.guidance_scale, melody_guidance_scale=melody_guidance_scale,
+                          generator=torch.Generator().manual_seed(args.seed + i), output_type="mel")  # fmt: skip
             cpu_generate.append(time.process_time() - start)
             generated += 1
             mel = out.audios
@@ -194,7 +207,8 @@ def sweep_point(pipe, sampler: str, steps: int, vocoder_method: str, rows, ctx: 
                     paired=True)  # fmt: skip
     point = {
         "sampler": sampler, "steps": steps, "scheduler": type(variant.scheduler).__name__,
-        "vocoder_method": vocoder_method, **{k: row.get(k) for k in QUALITY_KEYS},
+        "melody_guidance_scale": melody_guidance_scale, "vocoder_method": vocoder_method,
+        **{k: row.get(k) for k in QUALITY_KEYS},
         "note_precision": row.get("note_precision"), "note_recall": row.get("note_recall"),
         "num_clips": row["num_clips"], "clips_generated_now": generated,
         "cpu_s_per_clip_denoise_and_decode": statistics.mean(cpu_generate) if cpu_generate else None,
@@ -241,6 +255,10 @@ def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dic
         sweep.append(sweep_point(pipe, sampler, steps, args.sweep_vocoder, rows, ctx, args))
         print(f"sweep {sampler}:{steps}: {json.dumps({k: sweep[-1][k] for k in QUALITY_KEYS})}", file=sys.stderr)
         write_json(Path(args.clips_dir) / "sweep-so-far.json", {"points": sweep})  # a long sweep's progress
+    guided = []
+    for beta in args.melody_guidance_scales:
+        guided.append(sweep_point(pipe, *default, args.sweep_vocoder, rows, ctx, args, melody_guidance_scale=beta))
+        print(f"melody guidance {beta:g}: {json.dumps({k: guided[-1][k] for k in QUALITY_KEYS})}", file=sys.stderr)
     baseline = parse_point(args.baseline)
     quality = {"baseline": next((p for p in sweep if (p["sampler"], p["steps"]) == baseline
                                  and p["vocoder_method"] == args.baseline_vocoder), None)}  # fmt: skip
@@ -260,7 +278,7 @@ def run_sweep(pipe, args, default: tuple[str, int], shipped_vocoder: str) -> dic
         k: (quality["default"][k] - base[k]) / abs(base[k]) if base.get(k) else None for k in QUALITY_KEYS
     }
     return {"dataset": args.dataset, "split": args.split, "clip_ids": [str(r["id"]) for r in rows],
-            "points": sweep, "quality": quality}  # fmt: skip
+            "points": sweep, "melody_guidance": guided, "quality": quality}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- stages
@@ -377,12 +395,14 @@ def plot(results: dict, path: Path) -> None:
                 continue
             steps = [p["steps"] for p in points]
             ax_fad.plot(steps, [p["fad_musicnn"] for p in points], marker=marker, color="tab:blue", label=sampler)
-            ax_chroma.plot(steps, [p["chroma_cosine"] for p in points], marker=marker, color="tab:orange",
-                           linestyle=":")  # fmt: skip
+            if all(p["chroma_cosine"] is not None for p in points):  # a text-only model follows no melody
+                ax_chroma.plot(steps, [p["chroma_cosine"] for p in points], marker=marker, color="tab:orange",
+                               linestyle=":")  # fmt: skip
         base = sweep["quality"]["baseline"]
         ax_fad.axhline(base["fad_musicnn"] * 1.05, color="tab:blue", linestyle="--", linewidth=0.8,
                        label="today's FAD + 5%")  # fmt: skip
-        ax_chroma.axhline(base["chroma_cosine"] * 0.95, color="tab:orange", linestyle="--", linewidth=0.8)
+        if base["chroma_cosine"] is not None:
+            ax_chroma.axhline(base["chroma_cosine"] * 0.95, color="tab:orange", linestyle="--", linewidth=0.8)
         ax_fad.set_xscale("log")
         ax_fad.set_xlabel("denoising steps")
         ax_fad.set_ylabel("FAD-musicnn (solid, lower is better)", color="tab:blue")
@@ -416,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     pipe = MMGenPipeline.from_pretrained(args.pipeline)
     pipe.set_progress_bar_config(disable=True)
     default_steps = args.default_steps or DEFAULT_STEPS
-    default = (sampler_name(pipe.scheduler), default_steps)
+    default = (args.default_sampler or sampler_name(pipe.scheduler), default_steps)
     shipped_vocoder = pipe.config.vocoder_method
     output = Path(args.output)
     previous = json.loads(output.read_text()) if args.update and output.exists() else {}

@@ -11,6 +11,8 @@ piece) at the CLI's default settings, windows of `--window` s sharing `--overlap
   join; the ratio of their means should be <= 1.2 (a join no louder than music);
 - the same for two baselines: every shared frame held (`window_crossfade_in_s=0`, plain RePaint-style inpainting),
   and windows generated independently (their own seeds, the same melody span each) cross-faded over the overlap;
+- **further retrieved melodies** (`--chained_lengths`): the same piece with `melody_extension="retrieve"` (the
+  query's next matches, moved into the first melody's key and tempo) against the repeated melody: joins and adherence;
 - **a continuation**: a test clip of MusicSet (its first `--prompt_s`) continued: the frames around the join against
   the new music and against the prompt;
 - **melody adherence over the whole piece** (`mmgen.eval.adherence.melody_adherence` against the notes the pipeline
@@ -56,6 +58,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="Lengths also made by independent windows (the join baseline).")  # fmt: skip
     parser.add_argument("--held_all_lengths", type=float, nargs="*", default=[60.0],
                         help="Lengths also made holding every shared frame (window_crossfade_in_s=0).")  # fmt: skip
+    parser.add_argument("--chained_lengths", type=float, nargs="*", default=[60.0],
+                        help="Lengths also made with melody_extension='retrieve' (further retrieved melodies).")
     parser.add_argument("--continuation_s", type=float, default=20.0, help="New seconds after a test clip.")
     parser.add_argument("--prompt_s", type=float, default=10.0, help="Seconds of the test clip continued.")
     parser.add_argument("--dataset", default=os.path.join(ROOT, "data", "musicset-small"))
@@ -160,20 +164,23 @@ def adherence(wave: np.ndarray, notes) -> dict:
     return melody_adherence([wave], [notes])
 
 
-def measure_piece(args, seconds: float, crossfade_s: float | None) -> dict:
+def measure_piece(args, seconds: float, crossfade_s: float | None, melody_extension: str = "repeat") -> dict:
     pipe = load(args)
     loaded_rss = current_rss_mb()
     started = time.perf_counter()
     out = pipe(PROMPT, audio_length_in_s=seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
                window_length_in_s=args.window, window_overlap_in_s=args.overlap, window_crossfade_in_s=crossfade_s,
-               generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+               melody_extension=melody_extension, generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
     elapsed = time.perf_counter() - started
     peak = rss_mb()
-    wave, notes = out.audios[0], out.melodies[0]["notes"]
+    wave, melody = out.audios[0], out.melodies[0]
+    notes = melody["notes"]
     total_frames = pipe.window_frames(seconds)
     window, overlap = pipe.window_sizes(args.window, args.overlap)
     joins = window_joins(pipe, total_frames, args.window, args.overlap, crossfade_s)
-    return {"seconds": seconds, "num_windows": len(plan_windows(total_frames, window, overlap)),
+    return {"seconds": seconds, "melody_extension": melody_extension,
+            "melodies_followed": [melody["id"], *melody.get("followed_by", [])],
+            "num_windows": len(plan_windows(total_frames, window, overlap)),
             "crossfade_frames": pipe.window_crossfade_frames(overlap, crossfade_s), "overlap_frames": overlap,
             "wall_s": elapsed, "s_per_minute_of_audio": elapsed / (seconds / 60), "rss_after_load_mb": loaded_rss,
             "peak_rss_mb": peak, "output_waveform_mb": wave.nbytes / 2**20,
@@ -243,6 +250,8 @@ def run_one(args) -> dict:
     kind, _, value = args.one.partition(":")
     if kind == "piece":
         return measure_piece(args, float(value), args.crossfade)
+    if kind == "chained":
+        return measure_piece(args, float(value), args.crossfade, melody_extension="retrieve")
     if kind == "heldall":
         return measure_piece(args, float(value), 0.0)
     if kind == "baseline":
@@ -256,10 +265,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(json.dumps(json_safe(run_one(args))))
         return {}
     jobs = [f"piece:{s:g}" for s in args.lengths] + [f"heldall:{s:g}" for s in args.held_all_lengths]
-    jobs += [f"baseline:{s:g}" for s in args.baseline_lengths]
+    jobs += [f"chained:{s:g}" for s in args.chained_lengths] + [f"baseline:{s:g}" for s in args.baseline_lengths]
     jobs.append("continuation")
     results = {"settings": {k: v for k, v in vars(args).items() if k not in ("one", "output")},
-               "machine": machine(torch=torch.__version__), "pieces": [], "held_all": [], "baselines": []}  # fmt: skip
+               "machine": machine(torch=torch.__version__), "pieces": [], "chained": [], "held_all": [],
+               "baselines": []}  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     # each child parses these again: pass the resolved values, so that a default changed meanwhile cannot split a run
     passthrough = [*(argv if argv is not None else sys.argv[1:]), "--steps", str(args.steps), "--guidance",
@@ -270,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                               capture_output=True, text=True)  # fmt: skip
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(measured), flush=True)
-        key = {"piece": "pieces", "heldall": "held_all", "baseline": "baselines"}.get(job.split(":")[0])
+        kind = job.split(":")[0]
+        key = {"piece": "pieces", "chained": "chained", "heldall": "held_all", "baseline": "baselines"}.get(kind)
         if key:
             results[key].append(measured)
         else:

@@ -59,7 +59,7 @@ def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
             "--sweep", "dpm++:2", "dpm++:3", "ddim:3", "--sweep_vocoder", "griffinlim", "--baseline", "ddim:3",
             "--baseline_vocoder", "griffinlim", "--default_steps", "2", "--threads", "1", "--repeats", "1",
             "--process_repeats", "1", "--long_seconds", "3", "--clips_dir", str(clips),
-            "--output", str(output)]  # fmt: skip
+            "--melody_guidance_scales", "2", "--output", str(output)]  # fmt: skip
     torch.manual_seed(0)
     bench.main(args)
     results = json.loads(output.read_text())
@@ -68,6 +68,10 @@ def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
     assert [(p["sampler"], p["steps"]) for p in sweep["points"]] == [("dpm++", 2), ("dpm++", 3), ("ddim", 3)]
     for point in sweep["points"]:
         assert point["num_clips"] == 2 and point["clips_generated_now"] == 2 and point["chroma_cosine"] is not None
+    (guided,) = sweep["melody_guidance"]  # at the default's sampler and steps, in its own clip folder
+    assert (guided["sampler"], guided["steps"], guided["melody_guidance_scale"]) == ("dpm++", 2, 2.0)
+    assert guided["clips_generated_now"] == 2 and (clips / "dpm++-2-mg2").is_dir()
+    assert sweep["points"][0]["melody_guidance_scale"] is None
     quality = sweep["quality"]
     assert quality["baseline"] == sweep["points"][2]  # found in the sweep, not generated again
     assert (quality["default"]["sampler"], quality["default"]["steps"]) == ("dpm++", 2)
@@ -87,3 +91,10 @@ def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
     again = json.loads(output.read_text())["sweep"]
     assert all(p["clips_generated_now"] == 0 for p in again["points"])
     assert again["points"][0]["chroma_cosine"] == sweep["points"][0]["chroma_cosine"]
+    # another default sampler (a text-only ablation saved with DDIM, scored at the shipped sampler): from the cache
+    bench.main([*args, "--stages", "sweep", "--default_sampler", "ddim", "--default_steps", "3",
+                "--default_quality_vocoder", "griffinlim"])  # fmt: skip
+    other = json.loads(output.read_text())
+    default = other["sweep"]["quality"]["default"]
+    assert other["default"]["sampler"] == "ddim" and default["clips_generated_now"] == 0
+    assert {k: default[k] for k in bench.QUALITY_KEYS} == {k: again["points"][2][k] for k in bench.QUALITY_KEYS}

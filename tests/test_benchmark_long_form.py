@@ -37,7 +37,7 @@ def test_the_script_measures_pieces_a_baseline_and_a_continuation(tmp_path):
     torch.manual_seed(0)
     load_benchmark("long_form").main([
         "--pipeline", str(tmp_path / "pipe"), "--dataset", data, "--lengths", "9", "--baseline_lengths", "9",
-        "--held_all_lengths", "9",
+        "--held_all_lengths", "9", "--chained_lengths", "9",
         "--continuation_s", "5", "--prompt_s", "3", "--window", "4", "--overlap", "1", "--steps", "2",
         "--output", str(output),
     ])  # fmt: skip
@@ -50,5 +50,9 @@ def test_the_script_measures_pieces_a_baseline_and_a_continuation(tmp_path):
     assert piece["peak_rss_mb"] >= piece["rss_after_load_mb"] > 0 and piece["s_per_minute_of_audio"] > 0
     assert 0 < piece["joins"]["logmel_change_ratio"] and baseline["joins"]["num_join_spans"] == 4
     assert piece["melody_adherence"]["num_melodies"] == 1
+    assert piece["melody_extension"] == "repeat" and len(piece["melodies_followed"]) == 1
+    chained = results["chained"][0]  # the retrieved melody, then the query's next matches
+    assert chained["melody_extension"] == "retrieve" and len(set(chained["melodies_followed"])) > 1
+    assert chained["melodies_followed"][0] == piece["melodies_followed"][0] and chained["num_windows"] == 3
     continuation = results["continuation"]
     assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_join_spans"] == 2
