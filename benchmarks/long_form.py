@@ -21,7 +21,7 @@ piece) at the CLI's default settings, windows of `--window` s sharing `--overlap
   generation call, model load included, and the RSS after loading, so the growth with length shows).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/long_form.py --lengths 60 300 --threads 1
-    -> benchmarks/results/long_form.json
+    -> benchmarks/results/long_form.json   (--update re-measures some lengths and keeps the rest)
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Denoising steps (the app's and CLI's).")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance_scale (the app's, CLI's).")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--update", action="store_true",
+                        help="Keep the --output's rows of other lengths (same settings required), replacing those "
+                        "measured now.")  # fmt: skip
+    parser.add_argument("--audio_dir", default=None, help="Also write each piece here as a WAV (to listen and look).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "long_form.json"))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # "piece:60", "baseline:60", "continuation"
@@ -115,7 +119,20 @@ def seam_report(
             max(float(values[max(0, a - SEAM_MARGIN) : b + SEAM_MARGIN].mean()) for a, b in joins)
             / report[f"{name}_interior"]
         )
+        report[f"{name}_worst_of_as_many_interior_spans"] = worst_interior_span(values, interior, joins)
     return report
+
+
+def worst_interior_span(values: np.ndarray, interior: np.ndarray, joins: Sequence[tuple[int, int]]) -> float | None:
+    """What the worst seam is to be read against: music alone has loud spans. Of all interior spans as wide as a
+    seam span, the quantile that the worst of `len(joins)` of them reaches on average (1 - 1 / (joins + 1)), as a
+    ratio to the interior mean. None when the interiors hold no such span."""
+    width = max(b - a for a, b in joins) + 2 * SEAM_MARGIN
+    starts = [i for i in range(len(values) - width + 1) if interior[i : i + width].all()]
+    if not starts:
+        return None
+    means = np.array([values[i : i + width].mean() for i in starts])
+    return float(np.quantile(means, 1 - 1 / (len(joins) + 1)) / values[interior].mean())
 
 
 EDGES = ("starts", "holds", "ends")
@@ -175,6 +192,11 @@ def measure_piece(args, seconds: float, crossfade_s: float | None, melody_extens
     peak = rss_mb()
     wave, melody = out.audios[0], out.melodies[0]
     notes = melody["notes"]
+    if args.audio_dir:
+        from mmgen.audio import save_audio
+
+        os.makedirs(args.audio_dir, exist_ok=True)
+        save_audio(os.path.join(args.audio_dir, f"{melody_extension}-{seconds:g}s-crossfade{crossfade_s}.wav"), wave)
     total_frames = pipe.window_frames(seconds)
     window, overlap = pipe.window_sizes(args.window, args.overlap)
     joins = window_joins(pipe, total_frames, args.window, args.overlap, crossfade_s)
@@ -286,10 +308,36 @@ def main(argv: Sequence[str] | None = None) -> dict:
             results[key].append(measured)
         else:
             results["continuation"] = measured
+    command = " ".join(["python benchmarks/long_form.py", *(argv if argv is not None else sys.argv[1:])])
+    results["commands"] = [command]
+    if args.update and os.path.isfile(args.output):
+        with open(args.output) as f:
+            results = merge_runs(json.load(f), results)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(json_safe(results), f, indent=2)
     return results
+
+
+SAME_SETTINGS = ("pipeline", "dataset", "window", "overlap", "crossfade", "steps", "guidance", "threads", "seed")
+
+
+def merge_runs(previous: dict, new: dict) -> dict:
+    """`new`'s rows over `previous`'s: a row of a length measured now replaces the old one, the others stay; both
+    runs' commands are kept. Runs of other settings are refused (their rows would not compare)."""
+    old_settings, new_settings = previous.get("settings", {}), new["settings"]
+    differ = {k: (old_settings.get(k), new_settings.get(k)) for k in SAME_SETTINGS
+              if old_settings.get(k) != new_settings.get(k)}  # fmt: skip
+    if differ:
+        raise SystemExit(f"--update: {previous.get('commands')} ran with other settings: {differ}")
+    merged = {**new, "commands": [*previous.get("commands", []), *new["commands"]]}
+    for key in ("pieces", "chained", "held_all", "baselines"):
+        measured = {row["seconds"] for row in new.get(key, [])}
+        kept = [row for row in previous.get(key, []) if row["seconds"] not in measured]
+        merged[key] = sorted(kept + new.get(key, []), key=lambda row: row["seconds"])
+    for key in ("lengths", "held_all_lengths", "chained_lengths", "baseline_lengths"):
+        merged["settings"][key] = sorted({*old_settings.get(key, []), *new_settings.get(key, [])})
+    return merged
 
 
 if __name__ == "__main__":

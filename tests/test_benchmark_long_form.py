@@ -25,6 +25,13 @@ def test_a_hard_join_shows_and_a_seamless_one_does_not():
     hard = bench.seam_report(cut.astype(np.float32), join)  # another note from one sample to the next
     assert 0.7 < smooth["logmel_change_ratio"] < 1.3  # (the flux of a steady tone is ~0 everywhere: no ratio)
     assert hard["logmel_change_ratio"] > 2 and hard["spectral_flux_ratio"] > 2
+    # the control a worst seam is read against: a steady tone has no loud spans, a note change in the interior does
+    assert 0.7 < smooth["logmel_change_worst_of_as_many_interior_spans"] < 1.3
+    onsets = np.ones(1000)
+    onsets[::50] = 20.0  # a loud frame change every 50 frames: 16% of the 8-frame spans hold one
+    everywhere = np.ones(1000, bool)
+    assert bench.worst_interior_span(onsets, everywhere, [(0, 4)] * 24) > 2  # the worst of 24 spans meets one
+    assert bench.worst_interior_span(onsets, everywhere, [(0, 4)]) < 1  # one span: the median, none
     seam, interior = bench.join_frames(join, 500, interior_span=(250, 500))
     assert seam[201:209].all() and not seam[:201].any() and not interior[:250].any() and interior[260:].all()
 
@@ -56,3 +63,18 @@ def test_the_script_measures_pieces_a_baseline_and_a_continuation(tmp_path):
     assert chained["melodies_followed"][0] == piece["melodies_followed"][0] and chained["num_windows"] == 3
     continuation = results["continuation"]
     assert continuation["prompt_s"] == 3.0 and continuation["join_vs_new_music"]["num_join_spans"] == 2
+
+
+def test_update_keeps_other_lengths_and_refuses_other_settings():
+    bench = load_benchmark("long_form")
+    settings = {"steps": 20, "guidance": 3.0, "window": 20.0, "overlap": 2.0, "seed": 0, "lengths": [60.0, 300.0]}
+    previous = {"settings": settings, "commands": ["first"], "pieces": [{"seconds": 60.0, "wall_s": 1},
+                {"seconds": 300.0, "wall_s": 2}], "baselines": [{"seconds": 60.0}]}  # fmt: skip
+    new = {"settings": {**settings, "lengths": [300.0]}, "commands": ["second"],
+           "pieces": [{"seconds": 300.0, "wall_s": 3}], "baselines": []}  # fmt: skip
+    merged = bench.merge_runs(previous, new)
+    assert merged["pieces"] == [{"seconds": 60.0, "wall_s": 1}, {"seconds": 300.0, "wall_s": 3}]
+    assert merged["baselines"] == [{"seconds": 60.0}] and merged["commands"] == ["first", "second"]
+    assert merged["settings"]["lengths"] == [60.0, 300.0]
+    with pytest.raises(SystemExit, match="steps"):
+        bench.merge_runs(previous, {**new, "settings": {**new["settings"], "steps": 12}})
