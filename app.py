@@ -173,7 +173,8 @@ def _generation_controls(prefix: str, seconds_label: str = "Duration (s)") -> di
             )  # fmt: skip
             c["melody_guidance"] = gr.Slider(
                 0, 4, value=1.0, step=0.1, label="Melody guidance (β)",
-                info="Weight of the melody against the query; 1 is plain guidance.",
+                info="Weight of the melody against the query; 1 is plain guidance, 2 follows the melody closer "
+                "at some cost to the prompt and the sound (one more pass per step).",
             )  # fmt: skip
         with gr.Row():
             c["candidates"] = gr.Slider(
