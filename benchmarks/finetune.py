@@ -157,7 +157,8 @@ def generate_clips(args, name: str, folder: str, prompts: list[str]) -> tuple[li
     from mmgen.audio import load_audio, save_audio
     from pipelines.pipeline_mmgen import MMGenPipeline
 
-    out_dir = os.path.join(args.work_dir, "generated", f"{name}-{args.steps}steps-{args.vocoder_method}")
+    budget = "" if name == "before" else f"-{args.cpu_minutes:g}cpumin"  # clips of another fine-tune are not reused
+    out_dir = os.path.join(args.work_dir, "generated", f"{name}{budget}-{args.steps}steps-{args.vocoder_method}")
     os.makedirs(out_dir, exist_ok=True)
     meta_path = os.path.join(out_dir, "melodies.json")
     melodies = json.load(open(meta_path, encoding="utf-8")) if os.path.isfile(meta_path) else {}
