@@ -263,6 +263,23 @@ def audio_seconds(path) -> float:
     return info.frames / info.samplerate
 
 
+def clip_href(page) -> str | None:
+    """Where the 'Continue a clip' tab's clip is served from (None while it holds none)."""
+    link = page.locator("#cont-clip a[download]")
+    return link.first.get_attribute("href") if link.count() else None
+
+
+def wait_clip_changed(page, before: str | None, name: str = "") -> None:
+    """Wait until the tab holds another clip than `before` (its link ending in `name`): a click or an upload reaches
+    the server before the next click may use the clip."""
+    page.wait_for_function(
+        "([before, name]) => { const a = document.querySelector('#cont-clip a[download]');"
+        " const href = a === null ? null : a.getAttribute('href');"
+        " return href !== null && href !== before && href.endsWith(name); }",
+        arg=[before, name],
+    )
+
+
 def test_continue_a_clip_in_chromium(model_dir, open_page, tmp_path):
     """Issue 17 in the browser: 'Continue this clip' under a generated clip brings it to the 'Continue a clip' tab,
     which continues it (the clip and the new seconds in one file, the new part's melody drawn) and can continue the
@@ -279,31 +296,32 @@ def test_continue_a_clip_in_chromium(model_dir, open_page, tmp_path):
         # 'Continue this clip' carries the generated clip over and selects the tab.
         page.locator("#t2m-continue").click()
         expect(page.get_by_role("tab", name="Continue a clip")).to_have_attribute("aria-selected", "true")
-        page.locator("#cont-clip audio, #cont-clip a[download]").first.wait_for()
+        wait_clip_changed(page, None, "music.wav")
         set_number(page, "cont-seconds", 2)
         set_number(page, "cont-steps", 4)
         page.locator("#cont-generate").click()
-        wait_audio(page, "cont-audio", "music.wav")
-        timing = page.locator("#cont-audio ~ .mmgen-timing, .mmgen-timing").filter(has_text="Continued").first
+        timing = page.locator(".mmgen-timing").filter(has_text="Continued").first
         expect(timing).to_contain_text("by 2.0 s: 5.0 s in all", timeout=TIMEOUT_MS)
+        wait_audio(page, "cont-audio", "music.wav")
         wait_image(page, "cont-melody-view-pianoroll")
         assert audio_seconds(download(page, "cont-audio", tmp_path / "continued.wav")) == pytest.approx(5.0, abs=0.05)
         shot(page, "app_12_continued_clip")
 
         # The continuation can itself be continued: it becomes the clip, and two more seconds follow.
+        before = clip_href(page)
         page.locator("#cont-continue").click()
+        wait_clip_changed(page, before)
         page.locator("#cont-generate").click()
-        expect(page.locator(".mmgen-timing").filter(has_text="Continued").first).to_contain_text(
-            "by 2.0 s: 7.0 s in all", timeout=TIMEOUT_MS
-        )
+        expect(timing).to_contain_text("by 2.0 s: 7.0 s in all", timeout=TIMEOUT_MS)
         assert audio_seconds(download(page, "cont-audio", tmp_path / "again.wav")) == pytest.approx(7.0, abs=0.05)
 
         # What cannot be continued is named in a toast: a clip shorter than a second, and a silent one.
         for name, seconds, amplitude, message in (("short.wav", 0.5, 0.3, "at least 1 s is needed"),
                                                   ("quiet.wav", 3.0, 0.0, "the audio is silent")):  # fmt: skip
+            before = clip_href(page)
             page.locator("#cont-clip button[aria-label='Clear']").first.click()
             page.locator("#cont-clip input[type=file]").set_input_files(write_wav(tmp_path / name, seconds, amplitude))
-            page.locator("#cont-clip audio, #cont-clip a[download]").first.wait_for()
+            wait_clip_changed(page, before, name)
             page.locator("#cont-generate").click()
             toast = page.get_by_text(message)
             toast.first.wait_for()
