@@ -299,6 +299,8 @@ def test_continue_a_clip_in_chromium(model_dir, open_page, tmp_path):
         wait_clip_changed(page, None, "music.wav")
         set_number(page, "cont-seconds", 2)
         set_number(page, "cont-steps", 4)
+        for elem_id, value in (("cont-seconds", "2"), ("cont-steps", "4")):  # a tab just shown may mount late
+            expect(page.locator(f"#{elem_id} input[type=number]")).to_have_value(value)
         page.locator("#cont-generate").click()
         timing = page.locator(".mmgen-timing").filter(has_text="Continued").first
         expect(timing).to_contain_text("by 2.0 s: 5.0 s in all", timeout=TIMEOUT_MS)
