@@ -77,6 +77,18 @@ def sketch_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def sketch_pipe():
+    """A tiny random pipeline in memory whose UNet takes the melody sketch, progress bars off (one per module)."""
+    from pipeline_dummies import get_dummy_components
+
+    from pipelines.pipeline_mmgen import MMGenPipeline
+
+    pipeline = MMGenPipeline(**get_dummy_components(melody_sketch=True))
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+@pytest.fixture(scope="module")
 def served(model_dir):
     """The Space on 127.0.0.1 with the tiny pipeline, and a gradio_client Client: `(demo, client)`."""
     pytest.importorskip("gradio")

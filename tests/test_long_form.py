@@ -4,13 +4,11 @@ seeded components."""
 import numpy as np
 import pytest
 import torch
-from pipeline_dummies import get_dummy_components
 
 from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, AudioError
 from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window, split_held
 from mmgen.melody.notes import Note
 from mmgen.melody.sketch import notes_in_span
-from pipelines.pipeline_mmgen import MMGenPipeline
 
 MELODY = [Note(0.1 + 0.2 * i, 0.25 + 0.2 * i, p, 100) for i, p in enumerate([60, 64, 67, 72])]
 WINDOW_S, OVERLAP_S = 4.0, 1.0
@@ -57,13 +55,6 @@ def test_notes_in_span_cuts_and_shifts():
 
 
 # --- the pipeline -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def pipe():
-    pipeline = MMGenPipeline(**get_dummy_components(melody_sketch=True))
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
 def run(pipe, seed=0, **kwargs):
     kwargs.setdefault("num_inference_steps", 2)
     kwargs.setdefault("window_length_in_s", WINDOW_S)
@@ -71,31 +62,32 @@ def run(pipe, seed=0, **kwargs):
     return pipe(generator=torch.Generator().manual_seed(seed), **kwargs)
 
 
-def test_a_long_piece_is_made_in_windows_that_start_as_the_short_clip_does(pipe):
+def test_a_long_piece_is_made_in_windows_that_start_as_the_short_clip_does(sketch_pipe):
     steps = []
     melody = [*MELODY, Note(8.4, 8.9, 65)]  # the same notes in the first window whether fitted to 4 s or to 9 s
-    out = run(pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, output_type="latent",
+    out = run(sketch_pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, output_type="latent",
               callback_on_step_end=lambda p, i, t, kw: steps.append((i, p.num_timesteps)) or kw)  # fmt: skip
     latents = out.audios
-    windows = plan_windows(latents.shape[2], pipe.window_frames(WINDOW_S), pipe.window_frames(OVERLAP_S))
+    windows = plan_windows(latents.shape[2], sketch_pipe.window_frames(WINDOW_S), sketch_pipe.window_frames(OVERLAP_S))
     assert len(windows) == 3
     assert [i for i, _ in steps] == list(range(6)) and steps[0][1] == 6  # the step index counts over the windows
     # the first window is exactly the 4 s clip made from the same noise: generation is causal window by window
     noise = torch.Generator().manual_seed(0)
     full = torch.randn(latents.shape, generator=noise)
-    first = run(pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, latents=full, output_type="latent")
+    first = run(sketch_pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, latents=full, output_type="latent")
     torch.testing.assert_close(first.audios, latents)
-    short = pipe("a tune", melody=melody, audio_length_in_s=WINDOW_S, num_inference_steps=2, output_type="latent",
-                 latents=full[:, :, : windows[0].stop].clone(), window_length_in_s=WINDOW_S)  # fmt: skip
+    short = sketch_pipe("a tune", melody=melody, audio_length_in_s=WINDOW_S, num_inference_steps=2,
+                        output_type="latent", latents=full[:, :, : windows[0].stop].clone(),
+                        window_length_in_s=WINDOW_S)  # fmt: skip
     # up to where the second window's cross-fade starts (it holds the frames before)
-    hold, fade = split_held(windows[1], pipe.window_crossfade_frames(pipe.window_frames(OVERLAP_S)))
+    hold, fade = split_held(windows[1], sketch_pipe.window_crossfade_frames(sketch_pipe.window_frames(OVERLAP_S)))
     frames = windows[1].start + hold
     assert hold > 0 and fade > 0
     torch.testing.assert_close(short.audios[:, :, :frames], latents[:, :, :frames])
     assert not torch.allclose(short.audios[:, :, frames : windows[0].stop], latents[:, :, frames : windows[0].stop])
     # holding the whole overlap (no cross-fade) keeps every frame of the first window
-    held_all = run(pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, latents=full, output_type="latent",
-                   window_crossfade_in_s=0.0)  # fmt: skip
+    held_all = run(sketch_pipe, prompt="a tune", melody=melody, audio_length_in_s=9.0, latents=full,
+                   output_type="latent", window_crossfade_in_s=0.0)  # fmt: skip
     torch.testing.assert_close(short.audios, held_all.audios[:, :, : windows[0].stop])
 
 
@@ -108,48 +100,49 @@ def test_split_held_holds_the_start_of_the_shared_frames_and_fades_the_end():
         split_held(Window(20, 50, 8), -1)
 
 
-def test_a_long_piece_has_its_length_and_the_melody_spans_it(pipe):
-    out = run(pipe, prompt="a tune", melody=MELODY, audio_length_in_s=9.0)
+def test_a_long_piece_has_its_length_and_the_melody_spans_it(sketch_pipe):
+    out = run(sketch_pipe, prompt="a tune", melody=MELODY, audio_length_in_s=9.0)
     assert out.audios.shape == (1, 9 * SAMPLE_RATE) and np.isfinite(out.audios).all()
     assert np.abs(out.audios).max() <= 0.9 + 1e-6
     notes = out.melodies[0]["notes"]
     assert notes[0].onset == 0.0 and 8.5 < max(n.offset for n in notes) <= 9.0  # repeated over the whole piece
-    again = run(pipe, prompt="a tune", melody=MELODY, audio_length_in_s=9.0)
+    again = run(sketch_pipe, prompt="a tune", melody=MELODY, audio_length_in_s=9.0)
     np.testing.assert_array_equal(out.audios, again.audios)  # same seed, same piece
 
 
-def test_windowed_decoding_is_the_windows_joined_by_cross_fades(pipe):
+def test_windowed_decoding_is_the_windows_joined_by_cross_fades(sketch_pipe):
     latents = torch.randn(1, 8, 48, 20, generator=torch.Generator().manual_seed(1))
-    whole = pipe.decode_latents(latents, 48 * 4)
-    torch.testing.assert_close(pipe.decode_latents(latents, 48 * 4, window_frames=48), whole)  # one window: one pass
-    windowed = pipe.decode_latents(latents, 48 * 4, window_frames=16, overlap_frames=4)
+    whole = sketch_pipe.decode_latents(latents, 48 * 4)
+    # one window: one pass
+    torch.testing.assert_close(sketch_pipe.decode_latents(latents, 48 * 4, window_frames=48), whole)
+    windowed = sketch_pipe.decode_latents(latents, 48 * 4, window_frames=16, overlap_frames=4)
     assert windowed.shape == whole.shape and torch.isfinite(windowed).all()
     # outside the cross-faded frames each window's frames are that window decoded alone (memory: one window at a time)
     windows = plan_windows(48, 16, 4)
     for window, after in zip(windows, [*windows[1:], None]):
-        alone = pipe.decode_latents(latents[:, :, window.start : window.stop], window.length * 4)
+        alone = sketch_pipe.decode_latents(latents[:, :, window.start : window.stop], window.length * 4)
         start, stop = window.start + window.held, window.stop if after is None else after.start
         torch.testing.assert_close(windowed[..., start * 4 : stop * 4],
                                    alone[..., (start - window.start) * 4 : (stop - window.start) * 4])  # fmt: skip
     mel = whole[..., :96]
-    wave = pipe.mel_to_waveform(mel, 96 * HOP_LENGTH, window_frames=32, overlap_frames=8)
+    wave = sketch_pipe.mel_to_waveform(mel, 96 * HOP_LENGTH, window_frames=32, overlap_frames=8)
     assert wave.shape == (1, 96 * HOP_LENGTH) and torch.isfinite(wave).all()
 
 
-def test_continuation_holds_the_prompt_and_follows_a_melody_after_it(pipe):
+def test_continuation_holds_the_prompt_and_follows_a_melody_after_it(sketch_pipe):
     prompt = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(2.0 * SAMPLE_RATE)) / SAMPLE_RATE).astype(np.float32)
-    held, _ = pipe.encode_audio_prompt(prompt, pipe.window_frames(WINDOW_S))
-    out = run(pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent")
-    hold = held.shape[2] - pipe.window_crossfade_frames(pipe.window_frames(OVERLAP_S))
+    held, _ = sketch_pipe.encode_audio_prompt(prompt, sketch_pipe.window_frames(WINDOW_S))
+    out = run(sketch_pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent")
+    hold = held.shape[2] - sketch_pipe.window_crossfade_frames(sketch_pipe.window_frames(OVERLAP_S))
     assert hold > 0  # the prompt's last frames are cross-faded into the new music, the rest is kept as it is
     torch.testing.assert_close(out.audios[:, :, :hold], held[:, :, :hold].expand(1, -1, -1, -1))
-    exact = run(pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent",
+    exact = run(sketch_pipe, audio_prompt=prompt, melody=MELODY, audio_length_in_s=5.0, output_type="latent",
                 window_crossfade_in_s=0.0)  # fmt: skip
     torch.testing.assert_close(exact.audios[:, :, : held.shape[2]], held.expand(1, -1, -1, -1))
-    prompt_s = held.shape[2] * pipe.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
+    prompt_s = held.shape[2] * sketch_pipe.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
     notes = out.melodies[0]["notes"]
     assert notes[0].onset == pytest.approx(prompt_s) and max(n.offset for n in notes) <= prompt_s + 5.0
-    audio = run(pipe, audio_prompt=prompt, audio_length_in_s=3.0)  # the prompt alone is the query, too
+    audio = run(sketch_pipe, audio_prompt=prompt, audio_length_in_s=3.0)  # the prompt alone is the query, too
     assert audio.audios.shape == (1, int(round((prompt_s + 3.0) * SAMPLE_RATE)))
     assert audio.melodies[0]["source"] == "dummy"
 
@@ -168,6 +161,6 @@ def test_continuation_holds_the_prompt_and_follows_a_melody_after_it(pipe):
         ({"audio_length_in_s": 301.0}, ValueError, "audio_length_in_s"),
     ],
 )
-def test_bad_long_form_inputs_raise_clearly(pipe, kwargs, error, match):
+def test_bad_long_form_inputs_raise_clearly(sketch_pipe, kwargs, error, match):
     with pytest.raises(error, match=match):
-        run(pipe, **{"prompt": "a tune", "audio_length_in_s": 5.0, **kwargs})
+        run(sketch_pipe, **{"prompt": "a tune", "audio_length_in_s": 5.0, **kwargs})

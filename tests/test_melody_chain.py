@@ -3,13 +3,11 @@ pipeline's `melody_extension="retrieve"`."""
 
 import pytest
 import torch
-from pipeline_dummies import get_dummy_components
 
 from mmgen.melody.chain import chain_melodies, estimate_key, match_key_and_tempo, median_interonset
 from mmgen.melody.notes import Note
 from mmgen.melody.sketch import fit_to_length
 from mmgen.melody.tokenizer import string_to_notes
-from pipelines.pipeline_mmgen import MMGenPipeline
 
 MAJOR_STEPS = [0, 2, 4, 5, 7, 9, 11, 12, 7, 4, 0]
 
@@ -53,18 +51,12 @@ def test_chain_plays_the_first_then_the_others_in_its_key_and_tempo():
         chain_melodies(first, [[]], 4.0)
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    pipeline = MMGenPipeline(**get_dummy_components(melody_sketch=True))
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
-def test_pipeline_continues_a_retrieved_melody_with_the_next_matches(pipe):
+def test_pipeline_continues_a_retrieved_melody_with_the_next_matches(sketch_pipe):
     kwargs = dict(audio_length_in_s=9.0, num_inference_steps=1, output_type="latent", window_length_in_s=4.0,
                   window_overlap_in_s=1.0, generator=torch.Generator().manual_seed(0))  # fmt: skip
-    repeated = pipe("tune 1", **kwargs).melodies[0]
-    chained = pipe("tune 1", melody_extension="retrieve", **{**kwargs, "generator": torch.Generator().manual_seed(0)})
+    repeated = sketch_pipe("tune 1", **kwargs).melodies[0]
+    chained = sketch_pipe("tune 1", melody_extension="retrieve",
+                          **{**kwargs, "generator": torch.Generator().manual_seed(0)})
     melody = chained.melodies[0]
     assert melody["id"] == repeated["id"] and "followed_by" not in repeated
     assert melody["followed_by"] and repeated["id"] not in melody["followed_by"]
@@ -73,7 +65,7 @@ def test_pipeline_continues_a_retrieved_melody_with_the_next_matches(pipe):
     assert [n for n in melody["notes"] if n.onset < period] == [n for n in repeated["notes"] if n.onset < period]
     assert estimate_key(melody["notes"])[0] == estimate_key(repeated["notes"])[0]
     with pytest.raises(ValueError, match="melody_extension"):
-        pipe("tune 1", melody_extension="shuffle", **kwargs)
+        sketch_pipe("tune 1", melody_extension="shuffle", **kwargs)
 
 
 def test_the_app_and_cli_pass_the_choice_and_refuse_a_bad_one(capsys):

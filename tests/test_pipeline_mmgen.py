@@ -295,13 +295,6 @@ def test_unet_presets_take_the_20_wide_latent():
 
 
 # --- frame-aligned melody (the melody sketch beside the noisy latent) ----------------------------------------------
-@pytest.fixture(scope="module")
-def sketch_pipe():
-    pipeline = MMGenPipeline(**get_dummy_components(melody_sketch=True))
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
 def test_sketch_pipeline_follows_the_notes_it_reports(sketch_pipe):
     assert sketch_pipe.uses_melody_sketch and sketch_pipe.unet.config.in_channels == 16
     out = run(sketch_pipe, prompt="a tune", melody=MELODY, audio_length_in_s=2.0)
