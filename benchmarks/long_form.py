@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from mmgen.app.defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from mmgen.audio import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim, save_audio
 from mmgen.eval.bench import json_safe, machine
 from mmgen.long_form import Window, crossfade_into, plan_windows, scale_window, split_held
 from mmgen.melody.sketch import notes_in_span
@@ -136,6 +136,7 @@ def worst_interior_span(values: np.ndarray, interior: np.ndarray, joins: Sequenc
 
 
 EDGES = ("starts", "holds", "ends")
+ROWS = {"piece": "pieces", "chained": "chained", "heldall": "held_all", "baseline": "baselines"}  # job kind -> key
 
 
 def window_joins(
@@ -193,8 +194,6 @@ def measure_piece(args, seconds: float, crossfade_s: float | None, melody_extens
     wave, melody = out.audios[0], out.melodies[0]
     notes = melody["notes"]
     if args.audio_dir:
-        from mmgen.audio import save_audio
-
         os.makedirs(args.audio_dir, exist_ok=True)
         save_audio(os.path.join(args.audio_dir, f"{melody_extension}-{seconds:g}s-crossfade{crossfade_s}.wav"), wave)
     total_frames = pipe.window_frames(seconds)
@@ -290,26 +289,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
     jobs += [f"chained:{s:g}" for s in args.chained_lengths] + [f"baseline:{s:g}" for s in args.baseline_lengths]
     jobs.append("continuation")
     results = {"settings": {k: v for k, v in vars(args).items() if k not in ("one", "output")},
-               "machine": machine(torch=torch.__version__), "pieces": [], "chained": [], "held_all": [],
-               "baselines": []}  # fmt: skip
+               "machine": machine(torch=torch.__version__), **{key: [] for key in ROWS.values()}}  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     # each child parses these again: pass the resolved values, so that a default changed meanwhile cannot split a run
-    passthrough = [*(argv if argv is not None else sys.argv[1:]), "--steps", str(args.steps), "--guidance",
-                   str(args.guidance)]  # fmt: skip
+    given = list(argv if argv is not None else sys.argv[1:])
+    passthrough = [*given, "--steps", str(args.steps), "--guidance", str(args.guidance)]
     for job in jobs:
         print(f"--- {job}", flush=True)
         done = subprocess.run([sys.executable, __file__, *passthrough, "--one", job], env=env, check=True,
                               capture_output=True, text=True)  # fmt: skip
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(measured), flush=True)
-        kind = job.split(":")[0]
-        key = {"piece": "pieces", "chained": "chained", "heldall": "held_all", "baseline": "baselines"}.get(kind)
+        key = ROWS.get(job.split(":")[0])
         if key:
             results[key].append(measured)
         else:
             results["continuation"] = measured
-    command = " ".join(["python benchmarks/long_form.py", *(argv if argv is not None else sys.argv[1:])])
-    results["commands"] = [command]
+    results["commands"] = [" ".join(["python benchmarks/long_form.py", *given])]
     if args.update and os.path.isfile(args.output):
         with open(args.output) as f:
             results = merge_runs(json.load(f), results)
@@ -331,7 +327,7 @@ def merge_runs(previous: dict, new: dict) -> dict:
     if differ:
         raise SystemExit(f"--update: {previous.get('commands')} ran with other settings: {differ}")
     merged = {**new, "commands": [*previous.get("commands", []), *new["commands"]]}
-    for key in ("pieces", "chained", "held_all", "baselines"):
+    for key in ROWS.values():
         measured = {row["seconds"] for row in new.get(key, [])}
         kept = [row for row in previous.get(key, []) if row["seconds"] not in measured]
         merged[key] = sorted(kept + new.get(key, []), key=lambda row: row["seconds"])
