@@ -149,6 +149,14 @@ def test_griffin_lim_is_deterministic_with_a_generator(music_mel):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+def test_griffin_lim_without_a_generator_does_not_depend_on_the_global_rng(music_mel):
+    # A seeded pipeline with vocoder_method="griffinlim" must give the same audio at every call.
+    torch.manual_seed(1)
+    first = mel_to_audio(music_mel, method="griffinlim", griffin_lim_iters=4)
+    torch.manual_seed(2)
+    np.testing.assert_array_equal(first, mel_to_audio(music_mel, method="griffinlim", griffin_lim_iters=4))
+
+
 def test_hybrid_keeps_hifigan_band_above_8khz(vocoder, music_mel):
     log_mel = torch.from_numpy(music_mel)
     outputs = {m: mel_to_audio(log_mel, vocoder=vocoder, method=m, griffin_lim_iters=16) for m in HIFIGAN_METHODS}
