@@ -470,6 +470,12 @@ def write_clips(folder: str, row: str, ids: Sequence[str], waves, melodies) -> N
             (out / f"{clip_id}.txt").write_text(tokens + "\n", encoding="utf-8")
 
 
+def melody_guidance_note(settings: dict) -> str:
+    """`, melody guidance β = 2` when the run set `melody_guidance_scale` (nothing for the plain guidance)."""
+    beta = settings.get("melody_guidance_scale")
+    return "" if beta is None else f", melody guidance β = {beta:g}"
+
+
 def results_markdown(results: dict) -> str:
     """The paper's Table 1 layout (one row per model) plus the latency table."""
     columns = ("fad_musicnn", "kl_musicnn", "is_musicnn", "alignment_score", "chroma_cosine", "note_f1",
@@ -492,9 +498,13 @@ def results_markdown(results: dict) -> str:
         *(header or []),
         *lines,
         "",
-        f"{settings['num_clips']} clips of {settings['seconds']:g} s, {settings['steps']} DDIM steps, guidance "
-        f"{settings['guidance_scale']:g}. FAD/KL against the test references; the references' FAD is against "
-        f"{settings['fad_floor']} and their KL is undefined. Melody adherence against the melody that "
+        f"{settings['num_clips']} clips of {settings['seconds']:g} s, {settings['steps']} steps of "
+        f"{settings.get('scheduler', 'DDIMScheduler')}, guidance {settings['guidance_scale']:g}"
+        f"{melody_guidance_note(settings)}, vocoder {settings.get('vocoder_method', 'hybrid')}. FAD/KL against the "
+        "test references"
+        + (f"; the references' FAD is against {settings['fad_floor']} and their KL is undefined" if "reference" in
+           results else "")  # fmt: skip
+        + ". Melody adherence against the melody that "
         "guided each clip (text-only: the melody the melody-guided model retrieved for the same caption; "
         "references and round trip: their transcribed `melody`): the project's chroma cosine and note F1 against "
         "the notes; audiocraft's chroma cosine and MuseControlLite's melody accuracy against the notes rendered with "

@@ -97,6 +97,7 @@ def test_benchmark_writes_every_row_and_the_latency_by_stage(inputs, tmp_path):
     assert "| MMGen (melody-guided) |" in markdown and "| Text-only ablation |" in markdown
     assert "| Test references |" in markdown and "## Latency" in markdown and "## Condition sensitivity" in markdown
     assert "| Global-vector-only ablation |" in markdown and "| Decoder round trip (VAE + vocoder) |" in markdown
+    assert f"steps of {settings['scheduler']}, guidance 3, vocoder" in markdown  # the sampler measured, not "DDIM"
     assert len(list((tmp_path / "clips" / "melody_guided").glob("*.wav"))) == 2
     assert len(list((tmp_path / "clips" / "reference").glob("*.txt"))) == 2
 
@@ -147,3 +148,9 @@ def test_update_measures_only_the_asked_rows_and_keeps_the_others(inputs, tmp_pa
     script.main([*common[:-1], str(unseen), "--rows", "reference", "--exclude_indexed_by", str(seen)])
     settings = json.loads(unseen.read_text())["settings"]
     assert "test-4" not in settings["clip_ids"] and len(settings["clip_ids"]) == 2
+
+
+def test_markdown_names_the_melody_guidance():
+    bench = load_benchmark("generation")
+    assert bench.melody_guidance_note({"melody_guidance_scale": 2.0}) == ", melody guidance β = 2"
+    assert bench.melody_guidance_note({"melody_guidance_scale": None}) == ""
