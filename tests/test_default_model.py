@@ -17,11 +17,23 @@ def test_folder_is_complete_and_safe():
     index = json.load(open(os.path.join(DEFAULT, "model_index.json")))
     for component in ("aligner", "retriever", "vae", "unet", "condition_projector", "scheduler", "melody_tokenizer"):
         assert index[component][0] is not None and os.path.isdir(os.path.join(DEFAULT, component)), component
-    assert index["vocoder"] == [None, None]  # the packaged HiFi-GAN is used, not a copy
+    # the Vocos is stored (the hybrid's packaged HiFi-GAN stays selectable without a copy)
+    assert index["vocoder"] == ["mmgen.models.vocos", "VocosVocoder"] and index["vocoder_method"] == "vocos-hybrid"
     files = [os.path.join(d, f) for d, _, names in os.walk(DEFAULT) for f in names]
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
     assert sum(os.path.getsize(f) for f in files) < 60e6
     assert os.path.isfile(os.path.join(DEFAULT, "README.md"))
+
+
+def test_vocoder_loads_on_its_own_and_vocodes():
+    from mmgen.audio import HOP_LENGTH, N_MELS
+    from mmgen.models.vocoder import mel_to_audio
+    from mmgen.models.vocos import VocosVocoder
+
+    vocoder = VocosVocoder.from_pretrained(os.path.join(DEFAULT, "vocoder"))
+    mel = torch.full((1, N_MELS, 40), -5.0)
+    audio = mel_to_audio(mel, vocoder=vocoder, method="vocos-hybrid")
+    assert audio.shape == (1, 40 * HOP_LENGTH) and torch.isfinite(audio).all()
 
 
 def test_aligner_and_retriever_load_on_their_own():
