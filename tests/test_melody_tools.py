@@ -276,3 +276,10 @@ def test_cli_demo_without_a_model_says_why_and_still_inspects(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Text to music skipped" in printed and "model_index.json is missing" in printed
     assert not (out_dir / "generated.wav").exists() and (out_dir / "example_pianoroll.png").stat().st_size > 0
+
+
+def test_cli_demo_uses_the_shipped_default_steps():
+    from mmgen.app.defaults import DEFAULT_STEPS
+    from mmgen.cli import build_parser
+
+    assert build_parser().parse_args(["demo"]).steps == DEFAULT_STEPS

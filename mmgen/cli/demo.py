@@ -19,6 +19,8 @@ import argparse
 import json
 import os
 
+from ..app.defaults import DEFAULT_STEPS
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE_AUDIO = os.path.join(REPO_ROOT, "examples", "example_melody.flac")
 EXAMPLE_MIDI = os.path.join(REPO_ROOT, "examples", "example_melody.mid")
@@ -152,7 +154,8 @@ def register(subparsers) -> None:
         help="Text prompt of the generation step.",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of the generated clip in seconds.")
-    parser.add_argument("--steps", type=int, default=50, help="Denoising steps.")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"Denoising steps (default {DEFAULT_STEPS}, "
+                        "the shipped sampler's, as in the app and `generate`).")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="Seed (the same seed gives the same audio).")
     parser.add_argument("--skip-generation", action="store_true", help="Only inspect the example melody.")
     parser.set_defaults(func=run)
