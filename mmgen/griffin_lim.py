@@ -19,6 +19,8 @@ import torch
 
 from .audio import HOP_LENGTH, N_FFT, PAD, WIN_LENGTH, mel_filters
 
+RANDOM_PHASE_SEED = 0  # the random initial phase when no generator is given: the same magnitude, the same waveform
+
 
 def num_mel_frequency_bins() -> int:
     """Number of linear STFT bins (from DC up) that the mel filterbank covers; the rest lie above `F_MAX`."""
@@ -114,11 +116,14 @@ def fast_griffin_lim(
         momentum (`float`): 0 gives classic Griffin-Lim; 0.99 is the usual fast setting.
         init (complex `torch.Tensor`, *optional*): a spectrogram whose phase starts the iterations (same shape as
             `magnitude`); random phase from `generator` when None.
+        generator (`torch.Generator`, *optional*): the random initial phase; None: one seeded with
+            `RANDOM_PHASE_SEED` (the global RNG would make a seeded pipeline's audio differ from call to call).
     Returns:
         complex `torch.Tensor` of shape `(batch, N_FFT // 2 + 1, frames)`: `magnitude` with the estimated phase.
         `istft` of it is the waveform.
     """
     if init is None:
+        generator = torch.Generator().manual_seed(RANDOM_PHASE_SEED) if generator is None else generator
         phase = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype) * (2 * torch.pi)
         angles = torch.polar(torch.ones_like(phase), phase).to(magnitude.device)
     else:

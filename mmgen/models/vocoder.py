@@ -37,7 +37,6 @@ VARIANTS = ("universal", "LJSpeech")
 METHODS = ("vocos", "vocos-hybrid", "hybrid", "hifigan", "griffinlim")
 # Griffin-Lim iterations when `mel_to_audio` is not told: the hybrid's 32; none on top of the Vocos
 DEFAULT_GRIFFIN_LIM_ITERS = {"vocos": 0, "vocos-hybrid": 16, "hybrid": 32, "hifigan": 0, "griffinlim": 32}
-GRIFFIN_LIM_SEED = 0  # the initial phase of "griffinlim" when no generator is given
 MIN_FRAMES = 2  # the front end's reflect padding (384 samples) needs more than one frame of audio
 
 
@@ -206,9 +205,8 @@ def mel_to_audio(
         griffin_lim_iters (`int`, *optional*): fast Griffin-Lim iterations: of `"griffinlim"`, or refining the output
             of `"hybrid"` / `"vocos-hybrid"` (`refine_with_griffin_lim`) or of `"vocos"` (towards its own
             magnitude); None: `DEFAULT_GRIFFIN_LIM_ITERS[method]`.
-        generator (`torch.Generator`, *optional*): the random initial phase of `"griffinlim"`; None: a generator
-            seeded with `GRIFFIN_LIM_SEED`, so that the same mel always gives the same waveform (the global RNG would
-            make a seeded pipeline's audio differ from call to call).
+        generator (`torch.Generator`, *optional*): the random initial phase of `"griffinlim"`; None: a fixed seed
+            (`mmgen.griffin_lim.RANDOM_PHASE_SEED`), so that the same mel always gives the same waveform.
     Returns:
         the input's array type (a tensor on the input's device), float32, of shape `(frames * 256,)` or
         `(batch, frames * 256)`.
@@ -228,7 +226,6 @@ def mel_to_audio(
 
     if method == "griffinlim":
         magnitude = mel_to_linear_magnitude(mel)
-        generator = torch.Generator().manual_seed(GRIFFIN_LIM_SEED) if generator is None else generator
         waveform = istft(fast_griffin_lim(magnitude, iters, generator=generator))
     elif method.startswith("vocos"):
         parameter = next(vocoder.parameters())
