@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from generation import load_pipeline, reference_clips, score_row, select_rows  # noqa: E402
-from latency import QUALITY_KEYS, vocode, with_settings  # noqa: E402
+from latency import quality_columns, vocode, with_settings  # noqa: E402
 
 from mmgen.audio import SAMPLE_RATE  # noqa: E402
 from mmgen.data import load_musicset  # noqa: E402
@@ -183,9 +183,7 @@ def main(argv=None) -> dict:
         row = score_row(waves, captions, notes, extract_features(waves, SAMPLE_RATE, embedder), reference,
                         pipe.aligner, paired=True)  # fmt: skip
         results["schedules"][name] = {
-            "schedule": asdict(schedule), **{k: row.get(k) for k in QUALITY_KEYS},
-            "note_precision": row.get("note_precision"), "note_recall": row.get("note_recall"),
-            "num_clips": row["num_clips"], "clips_generated_now": len(cpu),
+            "schedule": asdict(schedule), **quality_columns(row), "clips_generated_now": len(cpu),
             "cpu_s_per_clip": float(np.mean(cpu)) if cpu else None,
         }  # fmt: skip
         print(f"{name}: {json.dumps(results['schedules'][name])}", file=sys.stderr, flush=True)

@@ -67,6 +67,12 @@ QUALITY_KEYS = ("fad_musicnn", "kl_musicnn", "alignment_score", "chroma_cosine",
                 "melody_accuracy")  # fmt: skip
 
 
+def quality_columns(row: dict) -> dict:
+    """The quality columns of a `generation.score_row` row that a point reports."""
+    return {**{k: row.get(k) for k in QUALITY_KEYS}, "note_precision": row.get("note_precision"),
+            "note_recall": row.get("note_recall"), "num_clips": row["num_clips"]}  # fmt: skip
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", default="checkpoints/mmgen-default", help="MMGenPipeline folder (the default).")
@@ -208,9 +214,7 @@ def sweep_point(
     point = {
         "sampler": sampler, "steps": steps, "scheduler": type(variant.scheduler).__name__,
         "melody_guidance_scale": melody_guidance_scale, "vocoder_method": vocoder_method,
-        **{k: row.get(k) for k in QUALITY_KEYS},
-        "note_precision": row.get("note_precision"), "note_recall": row.get("note_recall"),
-        "num_clips": row["num_clips"], "clips_generated_now": generated,
+        **quality_columns(row), "clips_generated_now": generated,
         "cpu_s_per_clip_denoise_and_decode": statistics.mean(cpu_generate) if cpu_generate else None,
         "cpu_s_per_clip_vocoder": statistics.mean(cpu_vocode) if cpu_vocode else None,
         "scored_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -232,9 +236,8 @@ def generation_row(path: str, baseline: tuple[str, int], ctx: dict, args) -> dic
         what = wrong or {"pipeline": row.get("pipeline")}
         raise SystemExit(f"{path} did not measure the baseline {baseline} on these clips: {what}")
     return {"sampler": baseline[0], "steps": baseline[1], "scheduler": settings["scheduler"],
-            "vocoder_method": args.baseline_vocoder, **{k: row.get(k) for k in QUALITY_KEYS},
-            "note_precision": row.get("note_precision"), "note_recall": row.get("note_recall"),
-            "num_clips": row["num_clips"], "from": f"{path} (melody_guided: {row.get('command')})"}  # fmt: skip
+            "vocoder_method": args.baseline_vocoder, **quality_columns(row),
+            "from": f"{path} (melody_guided: {row.get('command')})"}  # fmt: skip
 
 
 def reference_features(ctx: dict, rows, args):
