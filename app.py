@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import functools
+import inspect
 import logging
 import os
 import shutil
@@ -85,10 +87,10 @@ def theme() -> gr.themes.Base:
 def readable_errors(fn):
     """Run a handler; every exception reaches the browser as a `gr.Error` with a readable message."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def readable():
         try:
-            return fn(*args, **kwargs)
+            yield
         except gr.Error:
             raise
         except (ValueError, FileNotFoundError) as err:  # SpaceError, AudioError, MelodyError are ValueErrors
@@ -96,6 +98,20 @@ def readable_errors(fn):
         except Exception as err:
             logger.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Something went wrong ({type(err).__name__}: {err}). Please try other settings.") from err
+
+    if inspect.isgeneratorfunction(fn):  # a handler that shows its outputs in steps
+
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            with readable():
+                yield from fn(*args, **kwargs)
+
+        return steps
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with readable():
+            return fn(*args, **kwargs)
 
     return wrapper
 
@@ -111,15 +127,31 @@ def _melody_outputs(view):
     return view.markdown(), view.png_path, view.tokens or "", view.preview_path, view.midi_path
 
 
-def _adherence_outputs(result):
+def _adherence_outputs(result, pending: bool = False):
     """The adherence components: the generated clip's transcription over its guiding melody, the scores, and the
-    transcription itself as MIDI and tokens ("take it out")."""
+    transcription itself as MIDI and tokens ("take it out"). `pending`: the check is still running."""
     if result.adherence is not None:
         a = result.adherence
         return a.png_path, a.markdown(), a.midi_path, a.tokens
+    if pending and result.melody is not None and result.melody.notes:
+        return None, "Transcribing the music to compare it with its melody…", None, ""
     if result.melody is None:
         return None, "No melody guided the generation: there is nothing to compare it with.", None, ""
     return None, "The guiding melody has no notes: there is nothing to compare the music with.", None, ""
+
+
+def audio_first(result, outputs, progress: gr.Progress):
+    """A generation handler's outputs in two steps: first with the audio (and the adherence check pending), then with
+    the clip's transcription over its melody (`logic.check_adherence`, about a second of Basic Pitch per 10 s), so
+    that the listener never waits for the check. `outputs(result, pending)` builds the handler's output tuple; an API
+    client (`gradio_client`'s `predict`) receives the last step, adherence included."""
+    yield outputs(result, True)
+    yield outputs(logic.check_adherence(result, _progress_fn(progress)), False)
+
+
+def _generation_outputs(result, pending: bool = False):
+    """The outputs of the text-to-music and continuation handlers: audio, timing, melody panel, adherence."""
+    return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result, pending))
 
 
 def _melody_edits(transpose, tempo, trim_start, trim_end, fold) -> dict:
@@ -280,13 +312,13 @@ def text_to_music_tab(space: Space) -> dict:
                       progress=gr.Progress()):  # fmt: skip
         melody, typed, voice = _user_melody(melody_text, recording)
         settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
-                                                    seed, scheduler)  # fmt: skip
+                                                    seed, scheduler, adherence=False)  # fmt: skip
         result = logic.generate_from_text(
             space.store, prompt, settings,
             melody=UserMelody(melody, typed, voice, _melody_edits(transpose, tempo, trim_start, trim_end, fold)),
             progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
-        return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
+        yield from audio_first(result, _generation_outputs, progress)
 
     @readable_errors
     def preview_user_melody(melody_text, recording, transpose, tempo, trim_start, trim_end, fold):
@@ -374,14 +406,18 @@ def music_to_music_tab(space: Space) -> dict:
     def music_to_music(audio, steer, steer_weight, follow, negative, seconds, steps, guidance, melody_guidance,
                        candidates, seed, scheduler, progress=gr.Progress()):  # fmt: skip
         settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
-                                                    seed, scheduler)  # fmt: skip
+                                                    seed, scheduler, adherence=False)  # fmt: skip
         result = logic.generate_from_audio(
             space.store, audio, settings, steer_text=steer, steer_weight=steer_weight, follow_melody=follow,
             progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
-        query = result.query_melody
-        return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
-                *_melody_outputs(result.melody), *_adherence_outputs(result))  # fmt: skip
+
+        def outputs(result, pending):
+            query = result.query_melody
+            return (result.audio_path, result.summary(), query.markdown(), query.png_path, query.tokens or "",
+                    *_melody_outputs(result.melody), *_adherence_outputs(result, pending))  # fmt: skip
+
+        yield from audio_first(result, outputs, progress)
 
     with gr.Tab("Music to music", id="audio"):
         gr.Markdown(space.notice, elem_classes="mmgen-notice", visible=not space.available)
@@ -447,12 +483,12 @@ def continuation_tab(space: Space) -> dict:
     def continue_a_clip(clip, prompt, melody_text, negative, seconds, steps, guidance, melody_guidance, candidates,
                         seed, scheduler, progress=gr.Progress()):  # fmt: skip
         settings = GenerationSettings.from_controls(negative, seconds, steps, guidance, melody_guidance, candidates,
-                                                    seed, scheduler)  # fmt: skip
+                                                    seed, scheduler, adherence=False)  # fmt: skip
         result = continuation.continue_clip(
             space.store, clip, settings, prompt=prompt, melody=UserMelody(melody_text, typed=True),
             progress=_progress_fn(progress), output_dir=space.output_dir(),
         )  # fmt: skip
-        return (result.audio_path, result.summary(), *_melody_outputs(result.melody), *_adherence_outputs(result))
+        yield from audio_first(result, _generation_outputs, progress)
 
     context_s = continuation.limits.MAX_PROMPT_SECONDS
     with gr.Tab("Continue a clip", id="continue"):

@@ -156,8 +156,9 @@ def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
     assert seen[-1][1].startswith("Transcribing")  # then the adherence check
     assert_wav(result.audio_path, SECONDS)
     assert result.seed == 3 and result.score is not None and result.melody.info["source"] == "dummy"
-    assert set(result.timings) == {"model_load_s", "generate_s", "postprocess_s", "total_s"}
-    assert result.timings["total_s"] >= result.timings["generate_s"] > 0 and result.timings["model_load_s"] > 0
+    assert set(result.timings) == {"model_load_s", "generate_s", "postprocess_s", "adherence_s", "total_s"}
+    t = result.timings
+    assert t["total_s"] >= t["generate_s"] + t["adherence_s"] and t["adherence_s"] > 0 and t["model_load_s"] > 0
     assert "Best of 2 candidates" in result.summary()
     # the clip's own transcription against the notes that guided it
     adherence = result.adherence
@@ -167,8 +168,16 @@ def test_generate_reports_progress_timings_and_files(model_dir, tmp_path):
     assert 0.0 <= adherence.scores["note_f1"] <= 1.0 and 0.0 <= adherence.scores["chroma_cosine"] <= 1.0
     assert adherence.scores["transcribed_notes"] == len(adherence.notes)
     settings = GenerationSettings(seconds=SECONDS, steps=1, seed=-1, adherence=False)
-    random = logic.generate_from_text(store, "a tune", settings)
+    random = logic.generate_from_text(store, "a tune", settings, output_dir=str(tmp_path / "later"))
     assert 0 <= random.seed <= defaults.MAX_SEED and random.adherence is None  # adherence=False skips transcription
+    assert "adherence_s" not in random.timings
+    # the check run afterwards (the Space's second step) gives what the one-call path gives, beside the audio
+    checked = logic.check_adherence(random)
+    assert checked.adherence.png_path == str(tmp_path / "later" / "music_adherence.png") and random.adherence is None
+    again = logic.generate_from_text(store, "a tune", settings.replace(seed=random.seed, adherence=True),
+                                     output_dir=str(tmp_path / "again"))  # fmt: skip
+    assert checked.adherence.scores == again.adherence.scores
+    assert checked.timings["total_s"] == pytest.approx(random.timings["total_s"] + checked.timings["adherence_s"])
 
 
 @pytest.fixture
@@ -283,6 +292,21 @@ def test_app_defaults_import_nothing_heavy_and_the_old_module_name_is_gone():
 
 
 # -------------------------------------------------------------------------------------- the served app (client)
+def test_generation_shows_the_audio_before_the_adherence_check(served):
+    """The handlers yield twice: the audio with the check pending, then the same audio with the clip's transcription
+    over its melody; `predict` (above) returns the last step."""
+    _, client = served
+    job = client.submit(*t2m_args(), api_name="/text_to_music")
+    job.result(timeout=300)
+    first, last = job.outputs()
+    with open(first[0], "rb") as a, open(last[0], "rb") as b:
+        assert a.read() == b.read()  # the same audio, shown first
+    assert last[1].startswith(first[1]) and "Checked against its melody in" in last[1][len(first[1]) :]
+    assert first[7] is None and first[8].startswith("Transcribing the music")
+    assert_wav(first[0], SECONDS)
+    assert_adherence(last[7], last[8])
+
+
 def test_text_to_music_via_client(served):
     _, client = served
     outputs = client.predict(*t2m_args(), api_name="/text_to_music")

@@ -6,6 +6,7 @@ those into `gr.Error`s and the CLI prints them.
 
 ```
 generate_from_text(store, prompt, settings, melody=None) -> GenerationResult (text-to-music; a melody skips retrieval)
+check_adherence(result)                                -> GenerationResult  (the clip's transcription over its melody)
 generate_from_audio(store, audio_path, settings, ...)   -> GenerationResult  (music-to-music)
 continue_clip(store, clip, settings, prompt=None, ...)  -> GenerationResult  (the clip, then N more seconds)
 inspect(path, reduction)                              -> InspectionResult  (Basic Pitch / MIDI -> notes, tokens)
@@ -24,6 +25,7 @@ settings the three generations share (length, steps, guidance, seed, ...) are on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import tempfile
@@ -354,16 +356,6 @@ def _run(
     if info is not None and info.get("source") == "user" and record.get("melody_edits") is not None:
         info = {**info, "kind": record["melody_kind"], "edits": record["melody_edits"]}
     melody = guiding_melody_view(info, out, files=settings.melody_files)
-    followed = None
-    if settings.adherence and melody is not None and melody.notes:
-        if progress is not None:
-            progress(1.0, "Transcribing the music to compare it with its melody")
-        start_s = 0.0  # a continuation: its new part only (the clip it continues never followed the melody)
-        if record.get("mode") == "continuation":
-            start_s = max(len(waveform) / SAMPLE_RATE - settings.seconds, 0.0)
-        new_part = waveform[int(round(start_s * SAMPLE_RATE)) :]
-        guide = shift_notes([n for n in melody.notes if n.onset >= start_s], -start_s)
-        followed = melody_adherence_view(new_part, SAMPLE_RATE, guide, out, "music")
     score = None if output.scores is None else float(output.scores[0])
     timings = {
         "model_load_s": round(load_s, 3),
@@ -371,9 +363,35 @@ def _run(
         "postprocess_s": round(time.perf_counter() - t1, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    return GenerationResult(
-        audio_path, waveform, melody, query_melody, settings.seed, score, timings, record, followed
-    )
+    result = GenerationResult(audio_path, waveform, melody, query_melody, settings.seed, score, timings, record)
+    return check_adherence(result, progress) if settings.adherence else result
+
+
+def check_adherence(result: GenerationResult, progress: ProgressFn | None = None) -> GenerationResult:
+    """`result` with its `adherence`: the clip's own Basic Pitch transcription over the notes that guided it
+    (`melody_adherence_view`, files beside the audio), and `timings["adherence_s"]` (also added to `total_s`).
+
+    A generation run with `GenerationSettings(adherence=False)` returns its audio without this check (about a second
+    of Basic Pitch per 10 s); the Space shows that audio first and calls this afterwards. A result with no guiding
+    notes (a text-only model, an empty melody) is returned as it is. A continuation compares its new part only: the
+    clip it continues never followed the melody."""
+    melody = result.melody
+    if melody is None or not melody.notes:
+        return result
+    if progress is not None:
+        progress(1.0, "Transcribing the music to compare it with its melody")
+    t0 = time.perf_counter()
+    waveform = result.waveform
+    start_s = 0.0
+    if result.settings.get("mode") == "continuation":
+        start_s = max(len(waveform) / SAMPLE_RATE - result.settings["seconds"], 0.0)
+    new_part = waveform[int(round(start_s * SAMPLE_RATE)) :]
+    guide = shift_notes([n for n in melody.notes if n.onset >= start_s], -start_s)
+    followed = melody_adherence_view(new_part, SAMPLE_RATE, guide, os.path.dirname(result.audio_path), "music")
+    seconds = time.perf_counter() - t0
+    timings = {**result.timings, "adherence_s": round(seconds, 3),
+               "total_s": round(result.timings["total_s"] + seconds, 3)}  # fmt: skip
+    return dataclasses.replace(result, adherence=followed, timings=timings)
 
 
 # ------------------------------------------------------------------------------------------- public API

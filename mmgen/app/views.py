@@ -120,7 +120,8 @@ class GenerationResult:
             text-only model.
         query_melody (`MelodyView`, *optional*): music-to-music only: the melody Basic Pitch found in the upload.
         seed (`int`), score (`float`, *optional*: aligner score when several candidates were ranked),
-        timings (`dict`): seconds: `model_load_s` (0 when already loaded), `generate_s`, `postprocess_s`, `total_s`.
+        timings (`dict`): seconds: `model_load_s` (0 when already loaded), `generate_s`, `postprocess_s`, `total_s`,
+            and `adherence_s` (in `total_s` too) once the adherence check ran (`logic.check_adherence`).
         settings (`dict`): the settings used.
         adherence (`AdherenceView`, *optional*): the clip's transcription against the guiding notes; None when no
             notes guided it (a text-only model, an empty melody) or when it was not asked for.
@@ -146,12 +147,15 @@ class GenerationResult:
             )
         else:
             what = f"Generated {length:.1f} s"
-        text = f"{what} in {t['total_s']:.1f} s (denoising and decoding {t['generate_s']:.1f} s"
+        audio_s = t["total_s"] - t.get("adherence_s", 0.0)  # until the audio was there
+        text = f"{what} in {audio_s:.1f} s (denoising and decoding {t['generate_s']:.1f} s"
         if t.get("model_load_s"):
             text += f", loading the model {t['model_load_s']:.1f} s"
         text += f"). Seed {self.seed}."
         if self.score is not None:
             text += f" Best of {self.settings['num_candidates']} candidates, aligner score {self.score:.3f}."
+        if "adherence_s" in t:
+            text += f" Checked against its melody in {t['adherence_s']:.1f} s."
         return text
 
 
