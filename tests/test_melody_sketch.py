@@ -7,9 +7,11 @@ from mmgen.audio import HOP_LENGTH, LOG_MEL_SILENCE, N_MELS, SAMPLE_RATE, mel_fi
 from mmgen.melody.notes import MelodyError, Note
 from mmgen.melody.sketch import (
     SKETCH_MAX_PITCH,
+    SketchTimbre,
     check_sketch_pitches,
     fit_to_length,
     midi_to_hz,
+    random_sketch_timbre,
     render_sketch,
     sketch_log_mel,
 )
@@ -66,3 +68,36 @@ def test_fit_to_length_and_pitch_check_raise_clear_errors():
 def test_frame_rate_matches_the_front_end():
     frames = 2 * SAMPLE_RATE // HOP_LENGTH
     assert sketch_log_mel([Note(0.0, 2.0, 67)], frames).shape == (N_MELS, frames)
+
+
+def _partials(wave: np.ndarray, f0: float) -> np.ndarray:
+    """Magnitudes at f0, 2 f0, 3 f0, 4 f0 of a held stretch."""
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    freqs = np.fft.rfftfreq(len(wave), 1 / SAMPLE_RATE)
+    return np.array([spectrum[np.abs(freqs - k * f0).argmin()] for k in (1, 2, 3, 4)])
+
+
+def test_training_timbres_change_the_sound_not_the_pitch_or_timing():
+    note, n = Note(0.2, 0.8, 57), SAMPLE_RATE  # A3, 220 Hz
+    held = slice(int(0.3 * SAMPLE_RATE), int(0.7 * SAMPLE_RATE))
+    assert np.array_equal(render_sketch([note], n, timbre=SketchTimbre()), render_sketch([note], n))  # the default
+    pure = _partials(render_sketch([note], n, timbre=SketchTimbre(num_harmonics=1))[held], 220.0)
+    assert pure.argmax() == 0 and pure[1:].max() < 0.01 * pure[0]  # one partial: a sine at the note's pitch
+    odd = _partials(render_sketch([note], n, timbre=SketchTimbre(num_harmonics=8, odd_only=True))[held], 220.0)
+    assert odd[2] > 0.2 * odd[0] and max(odd[1], odd[3]) < 0.01 * odd[0]  # odd partials only (clarinet-like)
+    mellow = _partials(render_sketch([note], n, timbre=SketchTimbre(rolloff=2.0))[held], 220.0)
+    bright = _partials(render_sketch([note], n)[held], 220.0)
+    assert mellow[1] / mellow[0] < 0.7 * bright[1] / bright[0]  # a steeper roll-off
+    plucked = render_sketch([note], n, timbre=SketchTimbre(decay_per_s=5.0))
+    early, late = (np.abs(plucked[int(t * SAMPLE_RATE) : int((t + 0.1) * SAMPLE_RATE)]).max() for t in (0.25, 0.65))
+    assert late < 0.25 * early  # exp(-5 * 0.4) = 0.14: it decays
+    before, after = plucked[: int(0.19 * SAMPLE_RATE)], plucked[int(0.81 * SAMPLE_RATE) :]
+    assert np.abs(before).max() == 0 and np.abs(after).max() == 0  # the note's timing is untouched
+
+
+def test_random_training_timbres_are_seeded_and_varied():
+    draws = [random_sketch_timbre(np.random.default_rng([0, i])) for i in range(64)]
+    assert draws == [random_sketch_timbre(np.random.default_rng([0, i])) for i in range(64)]
+    assert len(set(draws)) == 64 and {d.odd_only for d in draws} == {True, False}
+    assert all(1 <= d.num_harmonics <= 12 and 0.5 <= d.rolloff <= 2.0 and d.decay_per_s >= 0 for d in draws)
+    assert 0 < sum(d.decay_per_s > 0 for d in draws) < 64

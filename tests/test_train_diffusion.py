@@ -150,6 +150,21 @@ def test_frozen_feature_cache_embeds_each_caption_once_and_keeps_every_crop(froz
     assert len(embedded) == 2 and torch.equal(again["mean"], cache["mean"])
     assert len(list((tmp_path / "cache").glob("conditions-*.safetensors"))) == 2
 
+    # Sketches in varied timbres (--sketch_timbre varied): a file of their own beside the fixed-timbre one (whose
+    # name predates the option), seeded per crop, and different from the pipeline's timbre.
+    before = diffusion.cache_paths(args)
+    assert os.path.basename(before[2]) == "sketches-" + os.path.basename(before[0])[len("latents-") :]
+    args.sketch_timbre = "varied"
+    assert diffusion.cache_paths(args)[2] != before[2] and diffusion.cache_paths(args)[:2] == before[:2]
+    num_frames = 86
+    fixed = diffusion.build_sketch_cache(vae, texts, num_frames, 3)
+    varied = diffusion.build_sketch_cache(vae, texts, num_frames, 3, "varied", seed=0)
+    assert varied.keys() == fixed.keys() and varied["sketch_score"].shape == fixed["sketch_score"].shape
+    assert torch.equal(varied["sketch_score"], diffusion.build_sketch_cache(vae, texts, num_frames, 3, "varied")[
+        "sketch_score"])  # fmt: skip
+    voiced = [i for i, tokens in enumerate(texts["score_melodies"]) if tokens]
+    assert voiced and all(not torch.equal(varied["sketch_score"][i], fixed["sketch_score"][i]) for i in voiced)
+
 
 def test_warm_start_grows_conv_in_with_zeros_so_the_trained_unet_is_unchanged(monkeypatch, tmp_path):
     """InstructPix2Pix-style warm start: the sketch channels start at zero, the v1 UNet's output is kept exactly."""

@@ -110,6 +110,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sketch_notes", choices=["transcribed", "score", "mixed"], default="mixed",
                         help="Notes the training sketch is drawn from: the Basic Pitch transcription (`melody`), the "
                              "score's lead line (`melody_gt`, synthetic sets), or a per-example coin flip.")
+    parser.add_argument("--sketch_timbre", choices=["fixed", "varied"], default="fixed",
+                        help="'fixed': every training sketch sounds like the pipeline's (SKETCH_TIMBRE); 'varied': "
+                             "each cached crop's sketch gets its own timbre (random_sketch_timbre, seeded by --seed "
+                             "and the crop), so the UNet learns the notes and not the sketch's sound.")
     parser.add_argument("--score_notes_prob", type=float, default=0.5,
                         help="With --sketch_notes mixed: probability of the score's notes.")
     parser.add_argument("--init_from", type=str, default=None,
@@ -218,10 +222,12 @@ def cache_paths(args) -> tuple[str, str, str]:
     cache_dir = args.cache_dir or os.path.join(args.output_dir, "cache")
     latents = _key([args.dataset, args.vae, args.clip_seconds, args.crops_per_clip, args.seed])
     conditions = _key([latents, args.aligner])
+    # The fixed-timbre file keeps its name from before the option existed, so existing caches stay valid.
+    sketches = latents if args.sketch_timbre == "fixed" else _key([latents, args.sketch_timbre])
     return (
         os.path.join(cache_dir, f"latents-{latents}.safetensors"),
         os.path.join(cache_dir, f"conditions-{conditions}.safetensors"),
-        os.path.join(cache_dir, f"sketches-{latents}.safetensors"),
+        os.path.join(cache_dir, f"sketches-{sketches}.safetensors"),
     )
 
 
@@ -259,22 +265,30 @@ def build_latent_cache(args, split, vae) -> tuple[dict[str, torch.Tensor], dict[
 
 
 @torch.no_grad()
-def build_sketch_cache(vae, texts: dict[str, list[str]], num_frames: int, batch_size: int) -> dict[str, torch.Tensor]:
+def build_sketch_cache(
+    vae, texts: dict[str, list[str]], num_frames: int, batch_size: int, timbre: str = "fixed", seed: int = 0
+) -> dict[str, torch.Tensor]:
     """The melody sketch latents of every cached crop, from its transcribed and its score notes.
+
+    With `timbre="varied"` crop i is rendered with `random_sketch_timbre(default_rng([seed, i]))` (both of its
+    sketches alike), so that a rebuilt cache is identical.
 
     Returns:
         `{"sketch_transcribed", "sketch_score"}`, each `(N, 8, T/4, 20)` float16, scaled as the UNet sees them.
     """
-    from mmgen.melody.sketch import sketch_log_mel
+    from mmgen.melody.sketch import SKETCH_TIMBRE, random_sketch_timbre, sketch_log_mel
     from mmgen.melody.tokenizer import string_to_notes
     from mmgen.models.vae import encode_mels
 
+    count = len(texts["melodies"])
+    timbres = ([random_sketch_timbre(np.random.default_rng([seed, i])) for i in range(count)] if timbre == "varied"
+               else [SKETCH_TIMBRE] * count)  # fmt: skip
     out = {}
     for key, column in (("sketch_transcribed", "melodies"), ("sketch_score", "score_melodies")):
         latents = []
-        for start in range(0, len(texts[column]), batch_size):
-            mels = [sketch_log_mel(string_to_notes(tokens) if tokens else [], num_frames)
-                    for tokens in texts[column][start : start + batch_size]]  # fmt: skip
+        for start in range(0, count, batch_size):
+            mels = [sketch_log_mel(string_to_notes(tokens) if tokens else [], num_frames, timbres[start + i])
+                    for i, tokens in enumerate(texts[column][start : start + batch_size])]  # fmt: skip
             latents.append(encode_mels(vae, torch.from_numpy(np.stack(mels))).half().cpu())
         out[key] = torch.cat(latents)
     return out
@@ -330,7 +344,8 @@ def load_or_build_cache(args, accelerator, split, aligner, vae) -> dict[str, tor
             logger.info(f"building the frozen-feature cache {sketches_path} (melody sketch latents)",
                         main_process_only=False)  # fmt: skip
             num_frames = int(args.clip_seconds * SAMPLE_RATE) // HOP_LENGTH
-            _save_atomic(sketches_path, build_sketch_cache(vae, texts, num_frames, args.train_batch_size))
+            _save_atomic(sketches_path, build_sketch_cache(vae, texts, num_frames, args.train_batch_size,
+                                                           args.sketch_timbre, args.seed))
     accelerator.wait_for_everyone()
     cache = {}
     for path in paths:

@@ -15,6 +15,7 @@ mapped onto the extra channels by a learned projection (`mmgen.models.melody_enc
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +30,36 @@ SKETCH_RELEASE_S = 0.03
 # above C8 (4.2 kHz) the harmonics leave the 8 kHz log-mel band and the VAE was trained on nothing there.
 SKETCH_MIN_PITCH = 21
 SKETCH_MAX_PITCH = 108
+
+
+@dataclass(frozen=True)
+class SketchTimbre:
+    """How the sketch's notes sound: partials 1..`num_harmonics` (odd ones only with `odd_only`) at amplitude
+    `1 / k ** rolloff`, each note decaying by `decay_per_s` (1/e per `1 / decay_per_s` seconds; 0 = sustained).
+
+    The pipeline renders with `SKETCH_TIMBRE` only. Training may draw a new timbre per crop (`random_sketch_timbre`,
+    `train/diffusion.py --sketch_timbre varied`), so that the model learns pitch and timing from the sketch and not
+    its sound, and melody guidance amplifies the notes rather than the sketch's timbre.
+    """
+
+    num_harmonics: int = SKETCH_HARMONICS
+    rolloff: float = 1.0
+    odd_only: bool = False
+    decay_per_s: float = 0.0
+
+
+SKETCH_TIMBRE = SketchTimbre()
+
+
+def random_sketch_timbre(rng: np.random.Generator) -> SketchTimbre:
+    """A timbre drawn from a family around `SKETCH_TIMBRE`: 1-12 partials, roll-off 0.5-2 (bright to mellow), odd
+    partials only one time in four (clarinet-like), a plucked decay one time in three."""
+    return SketchTimbre(
+        num_harmonics=int(rng.integers(1, 13)),
+        rolloff=float(rng.uniform(0.5, 2.0)),
+        odd_only=bool(rng.random() < 0.25),
+        decay_per_s=float(rng.uniform(1.0, 6.0)) if rng.random() < 1 / 3 else 0.0,
+    )
 
 
 def midi_to_hz(pitch: np.ndarray | float) -> np.ndarray:
@@ -46,8 +77,10 @@ def check_sketch_pitches(notes: Iterable[Note], name: str = "melody") -> None:
             )
 
 
-def render_sketch(notes: Iterable[Note], num_samples: int, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Render notes with the sketch timbre.
+def render_sketch(
+    notes: Iterable[Note], num_samples: int, sr: int = SAMPLE_RATE, timbre: SketchTimbre = SKETCH_TIMBRE
+) -> np.ndarray:
+    """Render notes with the sketch timbre (`timbre`: the pipeline's fixed one unless training varies it).
 
     Notes outside the renderable range are skipped (training data may hold a stray transcription; the pipeline
     refuses them first with `check_sketch_pitches`); notes past `num_samples` are cut.
@@ -60,7 +93,9 @@ def render_sketch(notes: Iterable[Note], num_samples: int, sr: int = SAMPLE_RATE
     """
     out = np.zeros(num_samples, dtype=np.float64)
     attack, release = int(SKETCH_ATTACK_S * sr), int(SKETCH_RELEASE_S * sr)
-    harmonics = np.arange(1, SKETCH_HARMONICS + 1, dtype=np.float64)
+    harmonics = np.arange(1, timbre.num_harmonics + 1, dtype=np.float64)
+    if timbre.odd_only:
+        harmonics = harmonics[harmonics % 2 == 1]
     for note in notes:
         if not SKETCH_MIN_PITCH <= note.pitch <= SKETCH_MAX_PITCH:
             continue
@@ -71,12 +106,12 @@ def render_sketch(notes: Iterable[Note], num_samples: int, sr: int = SAMPLE_RATE
         f0 = float(midi_to_hz(note.pitch))
         partials = harmonics[harmonics * f0 < sr / 2]
         t = np.arange(stop - start, dtype=np.float64) / sr
-        tone = (np.sin(2 * np.pi * f0 * np.outer(partials, t)) / partials[:, None]).sum(0)
-        envelope = np.ones_like(t)
+        tone = (np.sin(2 * np.pi * f0 * np.outer(partials, t)) / partials[:, None] ** timbre.rolloff).sum(0)
+        envelope = np.exp(-timbre.decay_per_s * t)
         ramp_in, ramp_out = min(attack, len(t) // 2), min(release, len(t) // 2)
-        envelope[:ramp_in] = np.linspace(0.0, 1.0, ramp_in, endpoint=False)
+        envelope[:ramp_in] *= np.linspace(0.0, 1.0, ramp_in, endpoint=False)
         if ramp_out:
-            envelope[-ramp_out:] = np.linspace(1.0, 0.0, ramp_out)
+            envelope[-ramp_out:] *= np.linspace(1.0, 0.0, ramp_out)
         out[start:stop] += SKETCH_NOTE_PEAK * tone * envelope
     peak = float(np.abs(out).max()) if num_samples else 0.0
     if peak > 0.95:  # a dense chord: scale the whole sketch, the relative levels stay
@@ -84,9 +119,9 @@ def render_sketch(notes: Iterable[Note], num_samples: int, sr: int = SAMPLE_RATE
     return out.astype(np.float32)
 
 
-def sketch_log_mel(notes: Sequence[Note], num_frames: int) -> np.ndarray:
+def sketch_log_mel(notes: Sequence[Note], num_frames: int, timbre: SketchTimbre = SKETCH_TIMBRE) -> np.ndarray:
     """The melody sketch as a natural-log mel of shape `(80, num_frames)` (`mmgen.audio` front end)."""
-    waveform = render_sketch(notes, num_frames * HOP_LENGTH)
+    waveform = render_sketch(notes, num_frames * HOP_LENGTH, timbre=timbre)
     return log_mel_spectrogram(waveform)[:, :num_frames]
 
 
