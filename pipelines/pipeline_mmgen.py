@@ -117,6 +117,12 @@ EXAMPLE_DOC_STRING = """
 """
 
 
+def has_forward_hooks(module: torch.nn.Module) -> bool:
+    """Whether a submodule carries diffusers hooks (layerwise casting, group offloading) or accelerate's (CPU
+    offloading): they change the module's state around each forward, so two threads must not run it at once."""
+    return any(hasattr(m, "_diffusers_hook") or hasattr(m, "_hf_hook") for m in module.modules())
+
+
 @dataclass
 class MMGenPipelineOutput(BaseOutput):
     r"""
@@ -1263,6 +1269,12 @@ class MMGenPipeline(DiffusionPipeline):
         if autocast is None:  # bf16 pays only where the CPU has bf16 units; emulated it is slower than float32
             autocast = device.type == "cpu" and self.unet.dtype == torch.float32 and bf16_supported()
         self._autocast_dtype = torch.bfloat16 if autocast else None
+        if parallel_guidance and has_forward_hooks(self.unet):
+            raise ValueError(
+                "`parallel_guidance=True` cannot run a UNet with diffusers or accelerate hooks (layerwise casting, "
+                "offloading): they change its weights around each call and two threads would race. Use "
+                "`parallel_guidance=False` (or None, which chooses it)."
+            )
 
         # 2. Encode a continuation's prompt (latents held at the start; the query when nothing else is given), then
         # the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
@@ -1304,7 +1316,8 @@ class MMGenPipeline(DiffusionPipeline):
         frame_s = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
         num_branches = condition_embeds.shape[0] // latents.shape[0]
         if parallel_guidance is None:
-            parallel_guidance = device.type == "cpu" and 1 < num_branches <= torch.get_num_threads()
+            parallel_guidance = (device.type == "cpu" and 1 < num_branches <= torch.get_num_threads()
+                                 and not has_forward_hooks(self.unet))  # fmt: skip
         workers = GuidanceBranchWorkers(num_branches) if parallel_guidance and num_branches > 1 else None
         with self.progress_bar(total=num_inference_steps * len(windows)) as progress_bar, workers or nullcontext():
             self._branch_workers = workers

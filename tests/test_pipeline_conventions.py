@@ -57,6 +57,9 @@ def saved(tmp_path_factory):
 
 
 def run(pipe, seed=0, **kwargs):
+    # these tests count and inspect the UNet's calls: one batched call per step (the branches side by side, the
+    # default on CPU, are tested in test_pipeline_sampling.py)
+    kwargs.setdefault("parallel_guidance", False)
     kwargs.setdefault("audio_length_in_s", LENGTH_S)
     kwargs.setdefault("num_inference_steps", STEPS)
     kwargs.setdefault("output_type", "latent")
@@ -313,9 +316,10 @@ def test_attention_kwargs_reach_the_unet(pipe):
     try:
         scaled = run(pipe, prompt="a tune", attention_kwargs={"scale": 1.0})
         plain = run(pipe, prompt="a tune")
+        run(pipe, prompt="a tune", attention_kwargs={"scale": 1.0}, parallel_guidance=True)
     finally:
         del pipe.unet.forward
-    assert seen == [{"scale": 1.0}] * STEPS + [None] * STEPS
+    assert seen == [{"scale": 1.0}] * STEPS + [None] * STEPS + [{"scale": 1.0}] * 2 * STEPS  # each branch's call too
     torch.testing.assert_close(scaled, plain)  # no LoRA loaded: a scale changes nothing
 
 
@@ -325,7 +329,7 @@ def test_without_retriever_a_prompt_runs_with_the_null_melody_and_says_so(caplog
     pipeline.retriever = None
     with caplog.at_level(logging.WARNING):
         out = pipeline("a tune", audio_length_in_s=LENGTH_S, num_inference_steps=STEPS, output_type="latent",
-                       generator=torch.Generator().manual_seed(0))  # fmt: skip
+                       generator=torch.Generator().manual_seed(0), parallel_guidance=False)  # fmt: skip
     assert "null melody" in caplog.text
     assert out.melodies[0]["source"] == "null" and out.melodies[0]["notes"] is None
     # the null melody is exactly the projector's learned null_melody in place of r
@@ -504,3 +508,6 @@ def test_layerwise_casting_stores_the_unet_in_float8_and_runs():
     out = pipeline("a tune", audio_length_in_s=LENGTH_S, num_inference_steps=2,
                    generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert out.audios.shape == (1, int(LENGTH_S * pipeline.sampling_rate)) and np.isfinite(out.audios).all()
+    # its hooks cast the weights around each call: the guidance branches are not run side by side (threads would race)
+    with pytest.raises(ValueError, match="cannot run a UNet with diffusers or accelerate hooks"):
+        pipeline("a tune", audio_length_in_s=LENGTH_S, num_inference_steps=1, parallel_guidance=True)
