@@ -50,8 +50,9 @@ MIDI_TYPES = [".mid", ".midi"]
 MELODY_PLACEHOLDER = "X:1\nK:G\nGABc d2 e2|f2 g2 a4|]   or   bpm=100 C4 D4 E4/2 F4/2 G4*2"
 SCHEDULER_CHOICES = [
     ("Saved with the model", "default"),
-    ("DDIM", "ddim"),
-    ("DPM-Solver++ (fewer steps)", "dpm-solver++"),
+    ("UniPC (few steps)", "unipc"),
+    ("DPM-Solver++", "dpm-solver++"),
+    ("DDIM (about 50 steps)", "ddim"),
     ("Euler", "euler"),
 ]
 CSS = """

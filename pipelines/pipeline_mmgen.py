@@ -96,7 +96,7 @@ EXAMPLE_DOC_STRING = """
 
         >>> pipe = MMGenPipeline.from_pretrained("checkpoints/mmgen-default")
         >>> generator = torch.Generator().manual_seed(0)
-        >>> out = pipe("a calm folk melody on solo flute", audio_length_in_s=10.0, num_inference_steps=20,
+        >>> out = pipe("a calm folk melody on solo flute", audio_length_in_s=10.0, num_inference_steps=12,
         ...            generator=generator)
         >>> sf.write("flute.wav", out.audios[0], pipe.sampling_rate)
         >>> out.melodies[0]["id"], out.melodies[0]["caption"]  # the retrieved melody that guided it
@@ -1111,7 +1111,7 @@ class MMGenPipeline(DiffusionPipeline):
         melody: Any = None,
         negative_prompt: str | list[str] | None = None,
         audio_length_in_s: float = 10.0,
-        num_inference_steps: int = 20,
+        num_inference_steps: int = 12,
         guidance_scale: float = 3.0,
         melody_guidance_scale: float | None = None,
         num_waveforms_per_prompt: int = 1,
@@ -1159,10 +1159,10 @@ class MMGenPipeline(DiffusionPipeline):
             audio_length_in_s (`float`, *optional*, defaults to 10.0):
                 Length of the generated audio, between 0.5 and 300 s (after the prompt, in a continuation). A piece
                 longer than `window_length_in_s` is made window by window (see `window_length_in_s`).
-            num_inference_steps (`int`, *optional*, defaults to 20):
-                Denoising steps per window, for the shipped sampler (DPM-Solver++ 2M with Karras sigmas), which comes
-                close to DDIM-50's melody adherence at 20 and not at 12 (`benchmarks/results/latency.json`, the steps
-                sweep); DDIM needs about 50 (the paper's 100-200).
+            num_inference_steps (`int`, *optional*, defaults to 12):
+                Denoising steps per window, for the shipped sampler (UniPC, bh2), which matches DDIM-50's melody
+                adherence and FAD at 12 (`benchmarks/results/latency.json`, the steps sweep); DPM-Solver++ 2M needs
+                about 20, DDIM about 50 (the paper's 100-200).
             guidance_scale (`float`, *optional*, defaults to 3.0):
                 The paper's `w`, **not** diffusers' guidance scale: `eps = (w + 1) * eps(x, t, c) - w * eps(x, t,
                 null)`. 0 disables guidance (one UNet pass; `do_classifier_free_guidance` is `guidance_scale > 0`);

@@ -141,6 +141,12 @@ def test_pipeline_store_loads_once_across_threads(model_dir, monkeypatch):
     assert a.components.keys() == base.keys() and a.config.vocoder_method == store.get().config.vocoder_method
     assert all(a.components[k] is v for k, v in base.items() if k != "scheduler")  # every component, none rebuilt
     assert type(a.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    # the measured samplers are built as the steps sweep built them, whatever the saved scheduler's settings
+    assert a.scheduler.config.use_karras_sigmas and a.scheduler.config.algorithm_type == "dpmsolver++"
+    unipc = store.pipeline_for_call("unipc").scheduler
+    assert type(unipc).__name__ == "UniPCMultistepScheduler" and not unipc.config.use_karras_sigmas
+    assert unipc.config.solver_type == "bh2"
+    np.testing.assert_allclose(unipc.alphas_cumprod.numpy(), base["scheduler"].alphas_cumprod.numpy(), rtol=1e-6)
     with pytest.raises(logic.SpaceError, match="Unknown scheduler"):
         store.pipeline_for_call("nope")
 

@@ -88,7 +88,7 @@ def test_call_signature_has_diffusers_arguments_and_unchanged_defaults():
         assert name in params, name
     defaults = {
         "audio_length_in_s": 10.0,
-        "num_inference_steps": 20,  # DPM-Solver++ 2M: the shipped sampler's steps sweep (issue 15; DDIM took 100)
+        "num_inference_steps": 12,  # UniPC: the shipped sampler's steps sweep (issue 15; DDIM took 100)
         "guidance_scale": 3.0,
         "num_candidates": 1,
         "num_waveforms_per_prompt": 1,
@@ -97,6 +97,9 @@ def test_call_signature_has_diffusers_arguments_and_unchanged_defaults():
         "melody_guidance_scale": None,
     }
     assert {k: params[k].default for k in defaults} == defaults  # fmt: skip
+    from mmgen.app.defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS
+
+    assert (DEFAULT_STEPS, DEFAULT_GUIDANCE) == (defaults["num_inference_steps"], defaults["guidance_scale"])  # app
     encode = inspect.signature(MMGenPipeline.encode_prompt).parameters
     assert {"prompt_embeds", "melody_embeds", "negative_prompt_embeds", "num_waveforms_per_prompt"} <= set(encode)
     # the example docstring replaced the placeholder

@@ -14,10 +14,10 @@ from .. import limits
 
 DEFAULT_MODEL = "checkpoints/mmgen-default"
 DEFAULT_SECONDS = 10.0
-# The shipped pipeline's sampler is DPM-Solver++ 2M with Karras sigmas. The steps sweep (benchmarks/results/
-# latency.json, 32 test clips, Griffin-Lim vocoded): 8 steps chroma 0.52 / note-F1 0.26, 12 steps 0.63 / 0.43, 20 steps
-# 0.66 / 0.47 against today's 50 DDIM steps + hybrid 0.68 / 0.50. DDIM needs about 50.
-DEFAULT_STEPS = 20
+# The shipped pipeline's sampler is UniPC (bh2, order 2). The steps sweep (benchmarks/results/latency.json, 32 test
+# clips, Griffin-Lim vocoded; chroma cosine / note-F1): UniPC 10 steps 0.67 / 0.47, 12 steps 0.68 / 0.48, 20 steps
+# 0.67 / 0.47; DPM-Solver++ needs 20 steps for 0.66 / 0.47; 50 DDIM steps + hybrid vocoder 0.68 / 0.50.
+DEFAULT_STEPS = 12
 DEFAULT_GUIDANCE = 3.0
 # label -> diffusers scheduler class name ("default": the scheduler saved with the pipeline)
 SCHEDULERS = {
@@ -27,6 +27,9 @@ SCHEDULERS = {
     "ddim": "DDIMScheduler",
     "euler": "EulerDiscreteScheduler",
 }
+# the choices built as `pipelines.pipeline_mmgen.sampler_scheduler` builds them (its settings, e.g. DPM-Solver++ with
+# Karras sigmas, whatever the saved scheduler's); the others take the saved scheduler's config
+SAMPLER_OF_SCHEDULER = {"dpm-solver++": "dpm++", "unipc": "unipc", "ddim": "ddim"}
 
 
 # --- bounds of a generation's settings -------------------------------------------------------------------------------
@@ -86,4 +89,5 @@ for _bounds in (SPACE, CLI):
     assert 1 <= _bounds.max_candidates <= limits.MAX_NUM_CANDIDATES
     assert limits.MAX_PROMPT_SECONDS <= _bounds.max_clip_seconds <= limits.MAX_INPUT_SECONDS
 assert limits.MIN_WINDOW_OVERLAP_S <= DEFAULT_OVERLAP_S <= DEFAULT_WINDOW_S / 2
+assert set(SAMPLER_OF_SCHEDULER) <= set(SCHEDULERS)
 assert MIN_GUIDANCE >= 0.0 and MAX_INPUT_SECONDS <= limits.MAX_INPUT_SECONDS

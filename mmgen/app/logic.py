@@ -39,7 +39,7 @@ import numpy as np
 from .. import limits
 from ..audio import SAMPLE_RATE, AudioError, load_audio, save_audio
 from ..melody.notes import MelodyError, Note
-from .defaults import DEFAULT_MODEL, MAX_INPUT_SECONDS, MAX_UPLOAD_MB, SCHEDULERS
+from .defaults import DEFAULT_MODEL, MAX_INPUT_SECONDS, MAX_UPLOAD_MB, SAMPLER_OF_SCHEDULER, SCHEDULERS
 from .settings import GenerationSettings, SpaceError, UserMelody
 from .views import (
     GenerationResult,
@@ -114,10 +114,16 @@ class PipelineStore:
             raise SpaceError(f"Unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}.")
         import diffusers
 
+        from pipelines.pipeline_mmgen import sampler_scheduler
+
         base = self.get()
         name = SCHEDULERS[scheduler]
-        scheduler_cls = type(base.scheduler) if name is None else getattr(diffusers, name)
-        components = {**base.components, "scheduler": scheduler_cls.from_config(base.scheduler.config)}
+        if scheduler in SAMPLER_OF_SCHEDULER:  # exactly the sampler the steps sweep measured, on the model's schedule
+            chosen = sampler_scheduler(SAMPLER_OF_SCHEDULER[scheduler], base.scheduler)
+        else:
+            scheduler_cls = type(base.scheduler) if name is None else getattr(diffusers, name)
+            chosen = scheduler_cls.from_config(base.scheduler.config)
+        components = {**base.components, "scheduler": chosen}
         pipe = type(base)(**components, vocoder_method=base.config.vocoder_method)
         pipe.set_progress_bar_config(disable=True)
         return pipe

@@ -316,7 +316,7 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS,
-        help=f"Denoising steps per window, 1-{CLI.max_steps} (default {DEFAULT_STEPS}, for the model's DPM-Solver++; "
+        help=f"Denoising steps per window, 1-{CLI.max_steps} (default {DEFAULT_STEPS}, for the model's UniPC; "
         "--scheduler ddim needs about 50).",
     )  # fmt: skip
     parser.add_argument(
@@ -341,8 +341,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--scheduler", choices=list(SCHEDULERS), default="default",
-        help="Sampler: the one saved with the model (default; the shipped model's is DPM-Solver++ 2M with Karras "
-        "sigmas), dpm-solver++, unipc, ddim or euler.",
+        help="Sampler: the one saved with the model (default; the shipped model's is UniPC), unipc, dpm-solver++ "
+        "(2M, Karras sigmas), ddim or euler.",
     )  # fmt: skip
     parser.add_argument("--negative", default=None, help="Negative prompt: what the music should not sound like.")
     parser.add_argument("--png", default=None, help="Also write the piano roll of the melody that guided it.")
