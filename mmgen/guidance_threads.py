@@ -2,9 +2,10 @@
 
 A guided denoising step runs the UNet on two (or three) copies of the latents. On CPU one batched call spreads each
 convolution over the cores, which for this project's small latents scales poorly (two threads on the batch of two
-run 1.7x faster than one thread); one single-thread call per branch, the branches on different cores, scales nearly
-2x (`benchmarks/latency.py`, `parallel_guidance`). The pipeline runs its branches this way on CPU when it has a
-thread for each (`MMGenPipeline.__call__(parallel_guidance=...)`).
+run 1.7x faster than one thread); one single-thread call per branch, the branches on different cores, avoids that
+(`MMGenPipeline.__call__(parallel_guidance=True)`). Measured on a quiet 2-core machine it is no faster as a whole
+(`benchmarks/results/latency.json`: `default` against `default_parallel_guidance`), so the pipeline batches by
+default; with another job on the other core one branch step took 0.24 s side by side against 0.30 s batched.
 
 PyTorch's intra-op thread count is per thread once a thread has run an op, but a thread takes the process-wide count
 the first time it does: so each worker sets its own count right after that first use, and the caller's count (and

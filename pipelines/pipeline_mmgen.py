@@ -1133,7 +1133,7 @@ class MMGenPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         autocast: bool | None = None,
-        parallel_guidance: bool | None = None,
+        parallel_guidance: bool = False,
     ) -> MMGenPipelineOutput | tuple:
         r"""
         The call function to the pipeline for generation.
@@ -1232,12 +1232,12 @@ class MMGenPipeline(DiffusionPipeline):
                 Run the UNet under bfloat16 autocast (`torch.autocast`; the scheduler, VAE and vocoder stay in their
                 own dtype). None (the default): on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX:
                 `bf16_supported`) for a float32 UNet, else not, so float32 results elsewhere are unchanged.
-            parallel_guidance (`bool`, *optional*):
-                Run the guidance branches of each step (unconditional and conditional) as one UNet call per branch on
-                their own threads instead of one batched call (`mmgen.guidance_threads`): on CPU it is ~15% faster
-                (`benchmarks/latency.py`). None (the default): on CPU when `torch.get_num_threads()` covers the
-                branches (two; three with `melody_guidance_scale`). The audio differs from the batched call's only by
-                float rounding (~1e-6 in the UNet's output); a given setting always gives the same audio.
+            parallel_guidance (`bool`, *optional*, defaults to `False`):
+                Run the guidance branches of each step (unconditional and conditional) as one single-thread UNet call
+                per branch side by side (`mmgen.guidance_threads`) instead of one batched call on all threads, where
+                the torch threads cover the branches (otherwise batched). On a quiet 2-core CPU it is no faster
+                (`benchmarks/results/latency.json`, `default_parallel_guidance`), so it is not the default. The audio
+                differs from the batched call's only by float rounding; a given setting always gives the same audio.
 
         Examples:
 
@@ -1273,7 +1273,7 @@ class MMGenPipeline(DiffusionPipeline):
             raise ValueError(
                 "`parallel_guidance=True` cannot run a UNet with diffusers or accelerate hooks (layerwise casting, "
                 "offloading): they change its weights around each call and two threads would race. Use "
-                "`parallel_guidance=False` (or None, which chooses it)."
+                "`parallel_guidance=False`."
             )
 
         # 2. Encode a continuation's prompt (latents held at the start; the query when nothing else is given), then
@@ -1311,14 +1311,12 @@ class MMGenPipeline(DiffusionPipeline):
         self._num_timesteps = len(timesteps) * len(windows)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator)
 
-        # 5. Denoising, window by window, each with its part of every output's frame-aligned melody (sketch); on CPU
-        # the guidance branches side by side, one thread each
+        # 5. Denoising, window by window, each with its part of every output's frame-aligned melody (sketch); with
+        # `parallel_guidance`, the guidance branches side by side, one thread each
         frame_s = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
         num_branches = condition_embeds.shape[0] // latents.shape[0]
-        if parallel_guidance is None:
-            parallel_guidance = (device.type == "cpu" and 1 < num_branches <= torch.get_num_threads()
-                                 and not has_forward_hooks(self.unet))  # fmt: skip
-        workers = GuidanceBranchWorkers(num_branches) if parallel_guidance and num_branches > 1 else None
+        parallel = parallel_guidance and device.type == "cpu" and 1 < num_branches <= torch.get_num_threads()
+        workers = GuidanceBranchWorkers(num_branches) if parallel else None
         with self.progress_bar(total=num_inference_steps * len(windows)) as progress_bar, workers or nullcontext():
             self._branch_workers = workers
             for k, window in enumerate(windows):

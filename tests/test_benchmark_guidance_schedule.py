@@ -53,7 +53,6 @@ def unet_calls(bench, schedule, melody_guidance_scale=None):
         melody_guidance_scale=melody_guidance_scale,
         generator=torch.Generator().manual_seed(0),
         output_type="latent",
-        parallel_guidance=False,  # one batched call per step: its branches are what is counted
     )
     assert predictor.step == STEPS
     return calls

@@ -57,9 +57,6 @@ def saved(tmp_path_factory):
 
 
 def run(pipe, seed=0, **kwargs):
-    # these tests count and inspect the UNet's calls: one batched call per step (the branches side by side, the
-    # default on CPU, are tested in test_pipeline_sampling.py)
-    kwargs.setdefault("parallel_guidance", False)
     kwargs.setdefault("audio_length_in_s", LENGTH_S)
     kwargs.setdefault("num_inference_steps", STEPS)
     kwargs.setdefault("output_type", "latent")
@@ -332,7 +329,7 @@ def test_without_retriever_a_prompt_runs_with_the_null_melody_and_says_so(caplog
     pipeline.retriever = None
     with caplog.at_level(logging.WARNING):
         out = pipeline("a tune", audio_length_in_s=LENGTH_S, num_inference_steps=STEPS, output_type="latent",
-                       generator=torch.Generator().manual_seed(0), parallel_guidance=False)  # fmt: skip
+                       generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert "null melody" in caplog.text
     assert out.melodies[0]["source"] == "null" and out.melodies[0]["notes"] is None
     # the null melody is exactly the projector's learned null_melody in place of r
