@@ -112,11 +112,11 @@ class PipelineStore:
         state in `set_timesteps`)."""
         if scheduler not in SCHEDULERS:
             raise SpaceError(f"Unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}.")
+        base = self.get()  # first: its load time counts the imports below (the first call's wait)
         import diffusers
 
         from pipelines.pipeline_mmgen import sampler_scheduler
 
-        base = self.get()
         name = SCHEDULERS[scheduler]
         if scheduler in SAMPLER_OF_SCHEDULER:  # exactly the sampler the steps sweep measured, on the model's schedule
             chosen = sampler_scheduler(SAMPLER_OF_SCHEDULER[scheduler], base.scheduler)
@@ -318,10 +318,9 @@ def _run(
     A continuation (`record["mode"] == "continuation"`) compares only its new part with the melody; `head` is the
     part of the continued clip before the context the pipeline held, joined in front of the output
     (`join_head`)."""
-    import torch
-
     was_loaded = store.loaded
-    pipe = store.pipeline_for_call(settings.scheduler)
+    pipe = store.pipeline_for_call(settings.scheduler)  # the first call imports torch and the pipeline, timed as load
+    import torch
     load_s = 0.0 if was_loaded else (store.load_seconds or 0.0)
     melody_guidance = settings.melody_guidance_scale
     if melody_guidance is not None and (not pipe.uses_melody or abs(melody_guidance - 1.0) < 1e-6):
