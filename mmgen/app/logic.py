@@ -112,15 +112,15 @@ class PipelineStore:
         state in `set_timesteps`)."""
         if scheduler not in SCHEDULERS:
             raise SpaceError(f"Unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}.")
-        base = self.get()  # first: its load time counts the imports below (the first call's wait)
-        import diffusers
-
-        from pipelines.pipeline_mmgen import sampler_scheduler
-
-        name = SCHEDULERS[scheduler]
+        base = self.get()  # first: its load time counts the imports of the pipeline and diffusers
         if scheduler in SAMPLER_OF_SCHEDULER:  # exactly the sampler the steps sweep measured, on the model's schedule
+            from pipelines.pipeline_mmgen import sampler_scheduler
+
             chosen = sampler_scheduler(SAMPLER_OF_SCHEDULER[scheduler], base.scheduler)
         else:
+            import diffusers
+
+            name = SCHEDULERS[scheduler]
             scheduler_cls = type(base.scheduler) if name is None else getattr(diffusers, name)
             chosen = scheduler_cls.from_config(base.scheduler.config)
         components = {**base.components, "scheduler": chosen}
