@@ -18,11 +18,9 @@ Stages (`--stages`, all by default; one run writes `--output` and `<output stem>
   vocoder, so that a rerun re-scores without denoising again and a new vocoder only re-vocodes.
 - `stages`: seconds per 10 s by stage (aligner, retrieval, UNet loop, VAE, vocoder, other; the `StageTimer` of
   `benchmarks/generation.py`) of `pipe(...)` with the model loaded, for the default and the baseline at each of
-  `--threads` (and, at two threads or more, the default with its guidance branches side by side instead of in one
-  batched call, `parallel_guidance=True`): the median wall time of `--repeats` calls after a
-  warm-up, and the process CPU seconds of the same calls (on a machine shared with other jobs wall time grows with
-  the load; CPU time does much less). The app's
-  own call (`mmgen.app.logic.generate_from_text` with the app's defaults) is timed too, as its handler shows it: until
+  `--threads`: the median wall time of `--repeats` calls after a warm-up, and the process CPU seconds of the same
+  calls (on a machine shared with other jobs wall time grows with the load; CPU time does much less). The app's own
+  call (`mmgen.app.logic.generate_from_text` with the app's defaults) is timed too, as its handler shows it: until
   the audio is there (`median_s`), then until the adherence check is shown beside it (`median_with_check_s`).
 - `process`: whole `python -m mmgen generate PROMPT --seconds S` processes with the CLI's defaults (imports, model
   load, generation, the default adherence check, writing the WAV): wall seconds and peak RSS (`os.wait4`) for 10 s
@@ -480,9 +478,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                      for t in args.threads]},
             "default": {"steps": default_steps, "timings": [time_stages(pipe, default_steps, t, args)
                                                             for t in args.threads]},
-            # the pipeline's other way to run guidance: the branches side by side, one thread each
-            "default_parallel_guidance": {"steps": default_steps, "timings": [
-                time_stages(pipe, default_steps, t, args, parallel_guidance=True) for t in args.threads if t > 1]},
             "default_at_other_steps": {str(n): [time_stages(pipe, n, t, args) for t in args.threads]
                                        for n in args.other_steps},
             "app_call": [time_app_call(args.pipeline, t, args) for t in args.threads],

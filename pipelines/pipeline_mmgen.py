@@ -14,7 +14,6 @@ import inspect
 import math
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,6 @@ from mmgen.audio import (
     to_mono,
     validate_waveform,
 )
-from mmgen.guidance_threads import GuidanceBranchWorkers
 from mmgen.limits import (
     DEFAULT_WINDOW_S,
     MAX_AUDIO_LENGTH_S,
@@ -115,12 +113,6 @@ EXAMPLE_DOC_STRING = """
         >>> out = pipe(prompt_embeds=q, negative_prompt_embeds=neg, callback_on_step_end=stronger)
         ```
 """
-
-
-def has_forward_hooks(module: torch.nn.Module) -> bool:
-    """Whether a submodule carries diffusers hooks (layerwise casting, group offloading) or accelerate's (CPU
-    offloading): they change the module's state around each forward, so two threads must not run it at once."""
-    return any(hasattr(m, "_diffusers_hook") or hasattr(m, "_hf_hook") for m in module.modules())
 
 
 @dataclass
@@ -1014,7 +1006,16 @@ class MMGenPipeline(DiffusionPipeline):
             latent_model_input = torch.cat([latent_model_input, sketch], dim=1)
         if latent_model_input.device.type == "cpu":  # oneDNN's convolutions run ~10% faster on NHWC inputs
             latent_model_input = latent_model_input.contiguous(memory_format=torch.channels_last)
-        noise_pred = self.unet_on_branches(latent_model_input, t, condition_embeds, num_branches)
+        autocast_dtype = getattr(self, "_autocast_dtype", None)  # set by `__call__`
+        with torch.autocast(latents.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            noise_pred = self.unet(
+                latent_model_input,
+                t,
+                encoder_hidden_states=None,
+                class_labels=condition_embeds,
+                cross_attention_kwargs=self.attention_kwargs,
+                return_dict=False,
+            )[0]
         noise_pred = noise_pred.to(latents.dtype)  # the scheduler steps in the latents' dtype
         if num_branches == 1 or not self.do_classifier_free_guidance:  # w = 0: the conditional prediction alone
             return noise_pred.chunk(num_branches)[-1]
@@ -1022,25 +1023,6 @@ class MMGenPipeline(DiffusionPipeline):
         if num_branches == 3:  # [uncond, query only, cond]; beta = 1 is the plain formula
             beta = 1.0 if self.melody_guidance_scale is None else self.melody_guidance_scale
         return classifier_free_guidance(noise_pred, self.guidance_scale, beta)
-
-    def unet_on_branches(
-        self, sample: torch.Tensor, t: torch.Tensor, condition_embeds: torch.Tensor, num_branches: int
-    ) -> torch.Tensor:
-        """The UNet on the stacked guidance branches: one batched call, or, with `__call__`'s branch workers
-        (`parallel_guidance`), one call per branch side by side (`mmgen.guidance_threads`), concatenated back."""
-        autocast_dtype = getattr(self, "_autocast_dtype", None)  # set by `__call__`
-        grad = torch.is_grad_enabled()  # grad and autocast modes are per thread: carried into the workers
-
-        def unet(sample, class_labels):
-            autocast = torch.autocast(sample.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
-            with torch.set_grad_enabled(grad), autocast:
-                return self.unet(sample, t, encoder_hidden_states=None, class_labels=class_labels,
-                                 cross_attention_kwargs=self.attention_kwargs, return_dict=False)[0]  # fmt: skip
-
-        workers = getattr(self, "_branch_workers", None)
-        if workers is None or not workers.active or not 1 < num_branches <= workers.size:
-            return unet(sample, condition_embeds)
-        return torch.cat(workers.map(unet, sample.chunk(num_branches), condition_embeds.chunk(num_branches)))
 
     # ------------------------------------------------------------------------------------------------ output
     def decode_latents(
@@ -1133,7 +1115,6 @@ class MMGenPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         autocast: bool | None = None,
-        parallel_guidance: bool = False,
     ) -> MMGenPipelineOutput | tuple:
         r"""
         The call function to the pipeline for generation.
@@ -1232,12 +1213,6 @@ class MMGenPipeline(DiffusionPipeline):
                 Run the UNet under bfloat16 autocast (`torch.autocast`; the scheduler, VAE and vocoder stay in their
                 own dtype). None (the default): on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX:
                 `bf16_supported`) for a float32 UNet, else not, so float32 results elsewhere are unchanged.
-            parallel_guidance (`bool`, *optional*, defaults to `False`):
-                Run the guidance branches of each step (unconditional and conditional) as one single-thread UNet call
-                per branch side by side (`mmgen.guidance_threads`) instead of one batched call on all threads, where
-                the torch threads cover the branches (otherwise batched). On a quiet 2-core CPU it is no faster
-                (`benchmarks/results/latency.json`, `default_parallel_guidance`), so it is not the default. The audio
-                differs from the batched call's only by float rounding; a given setting always gives the same audio.
 
         Examples:
 
@@ -1269,12 +1244,6 @@ class MMGenPipeline(DiffusionPipeline):
         if autocast is None:  # bf16 pays only where the CPU has bf16 units; emulated it is slower than float32
             autocast = device.type == "cpu" and self.unet.dtype == torch.float32 and bf16_supported()
         self._autocast_dtype = torch.bfloat16 if autocast else None
-        if parallel_guidance and has_forward_hooks(self.unet):
-            raise ValueError(
-                "`parallel_guidance=True` cannot run a UNet with diffusers or accelerate hooks (layerwise casting, "
-                "offloading): they change its weights around each call and two threads would race. Use "
-                "`parallel_guidance=False`."
-            )
 
         # 2. Encode a continuation's prompt (latents held at the start; the query when nothing else is given), then
         # the query q, the melody r (given, or retrieved with q) and c = MLP([q, r]), stacked for guidance
@@ -1311,14 +1280,9 @@ class MMGenPipeline(DiffusionPipeline):
         self._num_timesteps = len(timesteps) * len(windows)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator)
 
-        # 5. Denoising, window by window, each with its part of every output's frame-aligned melody (sketch); with
-        # `parallel_guidance`, the guidance branches side by side, one thread each
+        # 5. Denoising, window by window, each with its part of every output's frame-aligned melody (sketch)
         frame_s = self.vae_scale_factor * HOP_LENGTH / SAMPLE_RATE
-        num_branches = condition_embeds.shape[0] // latents.shape[0]
-        parallel = parallel_guidance and device.type == "cpu" and 1 < num_branches <= torch.get_num_threads()
-        workers = GuidanceBranchWorkers(num_branches) if parallel else None
-        with self.progress_bar(total=num_inference_steps * len(windows)) as progress_bar, workers or nullcontext():
-            self._branch_workers = workers
+        with self.progress_bar(total=num_inference_steps * len(windows)) as progress_bar:
             for k, window in enumerate(windows):
                 melody_latents = None
                 if self.uses_melody_sketch:
@@ -1334,7 +1298,6 @@ class MMGenPipeline(DiffusionPipeline):
                     callback_on_step_end_tensor_inputs,
                 )  # fmt: skip
                 crossfade_into(piece.transpose(2, 3), made.transpose(2, 3), window, fade=fade)
-        self._branch_workers = None
         latents = piece
 
         # 6. Decode (latents -> log-mel -> waveform, window by window) and keep the best of each output's candidates

@@ -81,7 +81,6 @@ def test_the_script_writes_every_stage_and_reuses_its_clips(bench, tmp_path):
         (timing,) = results["stages"][name]["timings"]
         assert timing["threads"] == 1 and set(timing["wall_s_per_10s"]) == set(STAGES)
         assert timing["wall_s_per_10s"]["total"] > 0 and timing["cpu_s_per_10s"] > 0
-    assert results["stages"]["default_parallel_guidance"]["timings"] == []  # measured at two threads or more only
     app_call = results["stages"]["app_call"][0]
     assert app_call["median_with_check_s"] > app_call["median_s"] > 0  # the audio first, then the adherence check
     process = results["process"]
