@@ -6,7 +6,9 @@ import pytest
 from mmgen.eval.distributions import (
     MetricInputError,
     frechet_audio_distance,
+    frechet_audio_terms,
     frechet_distance,
+    frechet_terms,
     inception_score,
     kl_divergence,
 )
@@ -17,6 +19,19 @@ def test_frechet_distance_closed_form_for_diagonal_gaussians():
     s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 4.0])
     # |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2 = 9 + (1-3)^2 + 0
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(13.0)
+
+
+def test_frechet_terms_split_the_distance_into_where_the_sets_sit_and_how_they_spread():
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, 1.0])
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 4.0])
+    terms = frechet_terms(mu1, s1, mu2, s2)
+    assert terms["mean_term"] == pytest.approx(9.0) and terms["covariance_term"] == pytest.approx(4.0)
+    assert (terms["spread_1"], terms["spread_2"]) == (pytest.approx(5.0), pytest.approx(13.0))
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 6)), 0.5 * rng.normal(size=(300, 6)) + 1.0  # narrower and shifted
+    terms = frechet_audio_terms(a, b)
+    assert terms["mean_term"] + terms["covariance_term"] == pytest.approx(frechet_audio_distance(a, b))
+    assert terms["spread_2"] < terms["spread_1"] and terms["mean_term"] == pytest.approx(6.0, rel=0.2)
 
 
 def test_fad_is_zero_for_identical_sets_and_grows_with_shift():

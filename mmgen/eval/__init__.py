@@ -14,6 +14,8 @@ _EXPORTS = {
     "default_embedder": ".audio_metrics",
     "frechet_distance": ".distributions",
     "frechet_audio_distance": ".distributions",
+    "frechet_terms": ".distributions",
+    "frechet_audio_terms": ".distributions",
     "kl_divergence": ".distributions",
     "inception_score": ".distributions",
     "MetricInputError": ".distributions",

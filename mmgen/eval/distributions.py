@@ -27,10 +27,10 @@ def embedding_statistics(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return embeddings.mean(axis=0), np.cov(embeddings, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
-    `|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 sqrt(sigma1 sigma2))`.
-    """
+def frechet_terms(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> dict[str, float]:
+    """The two parts of the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2): `mean_term` `|mu1 - mu2|^2`
+    (where the sets sit) and `covariance_term` `tr(sigma1 + sigma2 - 2 sqrt(sigma1 sigma2))` (how they spread), with
+    each set's total variance `spread_1` `tr(sigma1)` and `spread_2` `tr(sigma2)`."""
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
@@ -41,14 +41,29 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         if not np.isfinite(covmean).all():  # regularise, as the reference FID code does
             offset = np.eye(sigma1.shape[0]) * EPS
             covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    covmean = covmean.real
+    spread_1, spread_2 = float(np.trace(sigma1)), float(np.trace(sigma2))
     diff = mu1 - mu2
-    return float(max(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean), 0.0))
+    covariance_term = spread_1 + spread_2 - 2.0 * float(np.trace(covmean.real))
+    return {"mean_term": float(diff.dot(diff)), "covariance_term": covariance_term, "spread_1": spread_1,
+            "spread_2": spread_2}  # fmt: skip
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
+    `|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 sqrt(sigma1 sigma2))` (`frechet_terms` gives the two parts).
+    """
+    terms = frechet_terms(mu1, sigma1, mu2, sigma2)
+    return float(max(terms["mean_term"] + terms["covariance_term"], 0.0))
 
 
 def frechet_audio_distance(embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> float:
     """FAD between two sets of window embeddings, `(N_a, D)` and `(N_b, D)`."""
     return frechet_distance(*embedding_statistics(embeddings_a), *embedding_statistics(embeddings_b))
+
+
+def frechet_audio_terms(embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> dict[str, float]:
+    """`frechet_terms` of two sets of window embeddings, `(N_a, D)` and `(N_b, D)` (their sum is the FAD)."""
+    return frechet_terms(*embedding_statistics(embeddings_a), *embedding_statistics(embeddings_b))
 
 
 def _as_distributions(probabilities: np.ndarray) -> np.ndarray:
