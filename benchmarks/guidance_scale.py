@@ -6,15 +6,15 @@ guess than one that is not, so its best `w` may be lower (guidance trades divers
 comparison is each model at its own best `w` as well as both at the same one. This script measures both.
 
 For each `--models NAME=FOLDER` and each `--guidance_scales` value, one clip per test caption exactly as
-`benchmarks/latency.py`'s sweep makes them (`latency.sweep_point`: the same evenly spaced test clips, seed `--seed +
-i`, `--sampler:--steps`, `--vocoder`), cached under `--clips_dir/NAME-wW`, scored as the generation benchmark scores
-its melody-guided row (FAD / KL-musicnn against the test clips, alignment by each model's own aligner (the v2 default
-and its ablations share one), and, against the notes each clip's pipeline returned, chroma cosine, note-F1, audiocraft
-chroma, melody accuracy). The summary gives, per `w`, the first model's FAD relative to each other model's, and the
-same at each model's lowest-FAD `w`.
+`benchmarks/latency.py`'s sweep makes them (`latency.sweep_point`: the same evenly spaced test clips, seed
+`--seed + i`, `--sampler:--steps`, `--vocoder`), cached under `--clips_dir/NAME-wW`, scored as the generation
+benchmark scores its melody-guided row: FAD / KL-musicnn against the test clips, alignment by each model's own aligner
+(the v2 default and its ablations share one), and, against the notes each clip's pipeline returned, chroma cosine,
+note-F1, audiocraft chroma and melody accuracy. The summary gives, per `w`, the first model's FAD relative to each
+other model's, and the same at each model's lowest-FAD `w`.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/guidance_scale.py \\
-        --models v2=checkpoints/mmgen-default text_only=runs-v2/mmgen-v2-text-only --guidance_scales 1 1.5 3 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/guidance_scale.py --models v2=checkpoints/mmgen-default \
+        text_only=runs-v2/mmgen-v2-text-only global_only=runs-v2/mmgen-v2-global --guidance_scales 1 1.5 3 4 5
     # -> benchmarks/results/guidance_scale.json + .png
 """
 
