@@ -32,21 +32,17 @@ from generation import reference_clips, select_rows
 from mmgen.audio import SAMPLE_RATE
 from mmgen.data import load_musicset
 from mmgen.eval.audio_metrics import default_embedder, extract_features
-from mmgen.eval.bench import machine, write_json
+from mmgen.eval.bench import load_cached_clips, machine, named_folder, write_json
 from mmgen.eval.distributions import frechet_audio_terms
 
 TARGET = 0.2  # issue 20: melody-guided FAD at least 20% below the text-only ablation's
 
 
 def parse_set(text: str) -> tuple[str, Path]:
-    name, sep, folder = text.partition("=")
-    if not name or not sep or not folder:
-        raise SystemExit(f"a set is NAME=FOLDER, got {text!r}")
+    name, folder = named_folder(text, "set")
     if name == "validation":
         raise SystemExit("'validation' is the built-in set of real validation clips; name yours otherwise")
-    if not Path(folder).is_dir():
-        raise SystemExit(f"set folder {folder!r} (from {text!r}) does not exist")
-    return name, Path(folder)
+    return name, folder
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -59,36 +55,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length (s)")
     parser.add_argument("--output", default="benchmarks/results/fad_decomposition.json", help="results JSON")
     return parser.parse_args(argv)
-
-
-def load_set(folder: Path, clip_ids: list[str]) -> list[np.ndarray]:
-    """The clips of `clip_ids` from `folder`: `<id>.npy` float waveforms (the sweep caches) or `<id>.wav` files
-    (`benchmarks/generation.py --save_audio`), at the pipeline's sample rate."""
-    paths = [next((p for p in (folder / f"{i}.npy", folder / f"{i}.wav") if p.exists()), None) for i in clip_ids]
-    missing = [i for i, p in zip(clip_ids, paths) if p is None]
-    if missing:
-        count = f"{len(missing)} of the {len(clip_ids)} clips"
-        raise SystemExit(f"{folder} lacks {count}, e.g. {missing[0]} (as .npy or .wav)")
-    waves = []
-    for path in paths:
-        if path.suffix == ".wav":
-            wave, rate = load_wav(path)
-            if rate != SAMPLE_RATE:
-                raise SystemExit(f"{path} is at {rate} Hz, not the pipeline's {SAMPLE_RATE} Hz")
-        else:
-            wave = np.load(path)
-        waves.append(wave)
-    if any(w.ndim != 1 for w in waves):  # a sweep cache keeps log-mels beside its wav-<vocoder> folders
-        raise SystemExit(f"{folder} holds arrays that are not waveforms (shape {waves[0].shape}): give a folder of "
-                         "1-D waveforms, e.g. a sweep cache's wav-griffinlim")  # fmt: skip
-    return waves
-
-
-def load_wav(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    wave, rate = sf.read(path, dtype="float32", always_2d=True)
-    return wave.mean(axis=1), rate
 
 
 def between_clip_spread(clips: list[np.ndarray]) -> float:
@@ -127,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     dataset = load_musicset(args.dataset)
     rows = select_rows(dataset["test"], args.num_clips)
     clip_ids = [str(row["id"]) for row in rows]
-    waves = {name: load_set(folder, clip_ids) for name, folder in sets.items()}  # every set checked before musicnn
+    waves = {name: load_cached_clips(folder, clip_ids, SAMPLE_RATE) for name, folder in sets.items()}  # before musicnn
     embedder = default_embedder()
 
     def embed(clips):

@@ -19,8 +19,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
@@ -29,7 +27,7 @@ from generation import reference_clips, select_rows  # noqa: E402
 from mmgen.audio import SAMPLE_RATE  # noqa: E402
 from mmgen.data import load_musicset  # noqa: E402
 from mmgen.eval.audio_metrics import default_embedder, extract_features, set_metrics  # noqa: E402
-from mmgen.eval.bench import machine, write_json  # noqa: E402
+from mmgen.eval.bench import load_cached_clips, machine, named_folder, write_json  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,10 +59,10 @@ def main(argv=None) -> dict:
                 for name, r in references.items()}  # fmt: skip
     results = {"sets": {}, "floors": {}}
     for spec in args.sets:
-        name, _, folder = spec.partition("=")
-        waves = [np.load(os.path.join(folder, f"{clip_id}.npy")) for clip_id in ids]
+        name, folder = named_folder(spec, "set")
+        waves = load_cached_clips(folder, ids, SAMPLE_RATE)
         generated = extract_features(waves, SAMPLE_RATE, embedder)
-        results["sets"][name] = {"folder": folder, **{ref: fad(generated, f) for ref, f in features.items()}}
+        results["sets"][name] = {"folder": str(folder), **{ref: fad(generated, f) for ref, f in features.items()}}
         print(name, results["sets"][name], flush=True)
     names = list(features)
     results["floors"] = {f"{a}_vs_{b}": fad(features[a], features[b]) for a, b in ((names[0], names[2]),

@@ -33,17 +33,8 @@ from latency import QUALITY_KEYS, sweep_point
 
 from mmgen.data import load_musicset
 from mmgen.eval.audio_metrics import default_embedder
-from mmgen.eval.bench import cpu_name, machine, save_figure, write_json
+from mmgen.eval.bench import cpu_name, machine, named_folder, save_figure, write_json
 from pipelines.pipeline_mmgen import MMGenPipeline
-
-
-def parse_model(text: str) -> tuple[str, str]:
-    name, sep, folder = text.partition("=")
-    if not name or not sep or not folder:
-        raise SystemExit(f"a model is NAME=FOLDER, got {text!r}")
-    if not Path(folder).is_dir():
-        raise SystemExit(f"model folder {folder!r} (from {text!r}) does not exist")
-    return name, folder
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -114,7 +105,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
-    models = dict(parse_model(text) for text in args.models)
+    # folders as typed: the clip caches key their scores on the pipeline string
+    models = {name: str(folder) for name, folder in (named_folder(text, "model") for text in args.models)}
     started = time.perf_counter()
     torch.set_num_threads(1)
     rows = select_rows(load_musicset(args.dataset)[args.split], args.num_clips)

@@ -18,11 +18,11 @@ def bench():
 
 
 def test_models_are_name_equals_an_existing_folder(bench, tmp_path):
-    assert bench.parse_model(f"v2={tmp_path}") == ("v2", str(tmp_path))
-    with pytest.raises(SystemExit, match="NAME=FOLDER"):
-        bench.parse_model(str(tmp_path))
+    assert bench.named_folder(f"v2={tmp_path}", "model") == ("v2", tmp_path)
+    with pytest.raises(SystemExit, match="a model is NAME=FOLDER"):
+        bench.named_folder(str(tmp_path), "model")
     with pytest.raises(SystemExit, match="does not exist"):
-        bench.parse_model(f"v2={tmp_path / 'missing'}")
+        bench.named_folder(f"v2={tmp_path / 'missing'}", "model")
     with pytest.raises(SystemExit):
         bench.parse_args(["--models", f"v2={tmp_path}", "--guidance_scales", "-1"])
 
